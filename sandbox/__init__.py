@@ -1,0 +1,1 @@
+"""Local stand-in servers used by tests and the sandbox stack."""

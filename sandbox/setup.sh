@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the system packages and the user the sandbox needs (idempotent; needs root).
+set -euo pipefail
+need=()
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+if [ "${UPKEEP_WITH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null; then need+=(chromium); fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "sandbox/setup.sh: installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's package enables and starts a system sshd on :22; the sandbox runs its own on 127.0.0.x.
+mkdir -p /run/sshd
+if ! id upkeep-sbx >/dev/null 2>&1; then
+  # /bin/sh: no ~/.bashrc per command; '*' password: no password login, but not "locked" for sshd
+  useradd --create-home --shell /bin/sh upkeep-sbx
+  usermod -p '*' upkeep-sbx
+fi

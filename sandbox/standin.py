@@ -1,0 +1,199 @@
+"""Stand-in for the Event Manager API and worker, with fault injection.
+
+Run: ``python -m sandbox.standin --port 0 --log-file api.log [--state-file s.json]``.
+"""
+
+import argparse
+import ipaddress
+import json
+import os
+import signal
+import threading
+import time
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_STATE: dict[str, Any] = {
+    "latency_ms": 0, "api_unhealthy": False, "worker_crashed": False,
+    "restarts": 0, "last_restart": None, "cache_clears": 0, "requests": 0,
+}
+EVENTS = [
+    {"id": 1, "name": "Spring Gala", "date": "2025-04-12", "seats": 120},
+    {"id": 2, "name": "Tech Meetup", "date": "2025-05-03", "seats": 60},
+    {"id": 3, "name": "Charity Run", "date": "2025-06-21", "seats": 500},
+]
+COMPONENTS = ("api", "worker", "all")
+
+
+def utc_ts() -> str:
+    """Current UTC time as ISO-8601 with milliseconds and a ``Z`` suffix."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def check_loopback(host: str) -> None:
+    """Raise ValueError unless ``host`` is a 127.x IPv4 address."""
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise ValueError(f"--host must be a 127.x address, got {host!r}") from exc
+    if addr.version != 4 or not addr.is_loopback:
+        raise ValueError(f"refusing to bind {host}: only loopback (127.x) is allowed")
+
+
+class Store:
+    """Thread-safe state with optional JSON persistence and a JSON-lines log."""
+
+    def __init__(self, log_file: Path, state_file: Path | None) -> None:
+        self.lock = threading.Lock()
+        self.state_file = state_file
+        self.state: dict[str, Any] = dict(DEFAULT_STATE)
+        if state_file is not None and state_file.exists():
+            loaded = json.loads(state_file.read_text(encoding="utf-8") or "{}")
+            self.state.update({k: v for k, v in loaded.items() if k in DEFAULT_STATE})
+        self.log = log_file.open("a", encoding="utf-8")
+
+    def update(self, bump: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
+        """Set ``changes``, add 1 to each counter in ``bump``, persist; return the new state."""
+        with self.lock:
+            self.state.update(changes)
+            for key in bump:
+                self.state[key] += 1
+            if self.state_file is not None:
+                tmp = self.state_file.with_suffix(self.state_file.suffix + ".tmp")
+                tmp.write_text(json.dumps(self.state), encoding="utf-8")
+                os.replace(tmp, self.state_file)
+            return dict(self.state)
+
+    def write_log(self, entry: dict[str, Any]) -> None:
+        """Append one JSON line to the log and flush."""
+        with self.lock:
+            self.log.write(json.dumps(entry) + "\n")
+            self.log.flush()
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes API, worker and control requests."""
+
+    server_version = "EventManagerStandin/1.0"
+    store: Store
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Silence the default stderr access log (we write JSON lines instead)."""
+
+    def do_GET(self) -> None:
+        """Handle GET requests."""
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        """Handle POST requests."""
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        started = time.monotonic()
+        path = urlsplit(self.path).path
+        state = self.store.update(bump=("requests",))
+        try:
+            status, body, msg = self._route(method, path, state)
+        except (ValueError, TypeError, KeyError) as exc:
+            status, msg = 400, f"bad request: {exc}"
+            body = {"error": "bad_request", "detail": str(exc)}
+        level = "error" if status >= 500 else "warn" if status >= 400 else "info"
+        self.store.write_log({  # logged before replying so readers never race the line
+            "ts": utc_ts(), "level": level, "method": method, "path": path, "status": status,
+            "duration_ms": round((time.monotonic() - started) * 1000, 2),
+            "ip": self.client_address[0], "msg": msg,
+        })
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        data = json.loads(self.rfile.read(length) or b"{}") if length else {}
+        if not isinstance(data, dict):
+            raise ValueError("JSON body must be an object")
+        return data
+
+    def _route(self, method: str, path: str, state: dict[str, Any]) -> tuple[int, Any, str]:
+        if method == "GET" and path in ("/health", "/api/events"):
+            time.sleep(state["latency_ms"] / 1000)
+            if state["api_unhealthy"]:
+                return 503, {"status": "unhealthy", "service": "api"}, "api unhealthy"
+            if path == "/health":
+                return 200, {"status": "ok", "service": "api"}, "api healthy"
+            return 200, EVENTS, f"listed {len(EVENTS)} events"
+        if method == "GET" and path == "/worker-health":
+            if state["worker_crashed"]:
+                return 503, {"status": "crashed", "service": "worker"}, "worker crashed"
+            return 200, {"status": "ok", "service": "worker"}, "worker healthy"
+        if method == "GET" and path == "/_control/state":
+            return 200, state, "state read"
+        if method == "POST" and path.startswith("/_control/"):
+            return self._control(path.removeprefix("/_control/"), self._body())
+        return 404, {"error": "not_found", "path": path}, "no such route"
+
+    def _control(self, action: str, body: dict[str, Any]) -> tuple[int, Any, str]:
+        if action == "latency":
+            ms = int(body["ms"])
+            if ms < 0:
+                raise ValueError("ms must be >= 0")
+            new = self.store.update(latency_ms=ms)
+        elif action == "unhealthy":
+            new = self.store.update(api_unhealthy=bool(body.get("api", True)))
+        elif action == "crash-worker":
+            new = self.store.update(worker_crashed=True)
+        elif action == "restart":
+            comp = body.get("component", "all")
+            if comp not in COMPONENTS:
+                raise ValueError(f"component must be one of {COMPONENTS}")
+            changes: dict[str, Any] = {"last_restart": comp}
+            if comp in ("api", "all"):
+                changes["api_unhealthy"] = False
+            if comp in ("worker", "all"):
+                changes["worker_crashed"] = False
+            new = self.store.update(bump=("restarts",), **changes)
+        elif action == "clear-cache":
+            new = self.store.update(bump=("cache_clears",))
+        elif action == "reset":
+            new = self.store.update(**{k: v for k, v in DEFAULT_STATE.items() if k != "requests"})
+        else:
+            return 404, {"error": "unknown_control", "action": action}, "unknown control"
+        return 200, new, f"control {action}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the CLI, serve until SIGTERM/SIGINT."""
+    parser = argparse.ArgumentParser(prog="python -m sandbox.standin", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--log-file", type=Path, required=True)
+    parser.add_argument("--state-file", type=Path, default=None)
+    args = parser.parse_args(argv)
+    try:
+        check_loopback(args.host)
+    except ValueError as exc:
+        parser.error(str(exc))
+    Handler.store = Store(args.log_file, args.state_file)
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
+
+    def stop(_signum: int, _frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"READY http://{args.host}:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.1)
+    finally:
+        server.server_close()
+        Handler.store.log.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,333 @@
+"""Tests for the sandbox HTTP servers (Event Manager stand-in, Slack recorder).
+
+Each server runs as a real subprocess on an ephemeral loopback port.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import select
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+REPO = Path(__file__).resolve().parents[2]
+TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+TOKEN = "xoxb-test-1234"
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+Spawn = Callable[..., tuple[subprocess.Popen[str], str]]
+
+
+def _start(module: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """Start ``python -m module args`` and return (process, base URL) once READY."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, "--port", "0", *args],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 15)
+    line = proc.stdout.readline().strip() if ready else ""
+    if not line.startswith("READY http://127.0.0.1:"):
+        proc.kill()
+        _, err = proc.communicate(timeout=5)
+        pytest.fail(f"{module} did not start: {line!r} {err}")
+    return proc, line.removeprefix("READY ")
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    """Terminate by PID and wait; return the exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        return proc.wait(timeout=10)
+    finally:
+        if proc.stdout:
+            proc.stdout.close()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Factory starting servers; every started process is terminated at teardown."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def factory(module: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+        proc, url = _start(module, *args)
+        procs.append(proc)
+        return proc, url
+
+    yield factory
+    for proc in procs:
+        _stop(proc)
+
+
+def call(url: str, body: Any = None, method: str | None = None,
+         raw: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """HTTP request returning (status, decoded JSON), without raising on 4xx/5xx."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with _OPENER.open(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, json.loads(err.read())
+
+
+@pytest.fixture
+def standin(spawn: Spawn, tmp_path: Path) -> tuple[str, Path]:
+    """A running stand-in (no state file) and its log path."""
+    log = tmp_path / "api.log"
+    _, url = spawn("sandbox.standin", "--log-file", str(log))
+    return url, log
+
+
+@pytest.fixture
+def recorder(spawn: Spawn, tmp_path: Path) -> tuple[str, Path]:
+    """A running Slack recorder and its record file."""
+    rec = tmp_path / "slack.jsonl"
+    _, url = spawn("sandbox.slack_recorder", "--record-file", str(rec))
+    return url, rec
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Parse a JSON-lines file (every line must be valid JSON)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+# --- Event Manager stand-in -------------------------------------------------------------
+
+
+def test_standin_healthy_endpoints(standin: tuple[str, Path]) -> None:
+    url, _ = standin
+    assert call(f"{url}/health") == (200, {"status": "ok", "service": "api"})
+    assert call(f"{url}/worker-health") == (200, {"status": "ok", "service": "worker"})
+    status, events = call(f"{url}/api/events")
+    assert status == 200 and isinstance(events, list) and events
+    assert {"id", "name"} <= set(events[0])
+
+
+def test_standin_latency_delays_health(standin: tuple[str, Path]) -> None:
+    url, log = standin
+    assert call(f"{url}/_control/latency", {"ms": 300})[1]["latency_ms"] == 300
+    started = time.monotonic()
+    assert call(f"{url}/health")[0] == 200
+    assert time.monotonic() - started >= 0.3
+    health_line = [e for e in read_jsonl(log) if e["path"] == "/health"][-1]
+    assert health_line["duration_ms"] >= 300
+    call(f"{url}/_control/latency", {"ms": 0})
+    started = time.monotonic()
+    call(f"{url}/health")
+    assert time.monotonic() - started < 0.3
+
+
+def test_standin_unhealthy_api_until_restart(standin: tuple[str, Path]) -> None:
+    url, _ = standin
+    assert call(f"{url}/_control/unhealthy", {"api": True})[1]["api_unhealthy"] is True
+    status, body = call(f"{url}/health")
+    assert status == 503 and body["status"] == "unhealthy"
+    assert call(f"{url}/api/events")[0] == 503
+    assert call(f"{url}/worker-health")[0] == 200
+    status, state = call(f"{url}/_control/restart", {"component": "api"})
+    assert status == 200 and state["restarts"] == 1 and state["last_restart"] == "api"
+    assert call(f"{url}/health")[0] == 200
+    call(f"{url}/_control/unhealthy", {"api": True})
+    assert call(f"{url}/_control/unhealthy", {"api": False})[1]["api_unhealthy"] is False
+
+
+def test_standin_crashed_worker_stays_down_until_restarted(standin: tuple[str, Path]) -> None:
+    url, _ = standin
+    assert call(f"{url}/_control/crash-worker", {})[1]["worker_crashed"] is True
+    for _ in range(3):
+        assert call(f"{url}/worker-health")[0] == 503
+    assert call(f"{url}/health")[0] == 200
+    call(f"{url}/_control/restart", {"component": "api"})
+    assert call(f"{url}/worker-health")[0] == 503
+    call(f"{url}/_control/restart", {"component": "worker"})
+    assert call(f"{url}/worker-health") == (200, {"status": "ok", "service": "worker"})
+    call(f"{url}/_control/crash-worker", {})
+    call(f"{url}/_control/unhealthy", {"api": True})
+    state = call(f"{url}/_control/restart", {"component": "all"})[1]
+    assert state["restarts"] == 3 and not state["worker_crashed"] and not state["api_unhealthy"]
+
+
+def test_standin_cache_reset_and_state(standin: tuple[str, Path]) -> None:
+    url, _ = standin
+    call(f"{url}/_control/clear-cache", {})
+    assert call(f"{url}/_control/clear-cache", {})[1]["cache_clears"] == 2
+    call(f"{url}/_control/latency", {"ms": 50})
+    call(f"{url}/_control/crash-worker", {})
+    status, state = call(f"{url}/_control/reset", {})
+    assert status == 200
+    assert (state["latency_ms"], state["api_unhealthy"], state["worker_crashed"]) == (0, False, False)
+    assert (state["restarts"], state["cache_clears"]) == (0, 0)
+    status, state = call(f"{url}/_control/state")
+    assert status == 200 and state["requests"] == 6
+    assert set(state) >= {"latency_ms", "api_unhealthy", "worker_crashed", "restarts",
+                          "cache_clears", "requests"}
+
+
+def test_standin_rejects_bad_requests(standin: tuple[str, Path]) -> None:
+    url, _ = standin
+    assert call(f"{url}/nope")[0] == 404
+    assert call(f"{url}/_control/explode", {})[0] == 404
+    assert call(f"{url}/_control/latency", {})[0] == 400
+    assert call(f"{url}/_control/latency", {"ms": -5})[0] == 400
+    assert call(f"{url}/_control/latency", {"ms": "slow"})[0] == 400
+    assert call(f"{url}/_control/restart", {"component": "db"})[0] == 400
+    assert call(f"{url}/_control/latency", raw=b"{not json")[0] == 400
+    assert call(f"{url}/_control/latency", [1, 2])[0] == 400
+    assert call(f"{url}/_control/state")[1]["latency_ms"] == 0
+
+
+def test_standin_writes_one_json_log_line_per_request(standin: tuple[str, Path]) -> None:
+    url, log = standin
+    call(f"{url}/health")
+    call(f"{url}/missing")
+    call(f"{url}/_control/crash-worker", {})
+    call(f"{url}/worker-health")
+    entries = read_jsonl(log)
+    assert len(entries) == 4
+    for entry in entries:
+        assert set(entry) == {"ts", "level", "method", "path", "status", "duration_ms", "ip", "msg"}
+        assert TS_RE.match(entry["ts"]) and entry["ip"] == "127.0.0.1"
+        assert isinstance(entry["duration_ms"], (int, float)) and entry["msg"]
+    summary = [(e["method"], e["path"], e["status"], e["level"]) for e in entries]
+    assert summary == [
+        ("GET", "/health", 200, "info"),
+        ("GET", "/missing", 404, "warn"),
+        ("POST", "/_control/crash-worker", 200, "info"),
+        ("GET", "/worker-health", 503, "error"),
+    ]
+
+
+def test_standin_state_file_survives_process_restart(spawn: Spawn, tmp_path: Path) -> None:
+    log, state_file = tmp_path / "api.log", tmp_path / "state.json"
+    args = ("--log-file", str(log), "--state-file", str(state_file))
+    proc, url = spawn("sandbox.standin", *args)
+    call(f"{url}/_control/latency", {"ms": 120})
+    call(f"{url}/_control/unhealthy", {"api": True})
+    call(f"{url}/_control/crash-worker", {})
+    call(f"{url}/_control/clear-cache", {})
+    assert json.loads(state_file.read_text())["worker_crashed"] is True
+    assert _stop(proc) == 0
+
+    _, url2 = spawn("sandbox.standin", *args)
+    state = call(f"{url2}/_control/state")[1]
+    assert (state["latency_ms"], state["api_unhealthy"], state["worker_crashed"]) == (120, True, True)
+    assert state["cache_clears"] == 1
+    assert call(f"{url2}/health")[0] == 503
+    assert call(f"{url2}/worker-health")[0] == 503
+    call(f"{url2}/_control/restart", {"component": "all"})
+    assert call(f"{url2}/worker-health")[0] == 200
+    assert json.loads(state_file.read_text())["restarts"] == 1
+    assert all(TS_RE.match(e["ts"]) for e in read_jsonl(log))  # both runs appended
+
+
+def test_standin_sigterm_exits_cleanly(spawn: Spawn, tmp_path: Path) -> None:
+    proc, url = spawn("sandbox.standin", "--log-file", str(tmp_path / "a.log"))
+    assert call(f"{url}/health")[0] == 200
+    assert _stop(proc) == 0
+
+
+@pytest.mark.parametrize("module,extra", [
+    ("sandbox.standin", ["--log-file", "unused.log"]),
+    ("sandbox.slack_recorder", ["--record-file", "unused.jsonl"]),
+])
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "localhost", "::1"])
+def test_servers_refuse_non_loopback_bind(module: str, extra: list[str], host: str,
+                                          tmp_path: Path) -> None:
+    extra = [str(tmp_path / extra[1]) if i == 1 else a for i, a in enumerate(extra)]
+    done = subprocess.run([sys.executable, "-m", module, "--host", host, "--port", "0", *extra],
+                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "127.x" in done.stderr
+
+
+# --- Slack recorder ---------------------------------------------------------------------
+
+
+def test_recorder_chat_post_message_with_real_client(recorder: tuple[str, Path]) -> None:
+    url, rec = recorder
+    client = WebClient(token=TOKEN, base_url=f"{url}/api/")
+    first = client.chat_postMessage(channel="#ops", text="disk at 91%")
+    second = client.chat_postMessage(channel="C123", text="second", blocks=[{"type": "divider"}])
+    assert first["ok"] and first["channel"] == "#ops" and first["message"]["text"] == "disk at 91%"
+    assert second["channel"] == "C123" and second["message"]["blocks"] == [{"type": "divider"}]
+    assert re.match(r"^\d+\.\d{6}$", first["ts"]) and first["ts"] != second["ts"]
+
+    status, calls = call(f"{url}/_calls")
+    assert status == 200 and [c["method"] for c in calls] == ["chat.postMessage"] * 2
+    assert calls[0]["args"] == {"channel": "#ops", "text": "disk at 91%"}
+    assert calls[0]["token_present"] is True and calls[0]["token_last4"] == "1234"
+    assert calls[0]["response"]["ts"] == first["ts"]
+    assert read_jsonl(rec) == calls
+    assert TOKEN not in rec.read_text() and TOKEN not in json.dumps(calls)
+
+
+def test_recorder_auth_test_and_other_methods(recorder: tuple[str, Path]) -> None:
+    url, _ = recorder
+    client = WebClient(token=TOKEN, base_url=f"{url}/api/")
+    auth = client.auth_test()
+    assert auth["ok"] and auth["user_id"] == "U0" and auth["team"] == "sandbox"
+    assert client.conversations_list(limit=5)["ok"] is True
+    calls = call(f"{url}/_calls")[1]
+    assert [c["method"] for c in calls] == ["auth.test", "conversations.list"]
+    assert calls[1]["args"] == {"limit": "5"}  # form-encoded by the SDK
+    assert call(f"{url}/_calls?method=auth.test")[1] == calls[:1]
+
+
+def test_recorder_missing_token_is_not_authed(recorder: tuple[str, Path]) -> None:
+    url, _ = recorder
+    with pytest.raises(SlackApiError) as err:
+        WebClient(base_url=f"{url}/api/").chat_postMessage(channel="#ops", text="x")
+    assert err.value.response["error"] == "not_authed"
+    calls = call(f"{url}/_calls")[1]
+    assert calls[0]["token_present"] is False and calls[0]["token_last4"] is None
+
+
+def test_recorder_form_body_token_is_redacted(recorder: tuple[str, Path]) -> None:
+    url, rec = recorder
+    form = f"token={TOKEN}&channel=C9&text=hello+there".encode()
+    status, body = call(f"{url}/api/chat.postMessage", raw=form,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200 and body["ok"] and body["channel"] == "C9"
+    status, body = call(f"{url}/api/chat.postMessage", {"text": "no channel"},
+                        headers={"Authorization": f"Bearer {TOKEN}"})
+    assert body == {"ok": False, "error": "channel_not_found"}
+    status, body = call(f"{url}/api/chat.postMessage", raw=b"{oops",
+                        headers={"Authorization": f"Bearer {TOKEN}"})
+    assert body == {"ok": False, "error": "invalid_arguments"}
+    calls = call(f"{url}/_calls")[1]
+    assert calls[0]["args"] == {"channel": "C9", "text": "hello there"}
+    assert calls[0]["token_last4"] == "1234" and len(calls) == 3
+    assert TOKEN not in rec.read_text()
+    assert call(f"{url}/nothing", {})[0] == 404
+
+
+def test_recorder_reset_clears_calls(recorder: tuple[str, Path]) -> None:
+    url, rec = recorder
+    WebClient(token=TOKEN, base_url=f"{url}/api/").chat_postMessage(channel="#a", text="t")
+    assert len(call(f"{url}/_calls")[1]) == 1
+    assert call(f"{url}/_reset", {}) == (200, {"ok": True})
+    assert call(f"{url}/_calls")[1] == []
+    assert len(read_jsonl(rec)) == 1  # the file is an append-only audit trail
+
+
+def test_recorder_sigterm_exits_cleanly(spawn: Spawn, tmp_path: Path) -> None:
+    proc, url = spawn("sandbox.slack_recorder", "--record-file", str(tmp_path / "r.jsonl"))
+    assert call(f"{url}/_calls")[0] == 200
+    assert _stop(proc) == 0

@@ -1,0 +1,209 @@
+"""The inventory: environments, their windows, hosts, services, stores and thresholds.
+
+Every model forbids unknown keys; `upkeep.config.loader` turns validation errors into
+messages that name the field path, the bad value and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from upkeep.config.secrets import SecretRef
+from upkeep.config.units import Duration, Size
+from upkeep.errors import ConfigError
+from upkeep.windows import Window, WindowError
+
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+# A host address: DNS name, IPv4 or IPv6 — no spaces or shell metacharacters.
+Address = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.:\-]{0,252}$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Argv = Annotated[list[str], Field(min_length=1)]
+_BUDGET = re.compile(r"^(\d+)%?$")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SSHSettings(Model):
+    """How to reach hosts over SSH; every field can be overridden per host."""
+
+    user: str = "root"
+    port: Port = 22
+    key_file: Path | None = None
+    key: SecretRef | None = Field(None, description="private key (PEM/OpenSSH) from a secret")
+    known_hosts: Path = Path("~/.ssh/known_hosts")
+    connect_timeout: Duration = timedelta(seconds=10)
+    command_timeout: Duration = timedelta(minutes=5)
+    keepalive: Duration = timedelta(seconds=15)
+
+
+class HostConfig(Model):
+    name: Name
+    address: Address
+    transport: Literal["ssh", "local"] = "ssh"
+    port: Port | None = None
+    user: str | None = None
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+    roles: list[Name] = Field(default_factory=list)
+    vars: dict[Name, str] = Field(default_factory=dict, description="per-host values, e.g. paths")
+
+
+class ServiceConfig(Model):
+    """A service of the application and how to operate it (commands are argv lists)."""
+
+    role: Name | None = Field(None, description="hosts with this role run it (default: the service name)")
+    health_url: str = Field(pattern=r"^https?://")
+    start: Argv
+    stop: Argv
+    restart: Argv | None = None
+    clear_cache: Argv | None = None
+    log_file: str | None = None
+
+
+class WindowConfig(Model):
+    cron: str | None = None
+    timezone: str = "UTC"
+    duration: Duration = timedelta(hours=2)
+    cutoff: Duration = timedelta(minutes=15)
+    blackout: list[date] = Field(default_factory=list)
+    always: bool = False
+
+    @model_validator(mode="after")
+    def _valid_window(self) -> "WindowConfig":
+        try:
+            self.to_window()
+        except WindowError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+    def to_window(self) -> Window:
+        return Window(
+            cron=self.cron, timezone=self.timezone, duration=self.duration, cutoff=self.cutoff,
+            blackout=frozenset(self.blackout), always=self.always,
+        )
+
+
+class MongoConfig(Model):
+    uri: SecretRef
+    databases: list[Name] = Field(min_length=1)
+    timeout: Duration = timedelta(seconds=5)
+
+
+class S3Location(Model):
+    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")]
+    prefix: str = ""
+
+
+class S3Config(Model):
+    endpoint_url: str | None = Field(None, pattern=r"^https?://")
+    region: str = "us-east-1"
+    access_key_id: SecretRef | None = None
+    secret_access_key: SecretRef | None = None
+    logs: S3Location | None = None
+    backups: S3Location | None = None
+
+
+class RotationPolicy(Model):
+    frequency: Literal["daily", "weekly"] = "daily"
+    max_size: Size = 100 * 1024**2
+    compress: bool = True
+    keep: int = Field(30, ge=1)
+
+
+class LogsConfig(Model):
+    paths: list[str] = Field(min_length=1)
+    rotation: RotationPolicy = RotationPolicy()
+    archive_retention: Duration = timedelta(days=90)
+
+
+class Thresholds(Model):
+    probe_timeout: Duration = timedelta(seconds=5)
+    response_time: Duration = timedelta(milliseconds=200)
+    error_rate: float = Field(0.01, ge=0, le=1)
+    availability: float = Field(0.999, ge=0, le=1)
+    disk_free_min_percent: float = Field(15, ge=0, le=100)
+
+
+class AlertRule(Model):
+    name: Name
+    metric: Literal["cpu_percent", "memory_percent", "disk_percent", "response_time_ms", "error_rate"]
+    op: Literal[">", ">=", "<", "<="] = ">"
+    threshold: float
+    duration: Duration
+    action: Literal["notify_team", "clear_cache"] = "notify_team"
+    repeat_interval: Duration = timedelta(hours=4)
+
+
+DEFAULT_ALERTS = [
+    AlertRule(name="high_cpu", metric="cpu_percent", threshold=80, duration=timedelta(minutes=5)),
+    AlertRule(name="high_memory", metric="memory_percent", threshold=85,
+              duration=timedelta(minutes=5), action="clear_cache"),
+]
+
+
+class SlackConfig(Model):
+    channel: Annotated[str, StringConstraints(pattern=r"^[#@]?[A-Za-z0-9._-]{1,80}$")]
+    token: SecretRef
+    base_url: str | None = Field(None, pattern=r"^https?://", description="Slack API base, for a proxy or a recorder")
+
+
+class EnvironmentConfig(Model):
+    window: WindowConfig
+    emergency: Literal["approval", "notify", "anytime"]
+    hosts: list[HostConfig] = Field(default_factory=list)
+    services: dict[Name, ServiceConfig] = Field(default_factory=dict)
+    mongodb: MongoConfig | None = None
+    s3: S3Config | None = None
+    logs: LogsConfig | None = None
+    thresholds: Thresholds = Thresholds()
+    alerts: list[AlertRule] = Field(default_factory=lambda: list(DEFAULT_ALERTS))
+    slack: SlackConfig | None = None
+    max_concurrency: int = Field(10, ge=1, le=1000)
+    max_errors: int | str = Field(0, description="hosts allowed to fail before no new host starts: N or 'N%'")
+
+    @field_validator("max_errors")
+    @classmethod
+    def _budget(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value >= 0 or isinstance(value, str) and _BUDGET.match(value):
+            return value
+        raise ValueError("write a count of hosts (e.g. 1) or a percentage (e.g. '10%')")
+
+    @model_validator(mode="after")
+    def _unique_hosts(self) -> "EnvironmentConfig":
+        seen: dict[str, int] = {}
+        for i, host in enumerate(self.hosts):
+            if host.name in seen:
+                raise ValueError(
+                    f"duplicate host name {host.name!r} at hosts[{seen[host.name]}] and hosts[{i}]; "
+                    "give every host a unique name"
+                )
+            seen[host.name] = i
+        return self
+
+    def hosts_with_role(self, role: str) -> list[HostConfig]:
+        return [h for h in self.hosts if role in h.roles]
+
+
+class Inventory(Model):
+    version: Literal[1] = 1
+    ssh: SSHSettings = SSHSettings()
+    slack: SlackConfig | None = None
+    environments: dict[Name, EnvironmentConfig] = Field(min_length=1)
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        try:
+            return self.environments[name]
+        except KeyError:
+            raise ConfigError(
+                f"environment {name!r} is not in the inventory; known: {', '.join(self.environments)}"
+            ) from None
+
+    def slack_for(self, env: str) -> SlackConfig | None:
+        return self.environments[env].slack or self.slack

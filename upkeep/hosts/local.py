@@ -1,0 +1,81 @@
+"""The machine Upkeep runs on, through subprocess and psutil."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+import psutil
+
+from upkeep.errors import CommandError, CommandTimeoutError, HostError
+from upkeep.hosts.base import CommandResult, DiskUsage, ResourceUsage
+
+
+class LocalHost:
+    """A Host that is this machine."""
+
+    def __init__(self, name: str = "localhost", *, command_timeout: float = 300.0) -> None:
+        self.name = name
+        self.command_timeout = command_timeout
+
+    def run(
+        self, argv: Sequence[str], *, timeout: float | None = None, check: bool = True, stdin: bytes | None = None
+    ) -> CommandResult:
+        args = [str(a) for a in argv]
+        limit = timeout or self.command_timeout
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(args, input=stdin, capture_output=True, timeout=limit, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise CommandTimeoutError(self.name, f"{args[0]!r} did not finish within {limit:g}s") from exc
+        except OSError as exc:
+            raise HostError(self.name, f"cannot run {args[0]!r}: {exc.strerror}") from exc
+        result = CommandResult(
+            host=self.name, argv=args, exit_code=proc.returncode,
+            stdout=proc.stdout.decode(errors="replace"), stderr=proc.stderr.decode(errors="replace"),
+            duration=time.monotonic() - started,
+        )
+        if check and not result.ok:
+            raise CommandError(self.name, args, result.exit_code, result.stderr)
+        return result
+
+    def read_file(self, path: str) -> bytes:
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise HostError(self.name, f"cannot read {path}: {exc.strerror}") from exc
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        target = Path(path)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise HostError(self.name, f"cannot write {path}: {exc.strerror}") from exc
+
+    def resources(self) -> ResourceUsage:
+        mem = psutil.virtual_memory()
+        disks = []
+        for part in psutil.disk_partitions(all=False):
+            try:
+                u = psutil.disk_usage(part.mountpoint)
+            except OSError:
+                continue  # a mount we may not read (e.g. a stale network mount) is not a disk of ours
+            disks.append(DiskUsage(part.mountpoint, u.total, u.used, u.free))
+        if not any(d.mount == "/" for d in disks):
+            u = psutil.disk_usage("/")
+            disks.append(DiskUsage("/", u.total, u.used, u.free))
+        return ResourceUsage(
+            host=self.name, cpu_percent=psutil.cpu_percent(interval=0.2), memory_percent=mem.percent,
+            memory_total_bytes=mem.total, load_1m=os.getloadavg()[0], disks=disks,
+        )
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,178 @@
+"""Hosts over SSH (paramiko), with verified host keys and real timeouts.
+
+* host keys are checked against known_hosts with `RejectPolicy`: unknown or changed keys are refused;
+* commands are argv lists joined with `shlex.join`, so every word reaches the remote shell quoted;
+* one connection per host is opened lazily and reused for every command of a run.
+"""
+
+from __future__ import annotations
+
+import select
+import shlex
+import socket
+import stat
+import threading
+import time
+from pathlib import Path
+from typing import Sequence
+
+import paramiko
+
+from upkeep.errors import (
+    AuthenticationError, CommandError, CommandTimeoutError, HostError, HostKeyError, HostUnreachableError,
+)
+from upkeep.hosts.base import CommandResult, ResourceUsage
+from upkeep.hosts.procfs import PROBE_ARGV, parse_probe
+
+
+class SSHHost:
+    """A Host reached over SSH."""
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        *,
+        port: int = 22,
+        user: str = "root",
+        known_hosts: str | Path = "~/.ssh/known_hosts",
+        key_file: str | Path | None = None,
+        pkey: paramiko.PKey | None = None,
+        connect_timeout: float = 10.0,
+        command_timeout: float = 300.0,
+        keepalive: float = 15.0,
+    ) -> None:
+        self.name = name
+        self.address, self.port, self.user = address, port, user
+        self.known_hosts = Path(known_hosts).expanduser()
+        self.key_file = Path(key_file).expanduser() if key_file else None
+        self.pkey = pkey
+        self.connect_timeout, self.command_timeout, self.keepalive = connect_timeout, command_timeout, keepalive
+        self._client: paramiko.SSHClient | None = None
+        self._lock = threading.Lock()
+
+    # -- connection -------------------------------------------------------------------------------
+    def _connected(self) -> paramiko.SSHClient:
+        with self._lock:
+            transport = self._client.get_transport() if self._client else None
+            if transport is None or not transport.is_active():
+                self._client = self._connect()
+            return self._client
+
+    def _connect(self) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        if not self.known_hosts.is_file():
+            raise HostKeyError(self.name, f"known_hosts file {self.known_hosts} does not exist; create it with the host's verified key")
+        client.load_host_keys(str(self.known_hosts))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        t = self.connect_timeout
+        try:
+            client.connect(
+                hostname=self.address, port=self.port, username=self.user,
+                key_filename=str(self.key_file) if self.key_file else None, pkey=self.pkey,
+                timeout=t, banner_timeout=t, auth_timeout=t, channel_timeout=t,
+                look_for_keys=False, allow_agent=False,
+            )
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise HostKeyError(
+                self.name,
+                f"host key of {self.address}:{self.port} CHANGED (known {exc.expected_key.get_fingerprint().hex()}, "
+                f"offered {exc.key.get_fingerprint().hex()}); refusing to connect. If the change is expected, "
+                f"verify the new key out of band and replace its line in {self.known_hosts}",
+            ) from exc
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            raise AuthenticationError(self.name, f"authentication as {self.user!r} failed: check the key and user") from exc
+        except paramiko.SSHException as exc:
+            client.close()
+            if "not found in known_hosts" in str(exc):
+                raise HostKeyError(
+                    self.name,
+                    f"host key of {self.address}:{self.port} is not in {self.known_hosts}; add the verified key "
+                    f"(e.g. `ssh-keyscan -p {self.port} {self.address}` checked against the host's fingerprint)",
+                ) from exc
+            raise HostUnreachableError(self.name, f"SSH handshake with {self.address}:{self.port} failed within {t:g}s: {exc}") from exc
+        except (socket.timeout, TimeoutError) as exc:
+            client.close()
+            raise HostUnreachableError(self.name, f"{self.address}:{self.port} did not answer within {t:g}s") from exc
+        except OSError as exc:
+            client.close()
+            raise HostUnreachableError(self.name, f"cannot connect to {self.address}:{self.port}: {exc}") from exc
+        transport = client.get_transport()
+        if transport is not None and self.keepalive:
+            transport.set_keepalive(max(1, int(self.keepalive)))
+        return client
+
+    # -- commands ---------------------------------------------------------------------------------
+    def run(
+        self, argv: Sequence[str], *, timeout: float | None = None, check: bool = True, stdin: bytes | None = None
+    ) -> CommandResult:
+        args = [str(a) for a in argv]
+        limit = timeout or self.command_timeout
+        started = time.monotonic()
+        transport = self._connected().get_transport()
+        assert transport is not None
+        try:
+            chan = transport.open_session(timeout=self.connect_timeout)
+            chan.exec_command(shlex.join(args))
+            if stdin:
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            out, err = self._drain(chan, started + limit, args)
+            code = chan.recv_exit_status()
+        except (paramiko.SSHException, OSError) as exc:
+            raise HostError(self.name, f"connection lost while running {args[0]!r}: {exc}") from exc
+        finally:
+            if "chan" in locals():
+                chan.close()
+        result = CommandResult(
+            host=self.name, argv=args, exit_code=code, stdout=out.decode(errors="replace"),
+            stderr=err.decode(errors="replace"), duration=time.monotonic() - started,
+        )
+        if check and not result.ok:
+            raise CommandError(self.name, args, code, result.stderr)
+        return result
+
+    def _drain(self, chan: paramiko.Channel, deadline: float, args: list[str]) -> tuple[bytes, bytes]:
+        out, err = bytearray(), bytearray()
+        while True:
+            while chan.recv_ready():
+                out += chan.recv(65536)
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                if chan.eof_received or chan.closed:
+                    return bytes(out), bytes(err)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CommandTimeoutError(self.name, f"{args[0]!r} did not finish within its timeout")
+            select.select([chan], [], [], min(left, 1.0))
+
+    # -- files ------------------------------------------------------------------------------------
+    def read_file(self, path: str) -> bytes:
+        try:
+            with self._connected().open_sftp() as sftp, sftp.open(path, "rb") as fh:
+                return fh.read()
+        except (OSError, paramiko.SSHException) as exc:
+            raise HostError(self.name, f"cannot read {path}: {exc}") from exc
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        tmp = f"{path}.upkeep-tmp"
+        try:
+            with self._connected().open_sftp() as sftp:
+                with sftp.open(tmp, "wb") as fh:
+                    fh.write(data)
+                sftp.chmod(tmp, stat.S_IMODE(mode))
+                sftp.posix_rename(tmp, path)
+        except (OSError, paramiko.SSHException) as exc:
+            raise HostError(self.name, f"cannot write {path}: {exc}") from exc
+
+    def resources(self) -> ResourceUsage:
+        return parse_probe(self.name, self.run(PROBE_ARGV, timeout=max(5.0, self.connect_timeout)).stdout)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
