@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 DEFAULT_STATE: dict[str, Any] = {
     "latency_ms": 0, "api_unhealthy": False, "worker_crashed": False,
     "restarts": 0, "last_restart": None, "cache_clears": 0, "requests": 0,
+    "stopped": [], "restart_broken": False,
 }
 EVENTS = [
     {"id": 1, "name": "Spring Gala", "date": "2025-04-12", "seats": 120},
@@ -123,12 +124,16 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, method: str, path: str, state: dict[str, Any]) -> tuple[int, Any, str]:
         if method == "GET" and path in ("/health", "/api/events"):
             time.sleep(state["latency_ms"] / 1000)
+            if "api" in state["stopped"]:
+                return 503, {"status": "stopped", "service": "api"}, "api stopped"
             if state["api_unhealthy"]:
                 return 503, {"status": "unhealthy", "service": "api"}, "api unhealthy"
             if path == "/health":
                 return 200, {"status": "ok", "service": "api"}, "api healthy"
             return 200, EVENTS, f"listed {len(EVENTS)} events"
         if method == "GET" and path == "/worker-health":
+            if "worker" in state["stopped"]:
+                return 503, {"status": "stopped", "service": "worker"}, "worker stopped"
             if state["worker_crashed"]:
                 return 503, {"status": "crashed", "service": "worker"}, "worker crashed"
             return 200, {"status": "ok", "service": "worker"}, "worker healthy"
@@ -148,10 +153,22 @@ class Handler(BaseHTTPRequestHandler):
             new = self.store.update(api_unhealthy=bool(body.get("api", True)))
         elif action == "crash-worker":
             new = self.store.update(worker_crashed=True)
+        elif action in ("stop", "start"):
+            comp = body.get("component", "all")
+            if comp not in COMPONENTS:
+                raise ValueError(f"component must be one of {COMPONENTS}")
+            names = {"api", "worker"} if comp == "all" else {comp}
+            stopped = set(self.store.state["stopped"])
+            stopped = stopped | names if action == "stop" else stopped - names
+            new = self.store.update(stopped=sorted(stopped))
+        elif action == "break-restart":
+            new = self.store.update(restart_broken=bool(body.get("on", True)))
         elif action == "restart":
             comp = body.get("component", "all")
             if comp not in COMPONENTS:
                 raise ValueError(f"component must be one of {COMPONENTS}")
+            if self.store.state["restart_broken"]:  # fault injection: the restart "succeeds" but fixes nothing
+                return 200, self.store.update(bump=("restarts",), last_restart=comp), "restart (broken)"
             changes: dict[str, Any] = {"last_restart": comp}
             if comp in ("api", "all"):
                 changes["api_unhealthy"] = False

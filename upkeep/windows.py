@@ -29,6 +29,7 @@ ambiguous times twice. We therefore iterate cronsim on naive wall-clock times
 and map them to UTC ourselves (`_to_utc`), which gives the policy above for
 every expression.
 
+Overlapping occurrences: the latest-started one counts (`current`, `remaining`).
 `current` returns None and `next_windows` raises `WindowError` for an
 ``always`` window: it has no discrete openings (use `is_open`/`remaining`).
 """
@@ -84,7 +85,7 @@ class Window:
             raise WindowError(f"cron: must be None when always=True, got {self.cron!r}")
         if not self.always:
             if not isinstance(self.cron, str):
-                raise WindowError(f"cron: expected a 5-field expression (or always=True), got {self.cron!r}")
+                raise WindowError(f"cron: expected a 5-field expression, got {self.cron!r}")
             if len(self.cron.split()) != 5:
                 raise WindowError(f"cron: expected 5 fields, got {self.cron!r}")
             try:

@@ -108,6 +108,11 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def faults(state: dict[str, Any]) -> tuple[int, bool, bool]:
+    """The injected-fault part of a stand-in state."""
+    return state["latency_ms"], state["api_unhealthy"], state["worker_crashed"]
+
+
 # --- Event Manager stand-in -------------------------------------------------------------
 
 
@@ -172,7 +177,7 @@ def test_standin_cache_reset_and_state(standin: tuple[str, Path]) -> None:
     call(f"{url}/_control/crash-worker", {})
     status, state = call(f"{url}/_control/reset", {})
     assert status == 200
-    assert (state["latency_ms"], state["api_unhealthy"], state["worker_crashed"]) == (0, False, False)
+    assert faults(state) == (0, False, False)
     assert (state["restarts"], state["cache_clears"]) == (0, 0)
     status, state = call(f"{url}/_control/state")
     assert status == 200 and state["requests"] == 6
@@ -227,7 +232,7 @@ def test_standin_state_file_survives_process_restart(spawn: Spawn, tmp_path: Pat
 
     _, url2 = spawn("sandbox.standin", *args)
     state = call(f"{url2}/_control/state")[1]
-    assert (state["latency_ms"], state["api_unhealthy"], state["worker_crashed"]) == (120, True, True)
+    assert faults(state) == (120, True, True)
     assert state["cache_clears"] == 1
     assert call(f"{url2}/health")[0] == 503
     assert call(f"{url2}/worker-health")[0] == 503

@@ -1,0 +1,68 @@
+"""The sandbox inventory: every environment pointed at the local stack's servers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sandbox.stack import Stack
+
+from sandbox.sshd import USER
+
+CTL = str(__import__("pathlib").Path(__file__).resolve().parent / "standinctl.py")
+WINDOWS = {
+    "production": ({"cron": "0 2 * * 0", "timezone": "UTC", "duration": "2h", "cutoff": "15m"}, "approval"),
+    "staging": ({"cron": "0 22 * * *", "timezone": "UTC", "duration": "1h", "cutoff": "10m"}, "notify"),
+    "development": ({"always": True}, "anytime"),
+}
+
+
+def _service(port: int, component: str, path: str) -> dict[str, Any]:
+    ctl = ["/usr/bin/python3", CTL, f"http://{{address}}:{port}"]
+    return {
+        "role": component,
+        "health_url": f"http://{{address}}:{port}{path}",
+        "start": [*ctl, "start", component],
+        "stop": [*ctl, "stop", component],
+        "restart": [*ctl, "restart", component],
+        "clear_cache": [*ctl, "clear-cache", component],
+        "log_file": "{root}/event-manager.log",
+    }
+
+
+def sandbox_inventory(stack: "Stack") -> dict[str, Any]:
+    """An inventory dict (YAML-ready) for the running stack."""
+    fleet = stack.fleet
+    hosts = []
+    if fleet is not None:
+        for i, h in enumerate(fleet.hosts):
+            roles = ["api", "worker"] if i < stack.settings.app_hosts else ["db"]
+            hosts.append({"name": h.name, "address": h.address, "port": h.port, "roles": roles, "vars": {"root": str(h.root)}})
+    env: dict[str, Any] = {"hosts": hosts, "max_concurrency": 10, "max_errors": 0}
+    if "standin" in stack.ports:
+        env["services"] = {
+            "api": _service(stack.ports["standin"], "api", "/health"),
+            "worker": _service(stack.ports["standin"], "worker", "/worker-health"),
+        }
+        env["logs"] = {"paths": ["{root}/event-manager.log"], "rotation": {"frequency": "daily", "max_size": "100M", "keep": 30}}
+    if "mongo" in stack.ports:
+        env["mongodb"] = {"uri": "env:UPKEEP_SANDBOX_MONGO_URI", "databases": ["eventmanager"]}
+    if "s3" in stack.ports:
+        env["s3"] = {
+            "endpoint_url": stack.s3_url, "access_key_id": "env:UPKEEP_SANDBOX_S3_KEY",
+            "secret_access_key": "env:UPKEEP_SANDBOX_S3_SECRET",
+            "logs": {"bucket": "upkeep-logs", "prefix": "event-manager/"},
+            "backups": {"bucket": "upkeep-backups", "prefix": "event-manager/"},
+        }
+    inventory: dict[str, Any] = {"version": 1}
+    if fleet is not None:
+        inventory["ssh"] = {
+            "user": USER, "key_file": str(fleet.client_key), "known_hosts": str(fleet.known_hosts),
+            "connect_timeout": "5s", "command_timeout": "2m", "keepalive": "15s",
+        }
+    if "slack" in stack.ports:
+        inventory["slack"] = {"channel": "#ops", "token": "env:UPKEEP_SANDBOX_SLACK_TOKEN", "base_url": stack.slack_url}
+    inventory["environments"] = {
+        name: {"window": window, "emergency": emergency, **env} for name, (window, emergency) in WINDOWS.items()
+    }
+    return inventory

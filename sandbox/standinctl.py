@@ -1,0 +1,31 @@
+"""Operate the Event Manager stand-in from a host: `python3 standinctl.py URL ACTION [COMPONENT]`.
+
+The sandbox inventory uses it as the services' start / stop / restart / clear-cache commands.
+Standard library only, so it runs with the host's own python3.
+"""
+
+import json
+import sys
+import urllib.request
+
+ACTIONS = {"start", "stop", "restart", "clear-cache"}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) not in (2, 3) or argv[1] not in ACTIONS:
+        sys.stderr.write(f"usage: standinctl.py URL {{{','.join(sorted(ACTIONS))}}} [api|worker|all]\n")
+        return 2
+    url, action = argv[0].rstrip("/"), argv[1]
+    body = json.dumps({"component": argv[2] if len(argv) == 3 else "all"}).encode()
+    req = urllib.request.Request(f"{url}/_control/{action}", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - the stand-in's loopback URL
+            sys.stdout.write(resp.read().decode() + "\n")
+    except OSError as exc:
+        sys.stderr.write(f"standinctl: {action} failed: {exc}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
