@@ -84,9 +84,14 @@ class SshdFleet:
     def prepare(self) -> None:
         """Keys, known_hosts, authorized_keys, per-host directories and configs."""
         require_openssh()
+        self.base.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.base.chmod(0o755)
+        for parent in [self.base, *self.base.resolve().parents]:
+            if parent.exists() and not parent.stat().st_mode & 0o001:
+                raise SandboxError(f"{parent} is not traversable by {USER} (mode {oct(parent.stat().st_mode & 0o777)}); "
+                                   "put the sandbox under a world-traversable directory")
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
         (self.base / "keys").mkdir(parents=True, exist_ok=True)
-        self.base.chmod(0o755)
         keygen(self.client_key, "upkeep-sandbox-client")
         self.authorized_keys.write_text(Path(f"{self.client_key}.pub").read_text())
         self.authorized_keys.chmod(0o644)

@@ -43,10 +43,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
+from upkeep.errors import ConfigError
+
 UTC = timezone.utc
 
 
-class WindowError(ValueError):
+class WindowError(ConfigError, ValueError):
     """A window definition (or a query on it) is invalid; names field and value."""
 
 

@@ -52,6 +52,8 @@ def _path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif part == "[key]":
+            out += " (the key itself)"
         elif str(part).startswith(("function-", "constrained-")) or part in {"str", "int", "list[str]"}:
             continue  # union/validator branch names pydantic puts in locations
         else:
