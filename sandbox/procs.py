@@ -23,6 +23,20 @@ def free_port(address: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def http_ok_status(url: str, timeout: float = 2.0) -> int:
+    """The HTTP status of a GET (0 when nothing answers)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URLs of our servers
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
 def port_open(address: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((address, port), timeout=timeout):

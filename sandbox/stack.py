@@ -9,18 +9,15 @@ what is asked for, waits until every server answers and writes a sandbox invento
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.error import URLError
 
 import yaml
 
-from sandbox.procs import Proc, SandboxError, free_port, port_open, spawn, stop_pid, wait_until
-from sandbox.sshd import USER, SshdFleet
+from sandbox.procs import Proc, SandboxError, free_port, http_ok_status, port_open, spawn, stop_pid, wait_until
+from sandbox.sshd import SshdFleet
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -33,11 +30,8 @@ SECRETS = {
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL of our own server
-            return 200 <= resp.status < 500
-    except (URLError, OSError):
-        return False
+    """Something answers at `url` (any status but a server error)."""
+    return 200 <= http_ok_status(url, timeout) < 500
 
 
 @dataclass
@@ -245,4 +239,3 @@ def stop_from_state(base: Path) -> list[int]:
     return pids
 
 
-__all__ = ["Stack", "StackSettings", "stop_from_state", "USER", "os"]
