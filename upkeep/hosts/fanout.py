@@ -14,6 +14,7 @@ Semantics (those of AWS SSM's MaxConcurrency / MaxErrors):
 
 from __future__ import annotations
 
+import contextvars
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -127,7 +128,8 @@ def fan_out(
         while pending or running:
             while pending and len(running) < max_concurrency and not result.stopped_early:
                 name, host = pending.pop(0)
-                running[pool.submit(action, host)] = (name, time.monotonic())
+                # each host runs in a copy of the caller's context (so e.g. a Prefect flow run is visible)
+                running[pool.submit(contextvars.copy_context().run, action, host)] = (name, time.monotonic())
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -1,0 +1,201 @@
+"""The frame every routine shares: resources, window guard, pre → execute → post stages, report.
+
+    with Routine("clear_cache", environment, config, disruptive=True) as r:
+        if not r.guard(emergency):            # outside the window: touches nothing
+            return r.skipped()
+        with r.stage("pre"): ...
+        with r.stage("execute", rollback=undo): ...   # rollback runs when execute or post fails
+        with r.stage("post"): ...
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
+
+from prefect import Task, get_run_logger, tags
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+from prefect.states import Completed, State
+
+from tasks._base import bind_resources
+from tasks.notify import notify
+from tasks.reports import Progress, publish_report
+from upkeep.hosts.fanout import FanOutResult, Status, fan_out
+from upkeep.decisions.guard import guard_decision, step_allowed
+from upkeep.report import RoutineReport, StageRecord
+from upkeep.resources import Resources
+
+APPROVAL_TIMEOUT_S = 3600
+
+
+class Approval(RunInput):
+    """What an approver enters in the Prefect UI to let an emergency run go ahead."""
+
+    approve: bool = True
+    approver: str
+    reason: str
+
+
+class WindowClosed(Exception):
+    """The window closed (or its cutoff passed) before a disruptive stage could start."""
+
+
+class Routine:
+    def __init__(self, name: str, environment: str, config: str | None = None, *, dry_run: bool = False,
+                 disruptive: bool = False, resources: Resources | None = None) -> None:
+        self.name, self.environment, self.config = name, environment, config
+        self.disruptive, self.override = disruptive, False
+        self.report = RoutineReport(name, environment, dry_run=dry_run)
+        self.res = resources
+        self._bound: Any = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def __enter__(self) -> "Routine":
+        self.logger = get_run_logger()
+        if self.res is None:
+            self.res = Resources.from_config(self.config, self.environment)
+        self._bound = bind_resources(self.res)
+        self._bound.__enter__()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None and self.report.outcome == "running":
+            self.report.outcome = f"failed: {exc}"
+        elif self.report.outcome == "running":
+            self.report.outcome = "completed"
+        try:
+            publish_report(self.report)
+        finally:
+            self._bound.__exit__(exc_type, exc, tb)
+
+    @property
+    def env(self):  # noqa: ANN201 - EnvironmentConfig
+        assert self.res is not None
+        return self.res.env
+
+    # -- window guard -----------------------------------------------------------------------------
+    def guard(self, emergency: bool = False) -> bool:
+        """True when the routine may touch anything now (see upkeep.decisions.guard)."""
+        started = time.monotonic()
+        now = datetime.now(timezone.utc)
+        decision = guard_decision(self.env.window.to_window(), self.env.emergency, now, emergency=emergency)
+        self.logger.info("window guard: %s (%s)", decision.action, decision.reason)
+        if decision.action == "skip":
+            self.report.add("guard", "window", "skipped", detail=decision.reason, seconds=time.monotonic() - started)
+            self.report.outcome = f"skipped: {decision.reason}"
+            notify(self.name, f"not run: {decision.reason}", "warning")
+            return False
+        if decision.action == "ask_approval":
+            approval = self._ask_approval(decision.reason)
+            if approval is None or not approval.approve:
+                return False
+            self._record_override(approval.approver, approval.reason)
+        elif decision.action == "notify_and_proceed":
+            self._record_override("policy", decision.reason)
+            notify(self.name, decision.reason, "warning")
+        self.override = decision.override
+        self.report.add("guard", "window", "done", detail=decision.reason, seconds=time.monotonic() - started)
+        return True
+
+    def _ask_approval(self, reason: str) -> Approval | None:
+        notify(self.name, f"{reason}: waiting for approval in the Prefect UI", "warning")
+        try:
+            approval = pause_flow_run(wait_for_input=Approval, timeout=APPROVAL_TIMEOUT_S, key="emergency-approval")
+        except FlowPauseTimeout:
+            self.report.add("guard", "approval", "skipped", detail="no approval before the timeout")
+            self.report.outcome = "skipped: emergency approval timed out; nothing was touched"
+            notify(self.name, "emergency approval timed out; nothing was touched", "warning")
+            return None
+        if not approval.approve:
+            self.report.add("guard", "approval", "skipped", detail=f"refused by {approval.approver}: {approval.reason}")
+            self.report.outcome = f"skipped: refused by {approval.approver}"
+            notify(self.name, f"emergency run refused by {approval.approver}: {approval.reason}", "info")
+        return approval
+
+    def _record_override(self, who: str, why: str) -> None:
+        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        note = f"Override outside the maintenance window — approved by **{who}** at {when}: {why}"
+        self.report.notes.append(note)
+        self.report.add("guard", "approval", "done", detail=f"{who}: {why}")
+        self.logger.warning("override recorded: %s at %s: %s", who, when, why)
+
+    def skipped(self) -> State:
+        """The final state of a run that touched nothing (shown as 'Skipped' in the UI)."""
+        return Completed(name="Skipped", message=self.report.outcome)
+
+    # -- hosts --------------------------------------------------------------------------------------
+    def select_hosts(self, names: list[str] | None = None, role: str | None = None) -> list[str]:
+        """Host names of the environment (a subset when `names`), optionally with a role."""
+        assert self.res is not None
+        return list(self.res.hosts.select(names, role=role))
+
+    def fan_out(self, stage: str, step: Task, hosts: list[str], /, **kwargs: Any) -> FanOutResult[Any]:
+        """Run `step(host, **kwargs)` on every host with the environment's concurrency and error
+        budget; record each host's outcome; raise one combined error when any host failed."""
+        progress = Progress(self.report, len(hosts)) if len(hosts) >= 10 else None
+
+        def one(host: str) -> Any:
+            try:
+                return step(host, **kwargs)
+            finally:
+                if progress:
+                    progress.advance()
+
+        result = fan_out({h: h for h in hosts}, one, max_concurrency=self.env.max_concurrency,
+                         max_errors=self.env.max_errors)
+        label = step.name.split(":")[-1]
+        status = {Status.SUCCEEDED: "done", Status.FAILED: "failed", Status.SKIPPED: "skipped"}
+        for host, outcome in result.outcomes.items():
+            detail = outcome.message or _describe(outcome.value)
+            self.report.add(stage, label, status[outcome.status], host=host, detail=detail,  # type: ignore[arg-type]
+                            seconds=outcome.duration if outcome.started else None)
+        self.logger.info("%s %s: %s", stage, label, result.summary())
+        return result.raise_on_failure()
+
+    # -- stages -----------------------------------------------------------------------------------
+    @contextmanager
+    def stage(self, name: str, *, disruptive: bool = False, rollback: Callable[[], Any] | None = None) -> Iterator[StageRecord]:
+        """Run a stage; a disruptive one re-checks the window first; rollback runs on failure."""
+        if disruptive and self.disruptive:
+            allowed, why = step_allowed(self.env.window.to_window(), datetime.now(timezone.utc), override=self.override)
+            if not allowed:
+                self.report.stages.append(StageRecord(name, status="skipped", error=why))
+                self.report.outcome = f"stopped before {name}: {why}"
+                raise WindowClosed(why)
+        record = StageRecord(name)
+        self.report.stages.append(record)
+        self.logger.info("stage %s: start", name)
+        try:
+            with tags(f"stage:{name}"):
+                yield record
+        except BaseException as exc:
+            record.status, record.error = "failed", str(exc)[:500]
+            record.seconds = time.monotonic() - record.started
+            if rollback is not None:
+                self._rollback(rollback)
+            raise
+        record.status, record.seconds = "done", time.monotonic() - record.started
+
+    def _rollback(self, rollback: Callable[[], Any]) -> None:
+        record = StageRecord("rollback")
+        self.report.stages.append(record)
+        try:
+            rollback()
+            record.status = "done"
+        except Exception as exc:  # noqa: BLE001 - reported; the original failure is re-raised
+            record.status, record.error = "failed", str(exc)[:500]
+            self.logger.error("rollback failed: %s", exc)
+        record.seconds = time.monotonic() - record.started
+
+
+def _describe(value: Any) -> str:
+    """A short text for a step's result in the report."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(_describe(v) for v in value)
+    return str(getattr(value, "detail", value))[:200]

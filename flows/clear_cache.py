@@ -1,0 +1,35 @@
+"""Clear a service's cache on its hosts (performance maintenance; the high-memory alert's action)."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.states import State
+
+from flows._routine import Routine
+from tasks.hosts import service_command
+from tasks.notify import notify
+from tasks.services import verify_service
+
+
+@flow(name="clear-cache", log_prints=False)
+def clear_cache(
+    environment: str = "development",
+    config: str | None = None,
+    service: str = "api",
+    hosts: list[str] | None = None,
+    emergency: bool = False,
+    dry_run: bool = False,
+) -> dict[str, str] | State:
+    """pre: the service is healthy · execute: clear its cache, host by host · post: healthy again."""
+    with Routine("clear_cache", environment, config, dry_run=dry_run, disruptive=True) as r:
+        if not r.guard(emergency):
+            return r.skipped()
+        targets = r.select_hosts(hosts, role=r.env.services[service].role or service)
+        with r.stage("pre"):
+            r.fan_out("pre", verify_service, targets, service=service, stage="pre")
+        with r.stage("execute", disruptive=True):
+            done = r.fan_out("execute", service_command, targets, service=service, action="clear_cache", dry_run=dry_run)
+        with r.stage("post"):
+            r.fan_out("post", verify_service, targets, service=service, stage="post")
+            notify("clear_cache", f"{service} cache cleared on {len(targets)} host(s)" + (" (dry run)" if dry_run else ""))
+        return {h: str(o.value) for h, o in done.succeeded.items()}

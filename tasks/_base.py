@@ -1,0 +1,93 @@
+"""What every Upkeep task shares: stage naming, retries that skip permanent errors, resources.
+
+Results are persisted (so retrying a failed flow run from the UI re-executes only the failed
+steps: completed ones come back Cached) with Prefect's default cache policy
+(inputs + task source + flow run id).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TypeVar
+
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.tasks import exponential_backoff
+
+from upkeep.errors import PermanentError, UpkeepError
+from upkeep.resources import Resources
+
+F = TypeVar("F", bound=Callable[..., Any])
+_BOUND: dict[str, Resources] = {}
+
+
+def retry_delay_factor() -> float:
+    """Base of the exponential retry delay in seconds (UPKEEP_RETRY_DELAY, default 2)."""
+    return float(os.environ.get("UPKEEP_RETRY_DELAY", "2"))
+
+
+def is_transient(task_: Task, task_run: Any, state: Any) -> bool:
+    """retry_condition_fn: retry anything but a PermanentError (bad config, auth, host keys)."""
+    try:
+        state.result()
+    except PermanentError:
+        return False
+    except Exception:  # noqa: BLE001 - every other failure is worth another try
+        return True
+    return True
+
+
+def step(stage: str, name: str, *, retries: int = 2, timeout: float | None = None,
+         cache: bool = True, run_name: str | None = None) -> Callable[[F], F]:
+    """Declare a task of a routine stage: `pre`, `plan`, `execute`, `post`, `rollback`, `guard`.
+
+    The stage shows in the UI as the task name prefix and a `stage:<name>` tag.
+    """
+    def decorate(fn: F) -> F:
+        return task(  # type: ignore[return-value]
+            fn,
+            name=f"{stage}:{name}",
+            task_run_name=run_name or f"{stage}:{name}",
+            tags=[f"stage:{stage}"],
+            retries=retries,
+            retry_delay_seconds=exponential_backoff(retry_delay_factor()) if retries else 0,
+            retry_jitter_factor=0.5,
+            retry_condition_fn=is_transient,
+            timeout_seconds=timeout,
+            persist_result=True,
+            **({} if cache else {"cache_policy": NO_CACHE}),
+        )
+    return decorate
+
+
+def run_key() -> str:
+    ctx = TaskRunContext.get()
+    if ctx is not None:
+        return str(ctx.task_run.flow_run_id)
+    flow_ctx = FlowRunContext.get()
+    if flow_ctx is not None and flow_ctx.flow_run is not None:
+        return str(flow_ctx.flow_run.id)
+    raise UpkeepError("Upkeep resources are only available inside a flow run")
+
+
+@contextmanager
+def bind_resources(resources: Resources) -> Iterator[Resources]:
+    """Make `resources` the clients of the current flow run (closed at exit)."""
+    key = run_key()
+    _BOUND[key] = resources
+    try:
+        yield resources
+    finally:
+        _BOUND.pop(key, None)
+        resources.close()
+
+
+def resources() -> Resources:
+    """The Resources bound by the flow run this task belongs to."""
+    key = run_key()
+    try:
+        return _BOUND[key]
+    except KeyError:
+        raise UpkeepError(f"no resources bound for flow run {key}; tasks must run inside an Upkeep routine") from None

@@ -1,0 +1,48 @@
+"""Tasks that touch hosts: resource usage, service commands."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger
+
+from tasks._base import resources, step
+from upkeep.config.render import render_argv
+from upkeep.decisions.disk import DiskVerdict, disk_verdicts
+from upkeep.errors import ConfigError
+from upkeep.hosts.base import ResourceUsage
+
+
+@step("probe", "resource-usage", run_name="resource-usage[{host}]", cache=False)
+def resource_usage(host: str) -> ResourceUsage:
+    """CPU, memory and disk usage of one host (psutil locally, /proc over SSH)."""
+    usage = resources().hosts.get(host).resources()
+    get_run_logger().info("%s: cpu %.1f%%, memory %.1f%%", host, usage.cpu_percent, usage.memory_percent)
+    return usage
+
+
+@step("execute", "disk-space", run_name="disk-space[{host}]")
+def check_disk_space(host: str, min_free_percent: float) -> list[DiskVerdict]:
+    """Free space of the host's root filesystem against the threshold."""
+    usage = resources().hosts.get(host).resources()
+    verdicts = disk_verdicts(usage, min_free_percent)
+    for v in verdicts:
+        get_run_logger().info("%s: %s (%s)", host, v.detail, "ok" if v.ok else f"below {min_free_percent}%")
+    return verdicts
+
+
+@step("execute", "service-command", run_name="{action}-{service}[{host}]")
+def service_command(host: str, service: str, action: str, dry_run: bool = False) -> str:
+    """Run a service's configured `start` / `stop` / `restart` / `clear_cache` command on a host."""
+    res = resources()
+    svc = res.env.services.get(service)
+    if svc is None:
+        raise ConfigError(f"service {service!r} is not configured in environments.{res.environment}.services")
+    argv = getattr(svc, action, None)
+    if not argv:
+        raise ConfigError(f"services.{service}.{action} is not configured; add the command as an argv list")
+    command = render_argv(argv, res.hosts.get_config(host))
+    logger = get_run_logger()
+    if dry_run:
+        logger.info("%s: would run %s (dry run)", host, command)
+        return "dry run"
+    logger.info("%s: %s %s", host, action, service)
+    return res.hosts.get(host).run(command).stdout.strip()

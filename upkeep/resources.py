@@ -1,0 +1,101 @@
+"""Clients a routine uses, built lazily from the inventory (never at import), closed together.
+
+Like Dagster resources: flows bind one `Resources` per run; tasks ask for what they need.
+Tests can pass their own notifier or host pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pydantic import SecretStr
+
+from upkeep.config.loader import load_inventory
+from upkeep.config.models import EnvironmentConfig, Inventory
+from upkeep.config.secrets import resolve_secret
+from upkeep.errors import ConfigError
+from upkeep.hosts.pool import HostPool
+from upkeep.notify import LogNotifier, Notifier, SlackNotifier
+
+
+@dataclass
+class Resources:
+    inventory: Inventory
+    environment: str
+    resolve: Callable[[str], SecretStr] = resolve_secret
+    notifier_override: Notifier | None = None
+    _pool: HostPool | None = field(default=None, repr=False)
+    _notifier: Notifier | None = field(default=None, repr=False)
+    _s3: Any = field(default=None, repr=False)
+    _mongo: Any = field(default=None, repr=False)
+
+    @classmethod
+    def from_config(cls, path: str | None, environment: str, **kwargs: Any) -> "Resources":
+        inventory = load_inventory(path)
+        inventory.environment(environment)  # a clear error now, not in the middle of a run
+        return cls(inventory, environment, **kwargs)
+
+    @property
+    def env(self) -> EnvironmentConfig:
+        return self.inventory.environment(self.environment)
+
+    @property
+    def hosts(self) -> HostPool:
+        if self._pool is None:
+            self._pool = HostPool(self.env, self.inventory.ssh, resolve=self.resolve)
+        return self._pool
+
+    @property
+    def notifier(self) -> Notifier:
+        if self._notifier is None:
+            slack = self.inventory.slack_for(self.environment)
+            if self.notifier_override is not None:
+                self._notifier = self.notifier_override
+            elif slack is None:
+                self._notifier = LogNotifier(logging.getLogger("upkeep.notify"))
+            else:
+                token = self.resolve(slack.token).get_secret_value()
+                self._notifier = SlackNotifier.from_token(token, slack.channel, slack.base_url)
+        return self._notifier
+
+    @property
+    def s3(self) -> Any:
+        """A boto3 S3 client for this environment's storage."""
+        if self._s3 is None:
+            cfg = self.env.s3
+            if cfg is None:
+                raise ConfigError(f"environments.{self.environment}.s3 is not configured; add it to use S3")
+            import boto3
+            from botocore.config import Config
+
+            creds = {}
+            if cfg.access_key_id and cfg.secret_access_key:
+                creds = {"aws_access_key_id": self.resolve(cfg.access_key_id).get_secret_value(),
+                         "aws_secret_access_key": self.resolve(cfg.secret_access_key).get_secret_value()}
+            self._s3 = boto3.client("s3", endpoint_url=cfg.endpoint_url, region_name=cfg.region,
+                                    config=Config(retries={"max_attempts": 3, "mode": "standard"},
+                                                  connect_timeout=5, read_timeout=60), **creds)
+        return self._s3
+
+    @property
+    def mongo(self) -> Any:
+        """A pymongo client for this environment's database."""
+        if self._mongo is None:
+            cfg = self.env.mongodb
+            if cfg is None:
+                raise ConfigError(f"environments.{self.environment}.mongodb is not configured; add it to use MongoDB")
+            import pymongo
+
+            ms = int(cfg.timeout.total_seconds() * 1000)
+            self._mongo = pymongo.MongoClient(self.resolve(cfg.uri).get_secret_value(), serverSelectionTimeoutMS=ms,
+                                              connectTimeoutMS=ms, socketTimeoutMS=max(ms, 60_000))
+        return self._mongo
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        if self._mongo is not None:
+            self._mongo.close()
+        self._pool = self._mongo = None
