@@ -1,0 +1,30 @@
+# The two set-up commands of the README: `make run` (demo + Prefect UI) and `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: run test system bench clean-sandbox
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+# System packages (openssh-server, chromium for the UI test) and the sandbox's login user.
+system:
+	UPKEEP_WITH_CHROMIUM=$(if $(filter test,$(MAKECMDGOALS)),1,0) bash sandbox/setup.sh
+
+run: $(VENV)/.installed system
+	$(VENV)/bin/upkeep demo
+
+test: $(VENV)/.installed system
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed system
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m benchmarks.fanout_uptime
+
+clean-sandbox:
+	$(VENV)/bin/upkeep sandbox down
+	rm -rf .sandbox

@@ -1,0 +1,1 @@
+"""Deployments: routines × environments on schedules tied to the maintenance windows; the CLI."""

@@ -1,0 +1,179 @@
+"""The `upkeep` command: check the inventory, run the sandbox, serve, plan and inspect schedules."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+from upkeep.config.loader import load_inventory
+from upkeep.errors import ConfigError, UpkeepError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        inv = load_inventory(args.file or args.config)
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    for name, env in inv.environments.items():
+        window = "anytime" if env.window.always else f"{env.window.cron} {env.window.timezone} for {env.window.duration}"
+        out(f"{name}: {len(env.hosts)} host(s), services {', '.join(env.services) or '-'}, window {window}, "
+            f"emergency {env.emergency}")
+    out("inventory OK")
+    return 0
+
+
+def cmd_windows(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    from upkeep.windows import describe_decision, next_windows
+
+    inv = load_inventory(args.config)
+    now = datetime.now(timezone.utc)
+    for name, env in inv.environments.items():
+        window = env.window.to_window()
+        out(f"{name}: {describe_decision(window, now).reason}")
+        if window.always:
+            continue
+        tz = ZoneInfo(window.timezone)
+        for occ in next_windows(window, now, args.count):
+            out(f"  {occ.start:%a %Y-%m-%d %H:%M} – {occ.end:%H:%M} UTC   "
+                f"({occ.start.astimezone(tz):%a %H:%M} – {occ.end.astimezone(tz):%H:%M} {window.timezone})")
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from cronsim import CronSim
+    from zoneinfo import ZoneInfo
+
+    from deployments.specs import deployment_specs
+
+    now = datetime.now(timezone.utc)
+    for spec in deployment_specs():
+        it = CronSim(spec.cron, now.astimezone(ZoneInfo(spec.timezone)))
+        runs = ", ".join(f"{next(it).astimezone(timezone.utc):%a %m-%d %H:%M}" for _ in range(args.count))
+        out(f"{spec.name:32} {spec.cron:18} {spec.timezone:5} next (UTC): {runs}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from deployments.plan import plan_lines
+
+    for line in plan_lines(load_inventory(args.config), args.routine, args.env, emergency=args.emergency):
+        out(line)
+    return 0
+
+
+def cmd_deployments(args: argparse.Namespace) -> int:
+    import yaml
+
+    from deployments.specs import prefect_yaml
+
+    text = "# Rendered from deployments/specs.py by `upkeep deployments --write`; tests check they agree.\n"
+    text += yaml.safe_dump(prefect_yaml(), sort_keys=False, width=120)
+    target = ROOT / "prefect.yaml"
+    if args.write:
+        target.write_text(text)
+        out(f"wrote {target}")
+    elif target.read_text() != text:
+        sys.stderr.write("prefect.yaml is out of date: run `upkeep deployments --write`\n")
+        return 1
+    else:
+        out("prefect.yaml agrees with deployments/specs.py")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from deployments.serve import serve_all
+
+    if args.config:
+        os.environ["UPKEEP_CONFIG"] = str(Path(args.config).resolve())
+    serve_all(limit=args.limit)
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from sandbox.stack import Stack, StackSettings, stop_from_state
+
+    base = Path(args.base).resolve()
+    if args.action == "down":
+        pids = stop_from_state(base)
+        out(f"stopped {len(pids)} process(es)" if pids else "no sandbox running there")
+        return 0
+    if (base / "state.json").exists():
+        sys.stderr.write(f"a sandbox is already running from {base}: `upkeep sandbox down --base {base}` first\n")
+        return 1
+    stack = Stack(StackSettings(base, ssh_hosts=args.hosts, prefect_port=args.prefect_port)).up()
+    out(f"sandbox up: inventory {stack.inventory_path}; Prefect UI http://127.0.0.1:{stack.ports['prefect']}")
+    out("environment for upkeep commands:")
+    for key, value in {**stack.prefect_env(), **stack.secrets(), "UPKEEP_CONFIG": str(stack.inventory_path)}.items():
+        out(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from deployments.demo import run_demo
+
+    return run_demo(Path(args.base).resolve(), prefect_port=args.prefect_port, hosts=args.hosts, once=args.once)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="upkeep", description="Maintenance routines of the Event Manager, on Prefect.")
+    p.add_argument("--config", help="inventory file (default: $UPKEEP_CONFIG or ./upkeep.yaml)")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check-config", help="validate an inventory file")
+    c.add_argument("file", nargs="?")
+    c.set_defaults(fn=cmd_check_config)
+    c = sub.add_parser("windows", help="the next maintenance windows per environment")
+    c.add_argument("-n", "--count", type=int, default=3)
+    c.set_defaults(fn=cmd_windows)
+    c = sub.add_parser("schedule", help="the next runs of every deployment")
+    c.add_argument("-n", "--count", type=int, default=2)
+    c.set_defaults(fn=cmd_schedule)
+    c = sub.add_parser("plan", help="what a routine would do now (dry run, touches nothing)")
+    c.add_argument("routine")
+    c.add_argument("--env", required=True)
+    c.add_argument("--emergency", action="store_true")
+    c.set_defaults(fn=cmd_plan)
+    c = sub.add_parser("deployments", help="check (or --write) prefect.yaml against deployments/specs.py")
+    c.add_argument("--write", action="store_true")
+    c.set_defaults(fn=cmd_deployments)
+    c = sub.add_parser("serve", help="serve every deployment from this process")
+    c.add_argument("--limit", type=int, default=None, help="at most this many runs at once")
+    c.set_defaults(fn=cmd_serve)
+    for name, fn, text in (("sandbox", cmd_sandbox, "start/stop the local stack of real servers"),
+                           ("demo", cmd_demo, "sandbox + Prefect UI + deployments + one routine run")):
+        c = sub.add_parser(name, help=text)
+        if name == "sandbox":
+            c.add_argument("action", choices=["up", "down"])
+        else:
+            c.add_argument("--once", action="store_true", help="stop after the first runs (for CI)")
+        c.add_argument("--base", default=str(ROOT / ".sandbox"))
+        c.add_argument("--hosts", type=int, default=3)
+        c.add_argument("--prefect-port", type=int, default=4200)
+        c.set_defaults(fn=fn)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except UpkeepError as exc:
+        sys.stderr.write(f"upkeep: {exc}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""`upkeep demo` (the README's run command): the local stack, the Prefect UI, every deployment
+served, and the first routines run against the sandbox."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from sandbox.procs import spawn
+from sandbox.stack import Stack, StackSettings, stop_from_state
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRST_RUNS = ("disk-check/disk-check-development", "clear-cache/clear-cache-development")
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _wait_for_deployments(names: tuple[str, ...], timeout: float = 120) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        for name in names:
+            while True:
+                try:
+                    client.read_deployment_by_name(name)
+                    break
+                except ObjectNotFound:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"deployment {name} was not registered within {timeout:g}s") from None
+                    time.sleep(1)
+
+
+def run_demo(base: Path, *, prefect_port: int = 4200, hosts: int = 3, once: bool = False) -> int:
+    from prefect.deployments import run_deployment
+
+    if stopped := stop_from_state(base):
+        _say(f"stopped {len(stopped)} process(es) left by an earlier demo in {base}")
+    _say(f"starting the local stack in {base} (Prefect, SeaweedFS, SecantusDB, {hosts} sshd hosts, stand-in, Slack recorder)…")
+    stack = Stack(StackSettings(base, ssh_hosts=hosts, prefect_port=prefect_port)).up()
+    ui = f"http://127.0.0.1:{stack.ports['prefect']}"
+    env = {**stack.prefect_env(), **stack.secrets(), "UPKEEP_CONFIG": str(stack.inventory_path), "PREFECT_UI_URL": ui}
+    os.environ.update(env)
+    server = spawn("serve", [sys.executable, "-m", "deployments.cli", "serve"], base / "logs" / "serve.log",
+                   env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
+    stack.procs.append(server)
+    stack.write_state()
+    try:
+        _wait_for_deployments(FIRST_RUNS)
+        _say(f"deployments registered; Prefect UI: {ui}")
+        ok = True
+        for name in FIRST_RUNS:
+            run = run_deployment(name, timeout=180)
+            state = run.state
+            ok &= bool(state and state.is_completed())
+            _say(f"  {name}: {state.name if state else '?'} — {ui}/runs/flow-run/{run.id}")
+        _say(f"inventory: {stack.inventory_path}; Slack messages recorded in {base / 'slack-calls.jsonl'}; logs in {base / 'logs'}")
+        if once:
+            return 0 if ok else 1
+        _say("open the UI to trigger, inspect, approve or retry runs. Ctrl-C stops everything.")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(1):
+                if not server.alive():
+                    _say(f"the serving process exited; see {server.log}")
+                    return 1
+        except KeyboardInterrupt:
+            pass
+        return 0
+    finally:
+        _say("stopping the stack…")
+        stack.down()

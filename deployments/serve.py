@@ -1,0 +1,38 @@
+"""Serve every deployment from one process (the embedded default used by `make run`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from prefect.flows import load_flow_from_entrypoint
+from prefect.schedules import Cron
+
+from deployments.specs import DeploymentSpec, deployment_specs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def runner_deployments(specs: list[DeploymentSpec] | None = None, *, paused: bool = False) -> list[Any]:
+    """RunnerDeployments for `prefect.serve`, loaded from the same entrypoints as prefect.yaml."""
+    out = []
+    for spec in specs or deployment_specs():
+        flow = load_flow_from_entrypoint(str(ROOT / spec.routine.entrypoint), use_placeholder_flow=False)
+        out.append(flow.to_deployment(
+            name=spec.name,
+            schedules=[Cron(spec.cron, timezone=spec.timezone)],
+            parameters=spec.parameters,
+            tags=spec.tags,
+            description=spec.routine.description,
+            paused=paused,
+        ))
+    return out
+
+
+def serve_all(*, limit: int | None = None, paused: bool = False) -> None:
+    """Register and serve all deployments until interrupted (runs are executed in this process)."""
+    from prefect import serve
+
+    os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "true")  # rerun-failed-steps needs results
+    serve(*runner_deployments(paused=paused), limit=limit, print_starting_message=False)

@@ -1,0 +1,107 @@
+"""Every deployment — routine × environment — with its schedule, derived from the windows.
+
+Disruptive routines start when their environment's window opens (production Sunday 02:00 UTC,
+staging daily 22:00 UTC); development has no window ("anytime"), so they run on their cadence.
+Non-disruptive routines run on their own cadence everywhere. `prefect.yaml` is rendered from
+this module (`upkeep deployments --write`), and a test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from upkeep.windows import PRESETS, Window
+
+ENVIRONMENTS = ("production", "staging", "development")
+WORK_POOL = "upkeep-process"
+CADENCE = {  # when non-disruptive work runs (UTC), and disruptive work where there is no window
+    "minutely": "* * * * *",
+    "daily": "0 6 * * *",
+    "weekly": "0 6 * * 1",
+    "monthly": "0 6 1 * *",
+    "quarterly": "0 6 1 1,4,7,10 *",
+}
+
+
+@dataclass(frozen=True)
+class RoutineSpec:
+    name: str
+    entrypoint: str
+    cadence: str
+    disruptive: bool
+    description: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+ROUTINES = [
+    RoutineSpec("disk-check", "flows/disk_check.py:disk_check", "daily", False, "Free disk space on every host"),
+    RoutineSpec("clear-cache", "flows/clear_cache.py:clear_cache", "weekly", True, "Clear the API cache, host by host"),
+    RoutineSpec("daily-maintenance", "flows/maintenance.py:daily_maintenance", "daily", False,
+                "The guide's daily tasks that exist so far"),
+    RoutineSpec("weekly-maintenance", "flows/maintenance.py:weekly_maintenance", "weekly", True,
+                "The guide's weekly tasks that exist so far, in the window"),
+]
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    routine: RoutineSpec
+    environment: str
+    cron: str
+    timezone: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.routine.name}-{self.environment}"
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return {"environment": self.environment, **self.routine.parameters}
+
+    @property
+    def tags(self) -> list[str]:
+        return ["upkeep", self.routine.name, self.environment, "disruptive" if self.routine.disruptive else "non-disruptive"]
+
+
+def schedule_for(routine: RoutineSpec, window: Window) -> tuple[str, str]:
+    """(cron, timezone): the window's start for disruptive routines, else the cadence in UTC."""
+    if routine.disruptive and not window.always:
+        assert window.cron is not None
+        if routine.cadence == "weekly" and window.cron.split()[4] == "*":
+            # a daily window (staging): the weekly routine takes Sunday's opening
+            minute, hour, dom, month, _ = window.cron.split()
+            return f"{minute} {hour} {dom} {month} 0", window.timezone
+        return window.cron, window.timezone
+    return CADENCE[routine.cadence], "UTC"
+
+
+def deployment_specs(windows: dict[str, Window] | None = None) -> list[DeploymentSpec]:
+    windows = windows or PRESETS
+    out = []
+    for routine in ROUTINES:
+        for env in ENVIRONMENTS:
+            cron, tz = schedule_for(routine, windows[env])
+            out.append(DeploymentSpec(routine, env, cron, tz))
+    return out
+
+
+def prefect_yaml(specs: list[DeploymentSpec] | None = None) -> dict[str, Any]:
+    """The content of prefect.yaml for these deployments."""
+    specs = specs or deployment_specs()
+    return {
+        "name": "upkeep",
+        "prefect-version": "3.8.8",
+        "deployments": [
+            {
+                "name": s.name,
+                "entrypoint": s.routine.entrypoint,
+                "description": s.routine.description,
+                "tags": s.tags,
+                "parameters": s.parameters,
+                "schedules": [{"cron": s.cron, "timezone": s.timezone, "active": True}],
+                "work_pool": {"name": WORK_POOL, "work_queue_name": s.environment},
+            }
+            for s in specs
+        ],
+    }
