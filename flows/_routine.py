@@ -29,8 +29,6 @@ from upkeep.decisions.guard import guard_decision, step_allowed
 from upkeep.report import RoutineReport, StageRecord
 from upkeep.resources import Resources
 
-APPROVAL_TIMEOUT_S = 3600
-
 
 class Approval(RunInput):
     """What an approver enters in the Prefect UI to let an emergency run go ahead."""
@@ -104,7 +102,8 @@ class Routine:
     def _ask_approval(self, reason: str) -> Approval | None:
         notify(self.name, f"{reason}: waiting for approval in the Prefect UI", "warning")
         try:
-            approval = pause_flow_run(wait_for_input=Approval, timeout=APPROVAL_TIMEOUT_S, key="emergency-approval")
+            timeout = int(self.env.approval_timeout.total_seconds())
+            approval = pause_flow_run(wait_for_input=Approval, timeout=timeout, poll_interval=1, key="emergency-approval")
         except FlowPauseTimeout:
             self.report.add("guard", "approval", "skipped", detail="no approval before the timeout")
             self.report.outcome = "skipped: emergency approval timed out; nothing was touched"

@@ -50,6 +50,10 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
     fleet: SshdFleet | None = None
 
+    def __post_init__(self) -> None:
+        if self.settings.prefect_port:
+            self.ports["prefect"] = self.settings.prefect_port  # known before up(): see prefect_env()
+
     @property
     def base(self) -> Path:
         return self.settings.base

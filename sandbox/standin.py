@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 DEFAULT_STATE: dict[str, Any] = {
     "latency_ms": 0, "api_unhealthy": False, "worker_crashed": False,
     "restarts": 0, "last_restart": None, "cache_clears": 0, "requests": 0,
-    "stopped": [], "restart_broken": False,
+    "stopped": [], "restart_broken": False, "failing": {},
 }
 EVENTS = [
     {"id": 1, "name": "Spring Gala", "date": "2025-04-12", "seats": 120},
@@ -144,6 +144,10 @@ class Handler(BaseHTTPRequestHandler):
         return 404, {"error": "not_found", "path": path}, "no such route"
 
     def _control(self, action: str, body: dict[str, Any]) -> tuple[int, Any, str]:
+        left = self.store.state["failing"].get(action, 0)
+        if left > 0:
+            self.store.update(failing={**self.store.state["failing"], action: left - 1})
+            return 500, {"error": "injected_fault", "action": action}, f"injected failure of {action}"
         if action == "latency":
             ms = int(body["ms"])
             if ms < 0:
@@ -161,6 +165,10 @@ class Handler(BaseHTTPRequestHandler):
             stopped = set(self.store.state["stopped"])
             stopped = stopped | names if action == "stop" else stopped - names
             new = self.store.update(stopped=sorted(stopped))
+        elif action == "fail":  # fault injection: the next `times` calls of a control action answer 500
+            failing = dict(self.store.state["failing"])
+            failing[str(body["action"])] = int(body.get("times", 1))
+            new = self.store.update(failing=failing)
         elif action == "break-restart":
             new = self.store.update(restart_broken=bool(body.get("on", True)))
         elif action == "restart":

@@ -10,19 +10,29 @@ from typing import Iterator
 
 import pytest
 
+# fast task retries in tests (read when the task modules are imported)
+os.environ.setdefault("UPKEEP_RETRY_DELAY", "0.2")
+
+from sandbox.procs import free_port
 from sandbox.stack import Stack, StackSettings
+
+# Prefect reads its settings when it is imported (test modules import flows at collection), so
+# the session's stack location and Prefect port are chosen, and exported, before that.
+# Not under pytest's 0700 tmp dir: the sshd test hosts' user must reach the keys and host dirs.
+_BASE = Path(tempfile.mkdtemp(prefix="upkeep-stack-"))
+_BASE.chmod(0o755)
+_STACK = Stack(StackSettings(_BASE, ssh_hosts=5, app_hosts=2, prefect_port=free_port()))
+os.environ.update({**_STACK.prefect_env(), "UPKEEP_CONFIG": str(_STACK.inventory_path),
+                   "PREFECT_UI_URL": f"http://127.0.0.1:{_STACK.ports['prefect']}"})
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     """The whole stack, started once; every process is stopped (by PID) at the end."""
-    # not under pytest's 0700 tmp dir: the sshd test hosts' user must reach the keys and host dirs
-    base = Path(tempfile.mkdtemp(prefix="upkeep-stack-"))
-    base.chmod(0o755)
-    s = Stack(StackSettings(base, ssh_hosts=5, app_hosts=2))
-    s.up()
-    saved = {k: os.environ.get(k) for k in (*s.prefect_env(), *s.secrets())}
-    os.environ.update({**s.prefect_env(), **s.secrets()})
+    s = _STACK.up()
+    env = s.secrets()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         yield s
     finally:
@@ -35,7 +45,10 @@ def stack() -> Iterator[Stack]:
                 os.environ[key] = value
         left = [p for p in pids if Path(f"/proc/{p}").exists() and "zombie" not in Path(f"/proc/{p}/status").read_text().lower()]
         assert not left, f"stack processes left running: {left}"
-        shutil.rmtree(base, ignore_errors=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_BASE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

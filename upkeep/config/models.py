@@ -167,6 +167,7 @@ class EnvironmentConfig(Model):
     slack: SlackConfig | None = None
     max_concurrency: int = Field(10, ge=1, le=1000)
     max_errors: int | str = Field(0, description="hosts allowed to fail before no new host starts: N or 'N%'")
+    approval_timeout: Duration = Field(timedelta(hours=1), description="how long an emergency run waits for approval")
 
     @field_validator("max_errors")
     @classmethod

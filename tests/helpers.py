@@ -1,0 +1,83 @@
+"""Small helpers for the integration tests: the stand-in's state, flow runs through the API."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+from uuid import UUID
+
+import yaml
+
+from sandbox.stack import Stack
+
+
+def standin(stack: Stack, i: int, action: str | None = None, **body: Any) -> dict[str, Any]:
+    """GET the stand-in's state on app host i, or POST a control action."""
+    url = f"{stack.standin_url(i)}/_control/{action or 'state'}"
+    data = json.dumps(body).encode() if action else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.load(resp)
+
+
+def slack_calls(stack: Stack) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(stack.slack_url.replace("/api/", "/_calls"), timeout=5) as resp:
+        return json.load(resp)
+
+
+def inventory_variant(stack: Stack, path: Path, env: str, **changes: Any) -> str:
+    """The stack's inventory with `changes` merged into one environment, written to `path`."""
+    data = yaml.safe_load(stack.inventory_path.read_text())
+    data["environments"][env].update(changes)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(path)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 60, interval: float = 0.5, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def flow_run_state(run_id: UUID) -> Any:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id).state
+
+
+def latest_flow_run(flow_name: str, state_type: str | None = None) -> Any:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    run_filter = None
+    if state_type:
+        run_filter = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[state_type])))
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+                                     flow_run_filter=run_filter, sort=FlowRunSort.START_TIME_DESC, limit=1)
+    return runs[0] if runs else None
+
+
+def artifacts_of(run_id: UUID) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+
+
+def task_runs_of(run_id: UUID) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
