@@ -22,7 +22,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
+
+import paramiko.transport
 
 from benchmarks._fleet import running_fleet
 from sandbox.sshd import USER, SshdFleet
@@ -79,27 +81,35 @@ def timed_run(fleet: SshdFleet, n: int, forks: int) -> Sample:
 
 
 class ThreadProfiles:
-    """Profile every thread started while active, each with its own cProfile (thread CPU time)."""
+    """Profile every thread started while active, each with its own cProfile (thread CPU time).
+
+    Patches `Thread.run` (the fan-out workers) and `paramiko.Transport.run` (a Thread subclass that overrides
+    run: the per-connection reader thread doing key exchange, crypto and packet parsing).
+    """
+
+    CLASSES: tuple[type[threading.Thread], ...] = (threading.Thread, paramiko.transport.Transport)
 
     def __init__(self) -> None:
         self.profiles: list[cProfile.Profile] = []
         self._lock = threading.Lock()
-        self._orig_run = threading.Thread.run
+        self._originals = {cls: cls.run for cls in self.CLASSES}
 
-    def __enter__(self) -> "ThreadProfiles":
-        owner, orig = self, self._orig_run
-
+    def _wrap(self, orig: Callable[[threading.Thread], None]) -> Callable[[threading.Thread], None]:
         def run(thread: threading.Thread) -> None:
             prof = cProfile.Profile(time.thread_time)
-            with owner._lock:
-                owner.profiles.append(prof)
+            with self._lock:
+                self.profiles.append(prof)
             prof.runcall(orig, thread)
+        return run
 
-        threading.Thread.run = run  # type: ignore[method-assign]
+    def __enter__(self) -> "ThreadProfiles":
+        for cls, orig in self._originals.items():
+            cls.run = self._wrap(orig)  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        threading.Thread.run = self._orig_run  # type: ignore[method-assign]
+        for cls, orig in self._originals.items():
+            cls.run = orig  # type: ignore[method-assign]
 
     def stats(self) -> pstats.Stats:
         out = io.StringIO()

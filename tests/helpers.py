@@ -14,10 +14,10 @@ import yaml
 from sandbox.stack import Stack
 
 
-def standin(stack: Stack, i: int, action: str | None = None, **body: Any) -> dict[str, Any]:
+def standin(stack: Stack, i: int, control: str | None = None, **body: Any) -> dict[str, Any]:
     """GET the stand-in's state on app host i, or POST a control action."""
-    url = f"{stack.standin_url(i)}/_control/{action or 'state'}"
-    data = json.dumps(body).encode() if action else None
+    url = f"{stack.standin_url(i)}/_control/{control or 'state'}"
+    data = json.dumps(body).encode() if control else None
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.load(resp)

@@ -1,0 +1,113 @@
+"""Deployments: prefect.yaml agrees with the windows and the flows; served runs can be retried
+from the UI and only the failed steps run again."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import yaml
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.flows import load_flow_from_entrypoint
+from prefect.states import Scheduled
+
+from deployments.cli import main as upkeep
+from deployments.specs import ENVIRONMENTS, ROUTINES, deployment_specs
+from sandbox.procs import Proc, spawn
+from sandbox.stack import Stack
+from tests.helpers import flow_run_state, standin, task_runs_of, wait_for
+from upkeep.windows import PRESETS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_prefect_yaml_agrees_with_specs_windows_and_flows(capsys: pytest.CaptureFixture[str]) -> None:
+    assert upkeep(["deployments"]) == 0, "prefect.yaml is stale: run `upkeep deployments --write`"
+    data = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    deployments = {d["name"]: d for d in data["deployments"]}
+    assert set(deployments) == {f"{r.name}-{e}" for r in ROUTINES for e in ENVIRONMENTS}
+    for spec in deployment_specs():
+        d = deployments[spec.name]
+        (schedule,) = d["schedules"]
+        window = PRESETS[spec.environment]
+        if spec.routine.disruptive and not window.always:
+            # disruptive routines start when their window opens (same minute, hour and timezone)
+            assert schedule["cron"].split()[:2] == window.cron.split()[:2]
+            assert schedule["timezone"] == window.timezone
+            assert schedule["cron"].split()[4] in ("0", window.cron.split()[4])
+        flow = load_flow_from_entrypoint(str(ROOT / d["entrypoint"]), use_placeholder_flow=False)
+        flow.validate_parameters(d["parameters"])  # raises on a parameter the flow does not take
+        assert set(d["parameters"]) <= set(inspect.signature(flow.fn).parameters)
+
+
+def test_prefect_deploy_all_against_the_server(stack: Stack) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    prefect = str(Path(sys.executable).parent / "prefect")
+    subprocess.run([prefect, "work-pool", "create", "upkeep-process", "--type", "process", "--overwrite"],
+                   check=True, env=env, cwd=ROOT, capture_output=True, timeout=120)
+    done = subprocess.run([prefect, "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    with get_client(sync_client=True) as client:
+        d = client.read_deployment_by_name("clear-cache/clear-cache-production")
+        assert d.work_pool_name == "upkeep-process"
+        assert [s.schedule.cron for s in d.schedules] == ["0 2 * * 0"]
+        assert d.parameters == {"environment": "production"}
+        for spec in deployment_specs():  # leave the server as we found it
+            flow_name = load_flow_from_entrypoint(str(ROOT / spec.routine.entrypoint), use_placeholder_flow=False).name
+            client.delete_deployment(client.read_deployment_by_name(f"{flow_name}/{spec.name}").id)
+
+
+@pytest.fixture(scope="module")
+def served(stack: Stack) -> Iterator[Proc]:
+    """`upkeep serve`, as the README's run command starts it, with fast retries."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "UPKEEP_RETRY_DELAY": "0.1"}
+    proc = spawn("serve", [sys.executable, "-m", "deployments.cli", "serve"], stack.base / "logs" / "serve-test.log",
+                 env=env, cwd=ROOT)
+    try:
+        with get_client(sync_client=True) as client:
+            wait_for(lambda: _served(client, "clear-cache/clear-cache-development"), timeout=120, what="served deployments")
+        yield proc
+    finally:
+        proc.stop()
+
+
+def _served(client, name: str) -> bool:  # noqa: ANN001
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        return bool(client.read_deployment_by_name(name))
+    except ObjectNotFound:
+        return False
+
+
+def test_retry_from_the_ui_reruns_only_the_failed_steps(stack: Stack, served: Proc) -> None:
+    before = [standin(stack, i)["cache_clears"] for i in (0, 1)]
+    standin(stack, 1, "fail", action="clear-cache", times=50)  # host2's cache clear keeps failing
+    try:
+        run = run_deployment("clear-cache/clear-cache-development", timeout=180)
+        assert run.state is not None and run.state.is_failed(), run.state
+    finally:
+        standin(stack, 1, "fail", action="clear-cache", times=0)  # the fault is fixed
+    after_fail = [standin(stack, i)["cache_clears"] for i in (0, 1)]
+    assert after_fail == [before[0] + 1, before[1]]  # host1 cleared, host2 failed
+
+    # what the UI's Retry button does
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Scheduled(name="AwaitingRetry"), force=True)
+    final = wait_for(lambda: (s := flow_run_state(run.id)) and s.is_final() and s, timeout=180, what="the retried run")
+    assert final.is_completed(), final
+    after_retry = [standin(stack, i)["cache_clears"] for i in (0, 1)]
+    assert after_retry == [before[0] + 1, before[1] + 1]  # host1 not cleared again; host2 now cleared
+
+    by_name: dict[str, list[str]] = {}
+    for tr in task_runs_of(run.id):
+        by_name.setdefault(tr.name, []).append(tr.state.name)
+    host1_clear = [n for name, states in by_name.items() if "clear_cache-api[host1]" in name for n in states]
+    assert "Cached" in host1_clear, by_name  # the completed step came back from its persisted result
