@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
+from benchmarks._cpu import CpuMeter, become_subreaper, reap
 from benchmarks._fleet import running_fleet, scratch_dir
 from sandbox.sshd import USER, SshdFleet, SshdHost
 
@@ -61,21 +62,38 @@ class Setup:
         return self.forks_by_hosts[n]
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One timed run: wall seconds, and CPU seconds on the controller side and on the hosts' side."""
+
+    wall: float
+    controller_cpu: float
+    host_cpu: float
+
+
 @dataclass
 class Series:
     """The timed samples of one tool at one host count."""
 
     tool: str
     hosts: int
-    samples: list[float] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
 
     @property
     def median(self) -> float:
-        return statistics.median(self.samples)
+        return statistics.median(s.wall for s in self.samples)
 
     @property
     def min(self) -> float:
-        return min(self.samples)
+        return min(s.wall for s in self.samples)
+
+    @property
+    def controller_cpu(self) -> float:
+        return statistics.median(s.controller_cpu for s in self.samples)
+
+    @property
+    def host_cpu(self) -> float:
+        return statistics.median(s.host_cpu for s in self.samples)
 
 
 # -- Upkeep ---------------------------------------------------------------------------------------
@@ -145,13 +163,26 @@ def check_ansible_output(stdout: str, n: int) -> None:
         raise BenchError(f"ansible: {len(ok)}/{n} hosts returned rc=0; output tail:\n{stdout[-2000:]}")
 
 
+MASTER_PID = re.compile(r"Master running \(pid=(\d+)\)")
+
+
+def mux(sock: Path, op: str) -> str:
+    """`ssh -O op` on one ControlMaster socket; returns ssh's message (stderr)."""
+    proc = subprocess.run(["ssh", "-F", "/dev/null", "-S", str(sock), "-O", op, "benchmark-master"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+    return proc.stderr
+
+
 def close_control_masters(cp_dir: Path) -> None:
-    """Stop the ControlPersist masters this run left behind (`ssh -O exit`, i.e. each by its socket)."""
+    """Stop the ControlPersist masters this run left behind: `ssh -O exit` per socket, then reap each by PID
+    (they were reparented to this process, a child subreaper, so their CPU counts as the controller's)."""
     if not cp_dir.is_dir():
         return
     for sock in cp_dir.iterdir():
-        subprocess.run(["ssh", "-F", "/dev/null", "-S", str(sock), "-O", "exit", "benchmark-master"],
-                       stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+        found = MASTER_PID.search(mux(sock, "check"))
+        mux(sock, "exit")
+        if found:
+            reap(int(found[1]))
 
 
 def run_ansible(setup: Setup, n: int) -> float:
@@ -212,19 +243,35 @@ def rotated(tools: Sequence[str], k: int) -> list[str]:
     return [*tools[k:], *tools[:k]]
 
 
+SETTLE = 0.3  # seconds for the hosts' sshd children to exit and be reaped before host CPU is read
+
+
+def measured(setup: Setup, tool: str, n: int) -> Sample:
+    """One run of `tool` on N hosts, with the CPU used on both sides (read after the tool cleaned up)."""
+    meter = CpuMeter(setup.fleet.pids())
+    meter.start()
+    wall = RUNNERS[tool](setup, n)
+    time.sleep(SETTLE)
+    return Sample(wall, *meter.stop())
+
+
+def show(label: str, tool: str, n: int, s: Sample) -> None:
+    print(f"  {label:<12} {tool:<9} {n:>4} hosts  {s.wall:7.3f}s   cpu: controller {s.controller_cpu:6.2f}s, "
+          f"hosts {s.host_cpu:6.2f}s", flush=True)
+
+
 def run_all(setup: Setup, counts: Sequence[int], repeats: int, tools: Sequence[str], warmup: bool) -> dict[tuple[str, int], Series]:
     """Interleaved schedule: for each repeat, for each host count, every tool once."""
     series = {(t, n): Series(t, n) for n in counts for t in tools}
     if warmup:
         for tool in tools:
-            secs = RUNNERS[tool](setup, min(counts))
-            print(f"  warm-up  {tool:<9} {min(counts):>4} hosts  {secs:7.3f}s (not recorded)", flush=True)
+            show("warm-up", tool, min(counts), measured(setup, tool, min(counts)))
     for r in range(repeats):
         for n in counts:
             for tool in rotated(tools, r):
-                secs = RUNNERS[tool](setup, n)
-                series[(tool, n)].samples.append(secs)
-                print(f"  repeat {r + 1}/{repeats}  {tool:<9} {n:>4} hosts  {secs:7.3f}s", flush=True)
+                sample = measured(setup, tool, n)
+                series[(tool, n)].samples.append(sample)
+                show(f"repeat {r + 1}/{repeats}", tool, n, sample)
     return series
 
 
@@ -255,12 +302,16 @@ def fmt_ratio(x: float | None) -> str:
 
 
 def print_table(series: dict[tuple[str, int], Series], counts: Sequence[int], tools: Sequence[str]) -> None:
-    print(f"\n{'tool':<9} {'hosts':>5} {'median s':>9} {'min s':>8} {'ansible/upkeep':>15} {'ssh-loop/upkeep':>16}")
+    print(f"\n{'tool':<9} {'hosts':>5} {'median s':>9} {'min s':>8} {'ansible/upkeep':>15} {'ssh-loop/upkeep':>16}"
+          f"   {'ctrl cpu s':>10} {'host cpu s':>10}")
     for n in counts:
         for tool in tools:
             s = series[(tool, n)]
             extra = (fmt_ratio(ratio(series, "ansible", n)), fmt_ratio(ratio(series, "ssh-loop", n))) if tool == "upkeep" else ("", "")
-            print(f"{tool:<9} {n:>5} {s.median:>9.3f} {s.min:>8.3f} {extra[0]:>15} {extra[1]:>16}")
+            print(f"{tool:<9} {n:>5} {s.median:>9.3f} {s.min:>8.3f} {extra[0]:>15} {extra[1]:>16}"
+                  f"   {s.controller_cpu:>10.2f} {s.host_cpu:>10.2f}")
+    print("(median/min: wall seconds; ctrl/host cpu: median CPU seconds of the tool's side and of the sshd/remote side,"
+          " both on this machine's cores)")
 
 
 def print_checks(results: list[dict[str, object]]) -> None:
@@ -276,6 +327,11 @@ def import_cost() -> float:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent,
                    env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     return time.perf_counter() - started
+
+
+def loadavg() -> str:
+    """The 1/5/15-minute load averages: other work on the machine skews every tool's timings."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def versions() -> dict[str, str]:
@@ -295,7 +351,8 @@ def write_results(args: argparse.Namespace, series: dict[tuple[str, int], Series
     payload = {
         "benchmark": "fanout_uptime", "command": COMMAND, "hosts": args.hosts, "repeats": args.repeats, "forks_option": args.forks,
         "ansible_pipelining": args.ansible_pipelining, "warmup": not args.no_warmup, **extra,
-        "series": [{**asdict(s), "median": s.median, "min": s.min} for s in series.values()],
+        "series": [{**asdict(s), "median": s.median, "min": s.min, "controller_cpu_median": s.controller_cpu,
+                    "host_cpu_median": s.host_cpu} for s in series.values()],
         "ratios": {str(n): {"ansible/upkeep": ratio(series, "ansible", n), "ssh-loop/upkeep": ratio(series, "ssh-loop", n)}
                    for n in args.hosts},
         "checks": results,
@@ -328,6 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     forks_by_n = {n: args.forks or min(n, DEFAULT_FORKS_CAP) for n in args.hosts}
     print(f"fanout_uptime: `{COMMAND}` on {args.hosts} hosts, {args.repeats} repeats, tools {tools}")
     print(f"  forks (same for every tool): {forks_by_n}; ansible pipelining: {args.ansible_pipelining}")
+    load_before = loadavg()
+    print(f"  load average before: {load_before} on {os.cpu_count()} CPUs (other work on the machine adds noise)")
+    if not become_subreaper():
+        print("  warning: cannot become a child subreaper; Ansible's ControlPersist masters' CPU is not counted")
     work = scratch_dir("upkeep-bench-work-")
     try:
         with running_fleet(biggest) as fleet:
@@ -342,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print_table(series, args.hosts, tools)
+    load_after = loadavg()
+    print(f"load average after: {load_after}")
     results = checks(series, args.hosts)
     print_checks(results)
     startup = import_cost()
@@ -349,7 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           "timed region (Ansible's process start-up is in Ansible's).")
     path = write_results(args, series, results,
                          {"forks_by_hosts": {str(n): f for n, f in forks_by_n.items()},
-                          "upkeep_import_seconds": round(startup, 3), "versions": versions()})
+                          "upkeep_import_seconds": round(startup, 3), "versions": versions(),
+                          "loadavg_before": load_before, "loadavg_after": load_after})
     print(f"results: {path}")
     return 1 if args.strict and not all(c["pass"] for c in results) else 0
 

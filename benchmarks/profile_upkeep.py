@@ -16,23 +16,19 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import os
 import pstats
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import paramiko.transport
 
+from benchmarks._cpu import CpuMeter, become_subreaper
 from benchmarks._fleet import running_fleet
 from sandbox.sshd import USER, SshdFleet
 from upkeep.hosts.fanout import fan_out
 from upkeep.hosts.ssh import SSHHost
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
 
 @dataclass(frozen=True)
 class Sample:
@@ -40,20 +36,6 @@ class Sample:
     wall: float
     client_cpu: float
     server_cpu: float
-
-
-def sshd_cpu(fleet: SshdFleet) -> float:
-    """CPU seconds of the sshd listeners plus their reaped per-connection children (/proc/PID/stat)."""
-    total = 0
-    for pid in fleet.pids():
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-    return total / CLK_TCK
-
-
-def client_cpu() -> float:
-    t = os.times()
-    return t.user + t.system
 
 
 def action(host: SSHHost) -> str:
@@ -70,14 +52,15 @@ def fresh_hosts(fleet: SshdFleet, n: int) -> list[SSHHost]:
 
 def timed_run(fleet: SshdFleet, n: int, forks: int) -> Sample:
     """One fan-out, with wall time and client/server CPU deltas."""
-    time.sleep(0.3)  # let the previous run's sshd children exit and be reaped
-    c0, s0, w0 = client_cpu(), sshd_cpu(fleet), time.perf_counter()
+    meter = CpuMeter(fleet.pids())
+    meter.start()
+    w0 = time.perf_counter()
     result = fan_out(fresh_hosts(fleet, n), action, max_concurrency=forks, max_errors=None)
     wall = time.perf_counter() - w0
-    time.sleep(0.3)
+    time.sleep(0.3)  # let the hosts' sshd processes exit and be reaped
     if len(result.succeeded) != n:
         raise RuntimeError(result.summary())
-    return Sample(forks, wall, client_cpu() - c0, sshd_cpu(fleet) - s0)
+    return Sample(forks, wall, *meter.stop())
 
 
 class ThreadProfiles:
@@ -148,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="runs per sweep level (best is shown)")
     p.add_argument("--top", type=int, default=25)
     args = p.parse_args(argv)
+    become_subreaper()  # so the sshd processes orphaned per connection are counted on the host side
     with running_fleet(args.hosts) as fleet:
         timed_run(fleet, min(args.hosts, 10), min(args.forks, 10))  # warm-up
         print(f"{'forks':>5} {'wall s':>8} {'client cpu s':>13} {'sshd cpu s':>11} {'ms/host wall':>13} "

@@ -1,0 +1,60 @@
+"""A real headless Chromium loads the Prefect UI of the local stack: deployments with their
+schedules, and a finished run's report artifact. Screenshots are saved for a person to look at."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from deployments.serve import runner_deployments
+from flows.disk_check import disk_check
+from sandbox.stack import Stack
+from tests.helpers import artifacts_of
+
+pytestmark = pytest.mark.stack
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SHOTS = Path(os.environ.get("UPKEEP_SCREENSHOTS", Path(__file__).resolve().parents[2] / ".sandbox" / "screenshots"))
+
+
+def chromium(url: str, *, screenshot: Path | None = None) -> str:
+    """Render `url` offline; return the DOM after scripts ran (and save a screenshot)."""
+    assert CHROMIUM
+    profile = tempfile.mkdtemp(prefix="upkeep-chromium-")
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+             "--window-size=1400,1000", "--virtual-time-budget=15000"]
+    try:
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([*flags, f"--screenshot={screenshot}", url], capture_output=True, timeout=120, check=True)
+        done = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True)
+        return done.stdout
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (make test installs it)")
+def test_prefect_ui_shows_deployments_and_a_run_report(stack: Stack) -> None:
+    for deployment in runner_deployments():
+        deployment.apply()
+    state = disk_check(environment="development", return_state=True)
+    assert state.is_completed()
+    ui = f"http://127.0.0.1:{stack.ports['prefect']}"
+
+    dom = chromium(f"{ui}/deployments", screenshot=SHOTS / "deployments.png")
+    for name in ("clear-cache-production", "clear-cache-staging", "disk-check-development"):
+        assert name in dom
+    assert "Sunday" in dom  # the production window's schedule, as the UI describes it
+
+    run_id = state.state_details.flow_run_id
+    dom = chromium(f"{ui}/runs/flow-run/{run_id}", screenshot=SHOTS / "run.png")
+    assert "disk-space[host1]" in dom and "Completed" in dom
+    report = next(a for a in artifacts_of(run_id) if a.key == "disk-check-development-report")
+    dom = chromium(f"{ui}/artifacts/artifact/{report.id}", screenshot=SHOTS / "report.png")
+    assert "disk_check — development" in dom and "execute: done" in dom and "host5" in dom
+    assert (SHOTS / "report.png").stat().st_size > 10_000
