@@ -1,0 +1,56 @@
+"""The `upkeep` CLI on an inventory file (no servers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deployments.cli import main
+from tests.unit.test_config import VALID, broken
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    path = tmp_path / "upkeep.yaml"
+    path.write_text(yaml.safe_dump(VALID))
+    return path
+
+
+def test_check_config(inventory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", str(inventory)]) == 0
+    assert "production: 2 host(s), services api, window 0 2 * * 0 UTC for 2:00:00, emergency approval" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(broken("environments.production.hosts.0.port", 0)))
+    assert main(["check-config", str(bad)]) == 1
+    assert "hosts[0].port: Input should be greater than or equal to 1" in capsys.readouterr().err
+
+
+def test_windows_lists_next_openings(inventory: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(inventory), "windows", "-n", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("Sun ") >= 2 and "02:00 – 04:00 UTC" in out
+    assert "development: anytime window: always open" in out
+
+
+def test_schedule_lists_every_deployment(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schedule", "-n", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "clear-cache-production" in out and "0 2 * * 0" in out and "clear-cache-staging" in out
+
+
+def test_plan_touches_nothing_and_quotes_commands(inventory: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = yaml.safe_load(inventory.read_text())
+    data["environments"]["production"]["services"]["api"]["clear_cache"] = ["em-ctl", "clear cache", "{name}"]
+    inventory.write_text(yaml.safe_dump(data))
+    assert main(["--config", str(inventory), "plan", "clear-cache", "--env", "production", "--emergency"]) == 0
+    out = capsys.readouterr().out
+    assert "guard: ask_approval" in out
+    assert "execute: api-1: em-ctl 'clear cache' api-1" in out
+    assert "pre: api-1: GET http://10.0.0.1:3000/health" in out
+
+
+def test_unknown_environment_is_a_clear_error(inventory: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(inventory), "plan", "clear-cache", "--env", "prod"]) == 1
+    assert "environment 'prod' is not in the inventory; known: development, production" in capsys.readouterr().err
