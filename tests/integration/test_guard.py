@@ -104,8 +104,10 @@ def test_unanswered_approval_ends_safely(stack: Stack, tmp_path: Path) -> None:
     config = inventory_variant(stack, tmp_path / "inv.yaml", "production", window=closed_window(), approval_timeout="3s")
     before = app_state(stack)
     state = clear_cache(environment="production", config=config, emergency=True, return_state=True)
-    # Prefect itself closes a pause that expired ("never resumed"); the run touched nothing and says why
-    assert state.is_failed() and "never resumed" in state.message
+    # Either our Skipped state lands, or Prefect's server has already closed the expired pause as
+    # Failed ("never resumed") — a race inside Prefect. Either way the run touched nothing and says why.
+    assert (state.name == "Skipped" and "approval timed out" in state.message) or (
+        state.is_failed() and "never resumed" in state.message)
     assert [s["cache_clears"] for s in app_state(stack)] == [s["cache_clears"] for s in before]
     report = next(a for a in artifacts_of(state.state_details.flow_run_id) if a.type == "markdown")
     assert "emergency approval timed out; nothing was touched" in report.data
