@@ -23,7 +23,7 @@ from prefect.states import Completed, State
 
 from tasks._base import bind_resources
 from tasks.notify import notify
-from tasks.reports import Progress, publish_report
+from tasks.reports import Progress, publish_override, publish_report
 from upkeep.hosts.fanout import FanOutResult, Status, fan_out
 from upkeep.decisions.guard import guard_decision, step_allowed
 from upkeep.report import RoutineReport, StageRecord
@@ -120,6 +120,7 @@ class Routine:
         note = f"Override outside the maintenance window — approved by **{who}** at {when}: {why}"
         self.report.notes.append(note)
         self.report.add("guard", "approval", "done", detail=f"{who}: {why}")
+        publish_override(self.report, who, why, when)
         self.logger.warning("override recorded: %s at %s: %s", who, when, why)
 
     def skipped(self) -> State:

@@ -22,6 +22,15 @@ def publish_report(report: RoutineReport) -> None:
     create_table_artifact(rows, key=_key(report, "hosts"), description=f"per-host outcomes of {report.routine}")
 
 
+def publish_override(report: RoutineReport, who: str, why: str, when: str) -> None:
+    """An emergency override outside the window: who allowed it, why, and when."""
+    create_markdown_artifact(
+        f"# Override: {report.routine} on {report.environment}\n\n| who | why | when |\n|---|---|---|\n"
+        f"| {who} | {why.replace('|', '/')} | {when} |\n",
+        key=_key(report, "override"), description=f"emergency override by {who}",
+    )
+
+
 class Progress:
     """A progress artifact for long fan-outs (percentage of hosts finished)."""
 

@@ -98,6 +98,8 @@ def test_emergency_in_production_pauses_for_approval(stack: Stack, tmp_path: Pat
     assert [s["cache_clears"] for s in app_state(stack)] == [s["cache_clears"] + 1 for s in before]
     report = next(a for a in artifacts_of(paused.id) if a.type == "markdown")
     assert "approved by **alice**" in report.data and "stale cache, incident 42" in report.data
+    override = next(a for a in artifacts_of(paused.id) if a.key == "clear-cache-production-override")
+    assert "| alice | stale cache, incident 42 |" in override.data
 
 
 def test_unanswered_approval_ends_safely(stack: Stack, tmp_path: Path) -> None:
