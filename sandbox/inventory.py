@@ -17,10 +17,10 @@ WINDOWS = {
 }
 
 
-def _service(port: int, component: str, path: str) -> dict[str, Any]:
+def _service(port: int, component: str, path: str, role: str | None = None) -> dict[str, Any]:
     ctl = ["/usr/bin/python3", CTL, f"http://{{address}}:{port}"]
     return {
-        "role": component,
+        "role": role or component,
         "health_url": f"http://{{address}}:{port}{path}",
         "start": [*ctl, "start", component],
         "stop": [*ctl, "stop", component],
@@ -36,7 +36,7 @@ def sandbox_inventory(stack: "Stack") -> dict[str, Any]:
     hosts = []
     if fleet is not None:
         for i, h in enumerate(fleet.hosts):
-            roles = ["api", "worker"] if i < stack.settings.app_hosts else ["db"]
+            roles = ["api", "worker"] if i < stack.settings.app_hosts else ["dr"] if i == stack.settings.app_hosts else ["db"]
             hosts.append({"name": h.name, "address": h.address, "port": h.port, "roles": roles, "vars": {"root": str(h.root)}})
     env: dict[str, Any] = {"hosts": hosts, "max_concurrency": 10, "max_errors": 0}
     if "standin" in stack.ports:
@@ -47,6 +47,22 @@ def sandbox_inventory(stack: "Stack") -> dict[str, Any]:
         env["logs"] = {"paths": ["{root}/event-manager.log"], "rotation": {"frequency": "daily", "max_size": "100M", "keep": 30}}
     if "mongo" in stack.ports:
         env["mongodb"] = {"uri": "env:UPKEEP_SANDBOX_MONGO_URI", "databases": ["eventmanager"]}
+        env["backup"] = {
+            "required_collections": ["eventmanager.events", "eventmanager.users"],
+            "config_files": [{"host": fleet.hosts[0].name, "path": str(fleet.hosts[0].root / "config" / "app.json")}] if fleet else [],
+            "retention": {"daily": 7, "weekly": 4, "monthly": 12},
+            "max_age": "26h",
+            "manifest_key": "env:UPKEEP_SANDBOX_MANIFEST_KEY",
+        }
+    if "standin_dr" in stack.ports and fleet is not None:
+        dr_host = fleet.hosts[stack.settings.app_hosts]
+        env.setdefault("services", {})["dr-api"] = _service(stack.ports["standin_dr"], "api", "/health", role="dr")
+        env["dr"] = {
+            "mongodb": {"uri": "env:UPKEEP_SANDBOX_MONGO_URI", "databases": ["eventmanager_dr"]},
+            "host": dr_host.name, "services": ["dr-api"],
+            "queries": [{"collection": "events", "min_count": 1}, {"collection": "users", "filter": {"active": True}}],
+            "rto_target": "5m", "rpo_target": "26h",
+        }
     if "s3" in stack.ports:
         env["s3"] = {
             "endpoint_url": stack.s3_url, "access_key_id": "env:UPKEEP_SANDBOX_S3_KEY",

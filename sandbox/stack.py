@@ -26,6 +26,7 @@ SECRETS = {
     "UPKEEP_SANDBOX_S3_KEY": "sandbox-access",
     "UPKEEP_SANDBOX_S3_SECRET": "sandbox-secret",
     "UPKEEP_SANDBOX_SLACK_TOKEN": "xoxb-sandbox-0000",
+    "UPKEEP_SANDBOX_MANIFEST_KEY": "sandbox-manifest-signing-key",
 }
 
 
@@ -122,6 +123,12 @@ class Stack:
                 waits.extend(self._start_standins(logs))
             for check in waits:
                 check()
+            if "mongo" in want:
+                from sandbox.seed import seed_database
+
+                seed_database(self.mongo_uri)
+            if self.fleet is not None:
+                self._write_app_config()
             self.write_state()
             self.write_inventory()
         except BaseException:
@@ -220,7 +227,25 @@ class Stack:
             extra = ["--log-file", str(h.root / "event-manager.log"), "--state-file", str(h.root / "standin-state.json")]
             waits.append(self._start_http("standin", "sandbox.standin", h.address, logs, extra, "/_control/state",
                                           key=f"standin-{h.name}"))
+        if "mongo" in self.ports and len(self.fleet.hosts) > self.settings.app_hosts:
+            # the disaster-recovery test environment: an application, stopped, on the restored database
+            h = self.fleet.hosts[self.settings.app_hosts]
+            state = h.root / "standin-dr-state.json"
+            state.write_text(json.dumps({"stopped": ["api", "worker"]}))
+            self.ports["standin_dr"] = free_port(h.address)
+            extra = ["--log-file", str(h.root / "event-manager-dr.log"), "--state-file", str(state),
+                     "--mongo-uri", self.mongo_uri, "--database", "eventmanager_dr"]
+            waits.append(self._start_http("standin_dr", "sandbox.standin", h.address, logs, extra, "/_control/state",
+                                          key=f"standin-dr-{h.name}"))
         return waits
+
+    def _write_app_config(self) -> None:
+        """A configuration file of the application on the first host (backed up with the data)."""
+        assert self.fleet is not None
+        h = self.fleet.hosts[0]
+        conf = h.root / "config"
+        conf.mkdir(exist_ok=True)
+        (conf / "app.json").write_text(json.dumps({"port": self.ports.get("standin"), "database": "eventmanager"}))
 
     # -- files ------------------------------------------------------------------------------------
     def write_state(self) -> None:

@@ -75,11 +75,34 @@ class Store:
             self.log.flush()
 
 
+class Database:
+    """Optional MongoDB behind the stand-in: /health pings it, /api/events reads from it."""
+
+    def __init__(self, uri: str, name: str) -> None:
+        import pymongo  # only when the stand-in is given a database
+
+        self.client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000)
+        self.db = self.client[name]
+
+    def healthy(self) -> bool:
+        from pymongo.errors import PyMongoError
+
+        try:
+            self.db.command("ping")
+            return True
+        except PyMongoError:
+            return False
+
+    def events(self) -> list[dict[str, Any]]:
+        return [{k: v for k, v in doc.items() if k != "_id"} for doc in self.db["events"].find({}, limit=20)]
+
+
 class Handler(BaseHTTPRequestHandler):
     """Routes API, worker and control requests."""
 
     server_version = "EventManagerStandin/1.0"
     store: Store
+    database: "Database | None" = None
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Silence the default stderr access log (we write JSON lines instead)."""
@@ -128,9 +151,12 @@ class Handler(BaseHTTPRequestHandler):
                 return 503, {"status": "stopped", "service": "api"}, "api stopped"
             if state["api_unhealthy"]:
                 return 503, {"status": "unhealthy", "service": "api"}, "api unhealthy"
+            if self.database is not None and not self.database.healthy():
+                return 503, {"status": "unhealthy", "service": "api", "database": "unreachable"}, "database unreachable"
             if path == "/health":
                 return 200, {"status": "ok", "service": "api"}, "api healthy"
-            return 200, EVENTS, f"listed {len(EVENTS)} events"
+            events = self.database.events() if self.database is not None else EVENTS
+            return 200, events, f"listed {len(events)} events"
         if method == "GET" and path == "/worker-health":
             if "worker" in state["stopped"]:
                 return 503, {"status": "stopped", "service": "worker"}, "worker stopped"
@@ -199,12 +225,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--log-file", type=Path, required=True)
     parser.add_argument("--state-file", type=Path, default=None)
+    parser.add_argument("--mongo-uri", default=None, help="serve events from this MongoDB (and check it in /health)")
+    parser.add_argument("--database", default="eventmanager")
     args = parser.parse_args(argv)
     try:
         check_loopback(args.host)
     except ValueError as exc:
         parser.error(str(exc))
     Handler.store = Store(args.log_file, args.state_file)
+    if args.mongo_uri:
+        Handler.database = Database(args.mongo_uri, args.database)
     server = ThreadingHTTPServer((args.host, args.port), Handler)
 
     def stop(_signum: int, _frame: object) -> None:

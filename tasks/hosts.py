@@ -5,6 +5,8 @@ from __future__ import annotations
 from prefect import get_run_logger
 
 from tasks._base import resources, step
+from upkeep.backup.dump import file_sha256
+from upkeep.backup.manifest import ConfigFileEntry, FileEntry
 from upkeep.config.render import render_argv
 from upkeep.decisions.disk import DiskVerdict, disk_verdicts
 from upkeep.errors import ConfigError
@@ -46,3 +48,14 @@ def service_command(host: str, service: str, action: str, dry_run: bool = False)
         return "dry run"
     logger.info("%s: %s %s", host, action, service)
     return res.hosts.get(host).run(command).stdout.strip()
+
+
+@step("execute", "config-file", run_name="config-file[{host}:{path}]")
+def backup_config_file(host: str, path: str, backup_id: str) -> ConfigFileEntry:
+    """Copy a configuration file from a host into the backup."""
+    res = resources()
+    data = res.hosts.get(host).read_file(path)
+    key = f"config/{host}/{path.lstrip('/')}"
+    res.backup_store().put_bytes(backup_id, key, data)
+    get_run_logger().info("%s: backed up %s (%d bytes)", host, path, len(data))
+    return ConfigFileEntry(host=host, path=path, file=FileEntry(key=key, size=len(data), sha256=file_sha256(data)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import SecretStr
 
@@ -18,6 +18,9 @@ from upkeep.config.secrets import resolve_secret
 from upkeep.errors import ConfigError
 from upkeep.hosts.pool import HostPool
 from upkeep.notify import LogNotifier, Notifier, SlackNotifier
+
+if TYPE_CHECKING:
+    from upkeep.backup.store import BackupStore
 
 
 @dataclass
@@ -30,6 +33,7 @@ class Resources:
     _notifier: Notifier | None = field(default=None, repr=False)
     _s3: Any = field(default=None, repr=False)
     _mongo: Any = field(default=None, repr=False)
+    _dr_mongo: Any = field(default=None, repr=False)
 
     @classmethod
     def from_config(cls, path: str | None, environment: str, **kwargs: Any) -> "Resources":
@@ -93,9 +97,35 @@ class Resources:
                                               connectTimeoutMS=ms, socketTimeoutMS=max(ms, 60_000))
         return self._mongo
 
+    def backup_store(self) -> "BackupStore":
+        from upkeep.backup.store import BackupStore
+
+        cfg = self.env.s3
+        if cfg is None or cfg.backups is None:
+            raise ConfigError(f"environments.{self.environment}.s3.backups is not configured; add a bucket for backups")
+        return BackupStore(self.s3, cfg.backups.bucket, cfg.backups.prefix)
+
+    def manifest_key(self) -> bytes | None:
+        ref = self.env.backup.manifest_key
+        return self.resolve(ref).get_secret_value().encode() if ref else None
+
+    def dr_mongo(self) -> Any:
+        """A pymongo client for the disaster-recovery test environment's database server."""
+        if self._dr_mongo is None:
+            cfg = self.env.dr
+            if cfg is None:
+                raise ConfigError(f"environments.{self.environment}.dr is not configured; add the test environment")
+            import pymongo
+
+            ms = int(cfg.mongodb.timeout.total_seconds() * 1000)
+            self._dr_mongo = pymongo.MongoClient(self.resolve(cfg.mongodb.uri).get_secret_value(),
+                                                 serverSelectionTimeoutMS=ms, connectTimeoutMS=ms)
+        return self._dr_mongo
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
-        if self._mongo is not None:
-            self._mongo.close()
-        self._pool = self._mongo = None
+        for client in (self._mongo, self._dr_mongo):
+            if client is not None:
+                client.close()
+        self._pool = self._mongo = self._dr_mongo = None

@@ -117,6 +117,55 @@ class RotationPolicy(Model):
     keep: int = Field(30, ge=1)
 
 
+class RetentionPolicy(Model):
+    """Grandfather-father-son: the newest verified backup of each of the last N days/weeks/months."""
+
+    daily: int = Field(7, ge=1)
+    weekly: int = Field(4, ge=0)
+    monthly: int = Field(12, ge=0)
+
+
+class ConfigFile(Model):
+    host: Name
+    path: str
+
+
+class BackupConfig(Model):
+    required_collections: list[str] = Field(default_factory=list, description="'db.collection' that must be in every backup")
+    config_files: list[ConfigFile] = Field(default_factory=list)
+    retention: RetentionPolicy = RetentionPolicy()
+    max_age: Duration = timedelta(hours=26)
+    manifest_key: SecretRef | None = Field(None, description="HMAC key that signs manifests (tamper evidence)")
+    verify_sample: float = Field(1.0, gt=0, le=1, description="share of objects the daily integrity pass reads")
+
+    @field_validator("required_collections")
+    @classmethod
+    def _qualified(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name.count(".") < 1 or name.startswith(".") or name.endswith("."):
+                raise ValueError(f"{name!r}: write 'database.collection'")
+        return value
+
+
+class ReadQuery(Model):
+    """A read the application needs to work: `find(filter)` on a collection returns ≥ min_count."""
+
+    collection: str
+    filter: dict[str, object] = Field(default_factory=dict)
+    min_count: int = Field(1, ge=0)
+
+
+class DrConfig(Model):
+    """The disaster-recovery test environment: where the latest backup is restored and checked."""
+
+    mongodb: MongoConfig
+    host: Name = Field(description="the host (of this environment's inventory) that runs the test application")
+    services: list[Name] = Field(min_length=1, description="services started against the restored data")
+    queries: list[ReadQuery] = Field(default_factory=list)
+    rto_target: Duration = timedelta(minutes=30)
+    rpo_target: Duration = timedelta(hours=26)
+
+
 class LogsConfig(Model):
     paths: list[str] = Field(min_length=1)
     rotation: RotationPolicy = RotationPolicy()
@@ -168,6 +217,8 @@ class EnvironmentConfig(Model):
     max_concurrency: int = Field(10, ge=1, le=1000)
     max_errors: int | str = Field(0, description="hosts allowed to fail before no new host starts: N or 'N%'")
     approval_timeout: Duration = Field(timedelta(hours=1), description="how long an emergency run waits for approval")
+    backup: BackupConfig = BackupConfig()
+    dr: DrConfig | None = None
 
     @field_validator("max_errors")
     @classmethod
@@ -186,6 +237,14 @@ class EnvironmentConfig(Model):
                     "give every host a unique name"
                 )
             seen[host.name] = i
+        return self
+
+    @model_validator(mode="after")
+    def _dr_matches(self) -> "EnvironmentConfig":
+        if self.dr is not None and self.mongodb is not None and len(self.dr.mongodb.databases) != len(self.mongodb.databases):
+            raise ValueError("dr.mongodb.databases must list one target database per mongodb.databases entry, in order")
+        if self.dr is not None and self.dr.host not in {h.name for h in self.hosts}:
+            raise ValueError(f"dr.host {self.dr.host!r} is not one of this environment's hosts")
         return self
 
     def hosts_with_role(self, role: str) -> list[HostConfig]:

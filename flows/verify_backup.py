@@ -1,0 +1,60 @@
+"""Backup verification (the guide's Backup Verification): integrity, completeness, test restore,
+freshness — on the newest backup or any backup id. It never changes the backup it checks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import flow
+
+from flows._routine import Routine
+from tasks.mongo import test_restore
+from tasks.notify import notify
+from tasks.s3 import check_integrity, list_backups, load_manifest, record_verification
+from upkeep.backup.verify import completeness, freshness
+from upkeep.errors import UpkeepError
+
+
+class BackupVerificationFailed(UpkeepError):
+    """At least one check of the backup failed."""
+
+
+@flow(name="verify-backup")
+def verify_backup(environment: str = "development", config: str | None = None, backup_id: str | None = None,
+                  sample: float | None = None, restore: bool = True) -> dict[str, Any]:
+    """`sample` reads only that share of the objects (default: the inventory's verify_sample)."""
+    with Routine("verify_backup", environment, config) as r:
+        findings: list[dict[str, Any]] = []
+        with r.stage("pre"):
+            refs = list_backups()
+            fresh = freshness(refs, datetime.now(timezone.utc), r.env.backup.max_age)
+            findings.append(vars(fresh))
+            backup_id = backup_id or (refs[-1].backup_id if refs else None)
+            manifest, manifest_findings = load_manifest(backup_id) if backup_id else (None, [])
+            findings += manifest_findings
+        restored: dict[str, Any] = {}
+        with r.stage("execute"):
+            if manifest is not None:
+                share = sample if sample is not None else r.env.backup.verify_sample
+                findings += check_integrity(backup_id, manifest, share)
+                required = r.env.backup.required_collections
+                findings += [vars(f) for f in completeness(manifest, required, [(c.host, c.path) for c in r.env.backup.config_files])]
+                if restore:
+                    restored = test_restore(backup_id)
+                    findings += restored["findings"]
+        with r.stage("post"):
+            bad = [f for f in findings if not f["ok"]]
+            for f in findings:
+                r.report.add("execute", f["check"], "done" if f["ok"] else "failed", host=f["subject"], detail=f["message"])
+            if restored:
+                r.report.notes.append(f"test restore: {restored['documents']} documents in {restored['seconds']:.2f}s "
+                                      f"({restored['docs_per_second']:.0f} documents/s); scratch database dropped")
+            summary = {"findings": findings, "restore": {k: v for k, v in restored.items() if k != "findings"}}
+            if backup_id:
+                record_verification(backup_id, not bad, summary)
+            if bad:
+                text = "; ".join(f"{f['subject']}: {f['message']}" for f in bad[:5])
+                notify("verify_backup", f"backup {backup_id or '-'} FAILED verification: {text}", "critical")
+                raise BackupVerificationFailed(f"{len(bad)} check(s) failed: {text}")
+        return {"backup_id": backup_id, "ok": True, "checks": len(findings), **summary["restore"]}

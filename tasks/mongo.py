@@ -1,0 +1,110 @@
+"""Tasks that touch MongoDB: ping, dump collections into the backup store, restores."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger
+from pymongo.errors import PyMongoError
+
+from tasks._base import resources, step
+from upkeep.backup.dump import dump_collection, file_sha256, index_metadata
+from upkeep.backup.manifest import CollectionEntry, FileEntry
+from upkeep.backup.verify import restore
+from upkeep.errors import UpkeepError
+
+
+class DatabaseError(UpkeepError):
+    """The database is unreachable or refused an operation."""
+
+
+@step("pre", "database-ping", retries=2)
+def ping_database() -> str:
+    """The database answers (within the configured timeout)."""
+    try:
+        info = resources().mongo.server_info()
+    except PyMongoError as exc:
+        raise DatabaseError(f"database unreachable: {exc}") from exc
+    get_run_logger().info("database answers (version %s)", info.get("version", "?"))
+    return str(info.get("version", "?"))
+
+
+@step("pre", "list-collections", cache=False)
+def list_collections() -> list[str]:
+    """`db.collection` names of the configured databases."""
+    res = resources()
+    assert res.env.mongodb is not None
+    try:
+        return sorted(f"{db}.{name}" for db in res.env.mongodb.databases
+                      for name in res.mongo[db].list_collection_names() if not name.startswith("system."))
+    except PyMongoError as exc:
+        raise DatabaseError(f"cannot list collections: {exc}") from exc
+
+
+@step("execute", "dump", run_name="dump[{qualified}]")
+def dump_to_store(qualified: str, backup_id: str) -> CollectionEntry:
+    """Dump one collection (gzip'd BSON + index metadata) and upload both, checksums checked."""
+    res = resources()
+    store = res.backup_store()
+    database, name = qualified.split(".", 1)
+    collection = res.mongo[database][name]
+    work = Path(tempfile.mkdtemp(prefix="upkeep-dump-"))
+    try:
+        try:
+            count, content, dumped = dump_collection(collection, work / "data.bson.gz")
+            meta = index_metadata(collection)
+            indexes = sorted(ix["name"] for ix in collection.list_indexes())
+        except PyMongoError as exc:
+            raise DatabaseError(f"dumping {qualified} failed: {exc}") from exc
+        data_key, meta_key = f"{database}/{name}.bson.gz", f"{database}/{name}.metadata.json"
+        store.put_file(backup_id, data_key, dumped.path, dumped.sha256)
+        store.put_bytes(backup_id, meta_key, meta)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    get_run_logger().info("dumped %s: %d documents, %d bytes", qualified, count, dumped.size)
+    return CollectionEntry(
+        database=database, name=name, count=count, content_sha256=content, indexes=indexes,
+        data=FileEntry(key=data_key, size=dumped.size, sha256=dumped.sha256),
+        metadata=FileEntry(key=meta_key, size=len(meta), sha256=file_sha256(meta)),
+    )
+
+
+@step("execute", "test-restore", retries=1)
+def test_restore(backup_id: str) -> dict[str, Any]:
+    """Restore into a scratch database (always dropped) and compare with the manifest."""
+    res = resources()
+    store = res.backup_store()
+    result = restore(res.mongo, store, store.load_manifest(backup_id))
+    get_run_logger().info("test restore of %s: %d documents in %.2fs (%.0f docs/s) into %s (dropped)",
+                          backup_id, result.documents, result.seconds, result.docs_per_second, result.database)
+    return {"documents": result.documents, "seconds": result.seconds, "docs_per_second": result.docs_per_second,
+            "findings": [asdict(f) for f in result.findings]}
+
+
+@step("execute", "restore-dr", retries=0)
+def restore_into_dr(backup_id: str) -> dict[str, Any]:
+    """Restore a backup into the DR test environment's databases (emptied first, kept)."""
+    res = resources()
+    assert res.env.dr is not None and res.env.mongodb is not None
+    store = res.backup_store()
+    mapping = dict(zip(res.env.mongodb.databases, res.env.dr.mongodb.databases))
+    result = restore(res.dr_mongo(), store, store.load_manifest(backup_id), into=mapping)
+    get_run_logger().info("restored %s into %s: %d documents in %.2fs", backup_id, result.database, result.documents, result.seconds)
+    return {"documents": result.documents, "seconds": result.seconds, "findings": [asdict(f) for f in result.findings]}
+
+
+@step("post", "read-query", retries=1, run_name="read-query[{collection}]")
+def dr_read_query(collection: str, filter: dict[str, Any], min_count: int) -> int:  # noqa: A002 - MongoDB's word
+    """A read the application needs works on the restored data."""
+    res = resources()
+    assert res.env.dr is not None
+    db = res.dr_mongo()[res.env.dr.mongodb.databases[0]]
+    n = db[collection].count_documents(filter)
+    if n < min_count:
+        raise DatabaseError(f"read query on {collection} {filter} found {n} documents, expected at least {min_count}")
+    get_run_logger().info("read query on %s: %d documents", collection, n)
+    return n

@@ -1,0 +1,1 @@
+"""MongoDB backups in S3: manifest, dump, store, verification, retention (no Prefect here)."""

@@ -1,0 +1,95 @@
+"""The backup manifest: what a backup holds and the checksums that prove it.
+
+Written last: a backup without a manifest is incomplete and never listed. The manifest is
+signed (HMAC-SHA256 with the configured key, else a plain SHA-256) in a sidecar object, so a
+changed manifest is detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from upkeep import __version__
+
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+
+
+class FileEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(description="object key relative to the backup's prefix")
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class CollectionEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    database: str
+    name: str
+    count: int = Field(ge=0)
+    content_sha256: str = Field(description="SHA-256 of the documents' BSON, in _id order")
+    data: FileEntry
+    metadata: FileEntry
+    indexes: list[str]
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.database}.{self.name}"
+
+
+class ConfigFileEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str
+    path: str
+    file: FileEntry
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal[1] = 1
+    backup_id: str
+    environment: str
+    created_at: datetime
+    completed_at: datetime
+    source: str = Field(description="where the data came from (no credentials)")
+    tool: str = f"upkeep {__version__}"
+    collections: list[CollectionEntry]
+    config_files: list[ConfigFileEntry] = Field(default_factory=list)
+
+    def files(self) -> list[FileEntry]:
+        return [f for c in self.collections for f in (c.data, c.metadata)] + [c.file for c in self.config_files]
+
+    @property
+    def document_count(self) -> int:
+        return sum(c.count for c in self.collections)
+
+
+def new_backup_id(now: datetime | None = None) -> str:
+    """Sortable and unique: 20261122T020000Z-3f9a."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def backup_time(backup_id: str) -> datetime:
+    return datetime.strptime(backup_id.split("-")[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+
+
+def sign(manifest_bytes: bytes, key: bytes | None) -> str:
+    """`hmac-sha256:<hex>` with a key, else `sha256:<hex>` (detects corruption, not forgery)."""
+    if key:
+        return "hmac-sha256:" + hmac.new(key, manifest_bytes, hashlib.sha256).hexdigest()
+    return "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
+
+
+def signature_ok(manifest_bytes: bytes, signature: str, key: bytes | None) -> bool:
+    return hmac.compare_digest(sign(manifest_bytes, key), signature.strip())

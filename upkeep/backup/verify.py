@@ -1,0 +1,189 @@
+"""Backup verification: integrity, completeness, test restore, freshness.
+
+Every check returns findings instead of raising, so one run reports every problem it found.
+Nothing here writes to the backup it checks; a test restore goes to a scratch database that is
+always dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import random
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Sequence
+
+from bson.raw_bson import RawBSONDocument
+from pydantic import ValidationError
+
+from upkeep.backup.dump import RAW, iter_bson, parse_index_metadata
+from upkeep.backup.manifest import FileEntry, Manifest, signature_ok
+from upkeep.backup.store import BackupRef, BackupStore, MissingObject, StoreError
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # integrity | completeness | restore | freshness | manifest
+    ok: bool
+    subject: str
+    message: str
+
+
+@dataclass
+class RestoreResult:
+    database: str
+    documents: int = 0
+    seconds: float = 0.0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.documents / self.seconds if self.seconds else 0.0
+
+
+def load_signed_manifest(store: BackupStore, backup_id: str, key: bytes | None) -> tuple[Manifest | None, list[Finding]]:
+    """The manifest, if its signature and structure are valid."""
+    try:
+        data, sig = store.manifest(backup_id)
+    except MissingObject as exc:
+        return None, [Finding("manifest", False, backup_id, f"manifest or signature missing: {exc}")]
+    if not signature_ok(data, sig, key):
+        return None, [Finding("manifest", False, backup_id, "manifest signature mismatch: the manifest was changed after it was written")]
+    try:
+        manifest = Manifest.model_validate_json(data)
+    except ValidationError as exc:
+        return None, [Finding("manifest", False, backup_id, f"manifest structure invalid: {exc.errors()[0]['msg']}")]
+    if manifest.backup_id != backup_id:
+        return None, [Finding("manifest", False, backup_id, f"manifest names backup {manifest.backup_id!r}")]
+    return manifest, [Finding("manifest", True, backup_id, "signature and structure valid")]
+
+
+def check_object(store: BackupStore, backup_id: str, entry: FileEntry) -> Finding:
+    """Stream one object; compare its size and SHA-256 with the manifest."""
+    sha, size = hashlib.sha256(), 0
+    try:
+        for chunk in store.iter_chunks(backup_id, entry.key):
+            sha.update(chunk)
+            size += len(chunk)
+    except MissingObject:
+        return Finding("integrity", False, entry.key, "missing object")
+    except StoreError as exc:
+        return Finding("integrity", False, entry.key, f"cannot read: {exc}")
+    if size != entry.size:
+        return Finding("integrity", False, entry.key, f"size mismatch: manifest {entry.size} bytes, stored {size} (truncated or replaced)")
+    if sha.hexdigest() != entry.sha256:
+        return Finding("integrity", False, entry.key, f"checksum mismatch: manifest {entry.sha256[:12]}…, stored {sha.hexdigest()[:12]}…")
+    return Finding("integrity", True, entry.key, f"{size} bytes, sha256 ok")
+
+
+def sample(entries: Sequence[FileEntry], share: float, seed: int | None = None) -> list[FileEntry]:
+    """A random subset of about `share` of the objects (at least one), like restic --read-data-subset."""
+    if share >= 1 or not entries:
+        return list(entries)
+    k = max(1, round(len(entries) * share))
+    return random.Random(seed).sample(list(entries), k)
+
+
+def completeness(manifest: Manifest, required: Iterable[str], config_files: Iterable[tuple[str, str]]) -> list[Finding]:
+    have = {c.qualified for c in manifest.collections}
+    out = [Finding("completeness", name in have, name, "present" if name in have else "required collection missing from the backup")
+           for name in required]
+    files = {(c.host, c.path) for c in manifest.config_files}
+    out += [Finding("completeness", (h, p) in files, f"{h}:{p}", "present" if (h, p) in files else "configuration file missing from the backup")
+            for h, p in config_files]
+    if not manifest.collections:
+        out.append(Finding("completeness", False, manifest.backup_id, "backup holds no collection"))
+    return out
+
+
+def freshness(refs: Sequence[BackupRef], now: datetime, max_age: timedelta) -> Finding:
+    if not refs:
+        return Finding("freshness", False, "-", "no complete backup exists")
+    newest = max(refs, key=lambda r: r.created_at)
+    age = now - newest.created_at
+    ok = age <= max_age
+    text = f"newest backup {newest.backup_id} is {age - timedelta(microseconds=age.microseconds)} old"
+    return Finding("freshness", ok, newest.backup_id, text + ("" if ok else f", older than the allowed {max_age}"))
+
+
+def scratch_name(backup_id: str) -> str:
+    return f"upkeep_verify_{backup_id.replace('-', '_')}_{secrets.token_hex(3)}"[:63]
+
+
+def restore(client: Any, store: BackupStore, manifest: Manifest, *, into: dict[str, str] | None = None,
+            batch: int = 1000) -> RestoreResult:
+    """Restore every collection and compare counts, content hashes and indexes with the manifest.
+
+    Without `into`, everything goes to one scratch database (collections named `db.collection`)
+    that is always dropped afterwards. With `into` (source database → target database, e.g. the
+    DR environment), the targets are emptied first and kept.
+    """
+    scratch = into is None
+    name = scratch_name(manifest.backup_id) if scratch else ", ".join(sorted(set(into.values())))  # type: ignore[union-attr]
+    result = RestoreResult(name)
+    started = time.monotonic()
+    try:
+        if not scratch:
+            for target_db in set(into.values()):  # type: ignore[union-attr]
+                client.drop_database(target_db)
+        for entry in manifest.collections:
+            if scratch:
+                target = client.get_database(name, codec_options=RAW).get_collection(entry.qualified)
+            else:
+                target = client.get_database(into.get(entry.database, entry.database), codec_options=RAW)[entry.name]  # type: ignore[union-attr]
+            result.documents += _load(store, manifest.backup_id, entry.data.key, target, batch)
+            result.findings += _compare(store, manifest.backup_id, entry, target)
+        result.seconds = time.monotonic() - started
+    except (ValueError, OSError, EOFError, StoreError) as exc:
+        result.seconds = time.monotonic() - started
+        result.findings.append(Finding("restore", False, name, f"restore failed: {exc}"))
+    finally:
+        if scratch:
+            client.drop_database(name)
+    return result
+
+
+def _load(store: BackupStore, backup_id: str, key: str, target: Any, batch: int) -> int:
+    body = store.stream(backup_id, key)
+    n, docs = 0, []
+    try:
+        with gzip.GzipFile(fileobj=body, mode="rb") as gz:
+            for raw in iter_bson(gz):
+                docs.append(RawBSONDocument(raw))
+                if len(docs) >= batch:
+                    target.insert_many(docs, ordered=False)
+                    n += len(docs)
+                    docs = []
+        if docs:
+            target.insert_many(docs, ordered=False)
+            n += len(docs)
+    finally:
+        body.close()
+    return n
+
+
+def _compare(store: BackupStore, backup_id: str, entry: Any, target: Any) -> list[Finding]:
+    subject = entry.qualified
+    count = target.count_documents({})
+    sha = hashlib.sha256()
+    for doc in target.find({}, sort=[("_id", 1)], batch_size=2000):
+        sha.update(doc.raw)
+    findings = [
+        Finding("restore", count == entry.count, subject,
+                f"{count} documents restored" if count == entry.count else f"document count mismatch: manifest {entry.count}, restored {count}"),
+        Finding("restore", sha.hexdigest() == entry.content_sha256, subject,
+                "content hash matches" if sha.hexdigest() == entry.content_sha256 else "content hash mismatch after restore"),
+    ]
+    for index in parse_index_metadata(store.read_bytes(backup_id, entry.metadata.key)):
+        if index["name"] == "_id_":
+            continue
+        options = {k: v for k, v in index.items() if k not in ("key", "v", "ns")}
+        target.create_index(list(index["key"].items()), **options)
+    restored = sorted(ix["name"] for ix in target.list_indexes())
+    findings.append(Finding("restore", restored == sorted(entry.indexes), subject,
+                            f"indexes {', '.join(restored)}" if restored == sorted(entry.indexes)
+                            else f"index mismatch: manifest {sorted(entry.indexes)}, restored {restored}"))
+    return findings
