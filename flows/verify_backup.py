@@ -40,9 +40,11 @@ def verify_backup(environment: str = "development", config: str | None = None, b
                 findings += check_integrity(backup_id, manifest, share)
                 required = r.env.backup.required_collections
                 findings += [vars(f) for f in completeness(manifest, required, [(c.host, c.path) for c in r.env.backup.config_files])]
-                if restore:
+                if restore and all(f["ok"] for f in findings if f["check"] in ("manifest", "integrity")):
                     restored = test_restore(backup_id)
                     findings += restored["findings"]
+                elif restore:
+                    r.report.notes.append("test restore skipped: the backup's objects failed the integrity check")
         with r.stage("post"):
             bad = [f for f in findings if not f["ok"]]
             for f in findings:

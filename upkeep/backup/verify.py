@@ -18,6 +18,7 @@ from typing import Any, Iterable, Sequence
 
 from bson.raw_bson import RawBSONDocument
 from pydantic import ValidationError
+from pymongo.errors import PyMongoError
 
 from upkeep.backup.dump import RAW, iter_bson, parse_index_metadata
 from upkeep.backup.manifest import FileEntry, Manifest, signature_ok
@@ -137,9 +138,9 @@ def restore(client: Any, store: BackupStore, manifest: Manifest, *, into: dict[s
             result.documents += _load(store, manifest.backup_id, entry.data.key, target, batch)
             result.findings += _compare(store, manifest.backup_id, entry, target)
         result.seconds = time.monotonic() - started
-    except (ValueError, OSError, EOFError, StoreError) as exc:
+    except (ValueError, OSError, EOFError, StoreError, PyMongoError) as exc:
         result.seconds = time.monotonic() - started
-        result.findings.append(Finding("restore", False, name, f"restore failed: {exc}"))
+        result.findings.append(Finding("restore", False, name, f"restore failed: {type(exc).__name__}: {str(exc)[:300]}"))
     finally:
         if scratch:
             client.drop_database(name)
