@@ -61,9 +61,12 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
     now = datetime.now(timezone.utc)
     for spec in deployment_specs():
+        if spec.cron is None:
+            out(f"{spec.name:34} on demand (run by a composite, or from the UI)")
+            continue
         it = CronSim(spec.cron, now.astimezone(ZoneInfo(spec.timezone)))
         runs = ", ".join(f"{next(it).astimezone(timezone.utc):%a %m-%d %H:%M}" for _ in range(args.count))
-        out(f"{spec.name:32} {spec.cron:18} {spec.timezone:5} next (UTC): {runs}")
+        out(f"{spec.name:34} {spec.cron:18} {spec.timezone:5} next (UTC): {runs}")
     return 0
 
 

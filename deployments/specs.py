@@ -2,7 +2,9 @@
 
 Disruptive routines start when their environment's window opens (production Sunday 02:00 UTC,
 staging daily 22:00 UTC); development has no window ("anytime"), so they run on their cadence.
-Non-disruptive routines run on their own cadence everywhere. `prefect.yaml` is rendered from
+Non-disruptive routines run on their own cadence everywhere. Routines that a composite
+(daily/weekly/monthly/quarterly maintenance) already runs are deployed without a schedule: they are
+there to be triggered from the UI, and the composite is what the calendar runs. `prefect.yaml` is rendered from
 this module (`upkeep deployments --write`), and a test checks that the two agree.
 """
 
@@ -18,6 +20,7 @@ WORK_POOL = "upkeep-process"
 CADENCE = {  # when non-disruptive work runs (UTC), and disruptive work where there is no window
     "minutely": "* * * * *",
     "daily": "0 6 * * *",
+    "daily-midday": "0 12 * * *",  # the independent freshness check of the backups
     "weekly": "0 6 * * 1",
     "monthly": "0 6 1 * *",
     "quarterly": "0 6 1 1,4,7,10 *",
@@ -28,19 +31,28 @@ CADENCE = {  # when non-disruptive work runs (UTC), and disruptive work where th
 class RoutineSpec:
     name: str
     entrypoint: str
-    cadence: str
+    cadence: str | None  # None: on demand only (a composite schedules it)
     disruptive: bool
     description: str
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
 ROUTINES = [
-    RoutineSpec("disk-check", "flows/disk_check.py:disk_check", "daily", False, "Free disk space on every host"),
-    RoutineSpec("clear-cache", "flows/clear_cache.py:clear_cache", "weekly", True, "Clear the API cache, host by host"),
+    RoutineSpec("disk-check", "flows/disk_check.py:disk_check", None, False, "Free disk space on every host"),
+    RoutineSpec("clear-cache", "flows/clear_cache.py:clear_cache", None, True, "Clear the API cache, host by host"),
+    RoutineSpec("backup", "flows/backup.py:backup", None, False, "MongoDB backup to S3, verified, with retention"),
+    RoutineSpec("verify-backup", "flows/verify_backup.py:verify_backup", "daily-midday", False,
+                "Integrity, completeness, test restore and freshness of the newest backup"),
+    RoutineSpec("dr-test", "flows/dr_test.py:dr_test", None, False,
+                "Restore the latest verified backup into the test environment; measure RTO and RPO"),
     RoutineSpec("daily-maintenance", "flows/maintenance.py:daily_maintenance", "daily", False,
-                "The guide's daily tasks that exist so far"),
+                "Daily tasks: disk space, backup (verified)"),
     RoutineSpec("weekly-maintenance", "flows/maintenance.py:weekly_maintenance", "weekly", True,
-                "The guide's weekly tasks that exist so far, in the window"),
+                "Weekly tasks, in the window: clear stale cache"),
+    RoutineSpec("monthly-maintenance", "flows/maintenance.py:monthly_maintenance", "monthly", False,
+                "Monthly tasks: full read of the newest backup (every object)"),
+    RoutineSpec("quarterly-maintenance", "flows/maintenance.py:quarterly_maintenance", "quarterly", False,
+                "Quarterly tasks: disaster-recovery test"),
 ]
 
 
@@ -48,7 +60,7 @@ ROUTINES = [
 class DeploymentSpec:
     routine: RoutineSpec
     environment: str
-    cron: str
+    cron: str | None
     timezone: str
 
     @property
@@ -64,8 +76,10 @@ class DeploymentSpec:
         return ["upkeep", self.routine.name, self.environment, "disruptive" if self.routine.disruptive else "non-disruptive"]
 
 
-def schedule_for(routine: RoutineSpec, window: Window) -> tuple[str, str]:
+def schedule_for(routine: RoutineSpec, window: Window) -> tuple[str | None, str]:
     """(cron, timezone): the window's start for disruptive routines, else the cadence in UTC."""
+    if routine.cadence is None:
+        return None, "UTC"
     if routine.disruptive and not window.always:
         assert window.cron is not None
         if routine.cadence == "weekly" and window.cron.split()[4] == "*":
@@ -99,7 +113,7 @@ def prefect_yaml(specs: list[DeploymentSpec] | None = None) -> dict[str, Any]:
                 "description": s.routine.description,
                 "tags": s.tags,
                 "parameters": s.parameters,
-                "schedules": [{"cron": s.cron, "timezone": s.timezone, "active": True}],
+                "schedules": [{"cron": s.cron, "timezone": s.timezone, "active": True}] if s.cron else [],
                 "work_pool": {"name": WORK_POOL, "work_queue_name": s.environment},
             }
             for s in specs

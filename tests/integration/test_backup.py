@@ -128,6 +128,15 @@ def test_every_injected_corruption_is_detected_and_nothing_is_deleted(stack: Sta
     assert len(alerts) >= 7
 
 
+def test_daily_maintenance_runs_its_routines(store: BackupStore, backup_id: str) -> None:
+    from flows.maintenance import daily_maintenance
+
+    before = len(store.list_backups())
+    outcomes = daily_maintenance(environment="development")
+    assert outcomes == {"disk_check": "Completed", "backup": "Completed"}
+    assert len(store.list_backups()) == before + 1
+
+
 @pytest.fixture
 def s3_failing_uploads(stack: Stack) -> Iterator[FaultProxy]:
     with FaultProxy(stack.s3_url, fail=("PUT", r"\.bson\.gz")) as proxy:

@@ -32,11 +32,16 @@ def test_prefect_yaml_agrees_with_specs_windows_and_flows(capsys: pytest.Capture
     data = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in data["deployments"]}
     assert set(deployments) == {f"{r.name}-{e}" for r in ROUTINES for e in ENVIRONMENTS}
+    scheduled = 0
     for spec in deployment_specs():
         d = deployments[spec.name]
-        (schedule,) = d["schedules"]
         window = PRESETS[spec.environment]
-        if spec.routine.disruptive and not window.always:
+        if spec.routine.cadence is None:
+            assert d["schedules"] == []  # on demand: a composite schedules it
+        else:
+            (schedule,) = d["schedules"]
+            scheduled += 1
+        if spec.routine.cadence and spec.routine.disruptive and not window.always:
             # disruptive routines start when their window opens (same minute, hour and timezone)
             assert schedule["cron"].split()[:2] == window.cron.split()[:2]
             assert schedule["timezone"] == window.timezone
@@ -44,6 +49,7 @@ def test_prefect_yaml_agrees_with_specs_windows_and_flows(capsys: pytest.Capture
         flow = load_flow_from_entrypoint(str(ROOT / d["entrypoint"]), use_placeholder_flow=False)
         flow.validate_parameters(d["parameters"])  # raises on a parameter the flow does not take
         assert set(d["parameters"]) <= set(inspect.signature(flow.fn).parameters)
+    assert scheduled == 5 * len(ENVIRONMENTS)  # verify-backup and the four composites
 
 
 def test_prefect_deploy_all_against_the_server(stack: Stack) -> None:
@@ -55,7 +61,7 @@ def test_prefect_deploy_all_against_the_server(stack: Stack) -> None:
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     with get_client(sync_client=True) as client:
-        d = client.read_deployment_by_name("clear-cache/clear-cache-production")
+        d = client.read_deployment_by_name("weekly-maintenance/weekly-maintenance-production")
         assert d.work_pool_name == "upkeep-process"
         assert [s.schedule.cron for s in d.schedules] == ["0 2 * * 0"]
         assert d.parameters == {"environment": "production"}

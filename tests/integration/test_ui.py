@@ -47,9 +47,17 @@ def test_prefect_ui_shows_deployments_and_a_run_report(stack: Stack) -> None:
     ui = f"http://127.0.0.1:{stack.ports['prefect']}"
 
     dom = chromium(f"{ui}/deployments", screenshot=SHOTS / "deployments.png")
-    for name in ("clear-cache-production", "clear-cache-staging", "disk-check-development"):
+    assert f"{len(runner_deployments())} Deployments" in dom
+    for name in ("backup-development", "clear-cache-production", "clear-cache-staging"):
         assert name in dom
-    assert "Sunday" in dom  # the production window's schedule, as the UI describes it
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        weekly = client.read_deployment_by_name("weekly-maintenance/weekly-maintenance-production")
+    dom = chromium(f"{ui}/deployments/deployment/{weekly.id}", screenshot=SHOTS / "weekly-production.png")
+    assert "weekly-maintenance-production" in dom
+    assert "Sunday" in dom  # the production window's start, as the UI describes the schedule
 
     run_id = state.state_details.flow_run_id
     dom = chromium(f"{ui}/runs/flow-run/{run_id}", screenshot=SHOTS / "run.png")

@@ -37,7 +37,8 @@ def test_windows_lists_next_openings(inventory: Path, capsys: pytest.CaptureFixt
 def test_schedule_lists_every_deployment(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schedule", "-n", "1"]) == 0
     out = capsys.readouterr().out
-    assert "clear-cache-production" in out and "0 2 * * 0" in out and "clear-cache-staging" in out
+    assert "weekly-maintenance-production" in out and "0 2 * * 0" in out and "weekly-maintenance-staging" in out
+    assert "clear-cache-production" in out and "on demand" in out
 
 
 def test_plan_touches_nothing_and_quotes_commands(inventory: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,12 +22,12 @@ def _newest_per(refs: Sequence[BackupRef], bucket: Callable[[datetime], Hashable
 
 def to_keep(refs: Sequence[BackupRef], policy: RetentionPolicy) -> set[str]:
     """The newest backup of each of the last `daily` days, `weekly` ISO weeks, `monthly` months
-    (like restic's --keep-daily/--keep-weekly/--keep-monthly). The newest backup is always kept."""
-    keep = _newest_per(refs, lambda t: t.date(), policy.daily)
+    (like restic's --keep-daily/--keep-weekly/--keep-monthly), and the `last` most recent."""
+    newest_first = sorted(refs, key=lambda r: r.created_at, reverse=True)
+    keep = {r.backup_id for r in newest_first[: policy.last]}
+    keep |= _newest_per(refs, lambda t: t.date(), policy.daily)
     keep |= _newest_per(refs, lambda t: t.isocalendar()[:2], policy.weekly)
     keep |= _newest_per(refs, lambda t: (t.year, t.month), policy.monthly)
-    if refs:
-        keep.add(max(refs, key=lambda r: r.created_at).backup_id)
     return keep
 
 

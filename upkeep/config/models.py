@@ -118,8 +118,10 @@ class RotationPolicy(Model):
 
 
 class RetentionPolicy(Model):
-    """Grandfather-father-son: the newest verified backup of each of the last N days/weeks/months."""
+    """Grandfather-father-son: the newest verified backup of each of the last N days/weeks/months,
+    plus the `last` most recent ones (like restic's --keep-last/--keep-daily/...)."""
 
+    last: int = Field(3, ge=1)
     daily: int = Field(7, ge=1)
     weekly: int = Field(4, ge=0)
     monthly: int = Field(12, ge=0)
