@@ -102,7 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.config:
         os.environ["UPKEEP_CONFIG"] = str(Path(args.config).resolve())
-    serve_all(limit=args.limit)
+    serve_all(limit=args.limit, paused=args.paused)
     return 0
 
 
@@ -154,6 +154,7 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(fn=cmd_deployments)
     c = sub.add_parser("serve", help="serve every deployment from this process")
     c.add_argument("--limit", type=int, default=None, help="at most this many runs at once")
+    c.add_argument("--paused", action="store_true", help="register schedules paused: runs start only when triggered")
     c.set_defaults(fn=cmd_serve)
     for name, fn, text in (("sandbox", cmd_sandbox, "start/stop the local stack of real servers"),
                            ("demo", cmd_demo, "sandbox + Prefect UI + deployments + one routine run")):

@@ -21,7 +21,8 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.states import Completed, State
 
-from tasks._base import bind_resources
+from tasks._base import bind_resources, run_key
+from tasks.monitoring import maintenance_lock
 from tasks.notify import notify
 from tasks.reports import Progress, publish_override, publish_report
 from upkeep.hosts.fanout import FanOutResult, Status, fan_out
@@ -50,6 +51,7 @@ class Routine:
         self.report = RoutineReport(name, environment, dry_run=dry_run)
         self.res = resources
         self._bound: Any = None
+        self._locked = False
 
     # -- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> "Routine":
@@ -66,6 +68,8 @@ class Routine:
         elif self.report.outcome == "running":
             self.report.outcome = "completed"
         try:
+            if self._locked:
+                maintenance_lock([], run_key(), self.name, self.env.window.duration, release=True)
             publish_report(self.report)
         finally:
             self._bound.__exit__(exc_type, exc, tb)
@@ -76,11 +80,13 @@ class Routine:
         return self.res.env
 
     # -- window guard -----------------------------------------------------------------------------
-    def guard(self, emergency: bool = False) -> bool:
-        """True when the routine may touch anything now (see upkeep.decisions.guard)."""
+    def guard(self, emergency: bool = False, *, preapproved: bool = False) -> bool:
+        """True when the routine may touch anything now (see upkeep.decisions.guard); then the
+        environment's hosts are marked as under maintenance (their health alerts are suppressed)."""
         started = time.monotonic()
         now = datetime.now(timezone.utc)
-        decision = guard_decision(self.env.window.to_window(), self.env.emergency, now, emergency=emergency)
+        decision = guard_decision(self.env.window.to_window(), self.env.emergency, now, emergency=emergency,
+                                  preapproved=preapproved)
         self.logger.info("window guard: %s (%s)", decision.action, decision.reason)
         if decision.action == "skip":
             self.report.add("guard", "window", "skipped", detail=decision.reason, seconds=time.monotonic() - started)
@@ -97,6 +103,7 @@ class Routine:
             notify(self.name, decision.reason, "warning")
         self.override = decision.override
         self.report.add("guard", "window", "done", detail=decision.reason, seconds=time.monotonic() - started)
+        self._locked = maintenance_lock([h.name for h in self.env.hosts], run_key(), self.name, self.env.window.duration)
         return True
 
     def _ask_approval(self, reason: str) -> Approval | None:

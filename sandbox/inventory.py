@@ -54,9 +54,14 @@ def sandbox_inventory(stack: "Stack") -> dict[str, Any]:
             "max_age": "26h",
             "manifest_key": "env:UPKEEP_SANDBOX_MANIFEST_KEY",
         }
+        env["monitoring"] = {
+            "store": {"uri": "env:UPKEEP_SANDBOX_MONGO_URI", "databases": ["upkeep_monitoring"], "timeout": "5s"},
+            "retention": "7d", "period": "1h", "auto_recover": {"after_failures": 2, "action": "restart"},
+        }
     if "standin_dr" in stack.ports and fleet is not None:
         dr_host = fleet.hosts[stack.settings.app_hosts]
-        env.setdefault("services", {})["dr-api"] = _service(stack.ports["standin_dr"], "api", "/health", role="dr")
+        env.setdefault("services", {})["dr-api"] = {**_service(stack.ports["standin_dr"], "api", "/health", role="dr"),
+                                                    "monitored": False, "log_file": "{root}/event-manager-dr.log"}
         env["dr"] = {
             "mongodb": {"uri": "env:UPKEEP_SANDBOX_MONGO_URI", "databases": ["eventmanager_dr"]},
             "host": dr_host.name, "services": ["dr-api"],

@@ -203,7 +203,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise ValueError(f"component must be one of {COMPONENTS}")
             if self.store.state["restart_broken"]:  # fault injection: the restart "succeeds" but fixes nothing
                 return 200, self.store.update(bump=("restarts",), last_restart=comp), "restart (broken)"
-            changes: dict[str, Any] = {"last_restart": comp}
+            names = {"api", "worker"} if comp == "all" else {comp}
+            changes: dict[str, Any] = {"last_restart": comp, "stopped": sorted(set(self.store.state["stopped"]) - names)}
             if comp in ("api", "all"):
                 changes["api_unhealthy"] = False
             if comp in ("worker", "all"):

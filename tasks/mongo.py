@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from upkeep.backup.dump import dump_collection, file_sha256, index_metadata
 from upkeep.backup.manifest import CollectionEntry, FileEntry
 from upkeep.backup.verify import restore
 from upkeep.errors import UpkeepError
+from upkeep.monitoring.samples import Sample
 
 
 class DatabaseError(UpkeepError):
@@ -108,3 +111,35 @@ def dr_read_query(collection: str, filter: dict[str, Any], min_count: int) -> in
         raise DatabaseError(f"read query on {collection} {filter} found {n} documents, expected at least {min_count}")
     get_run_logger().info("read query on %s: %d documents", collection, n)
     return n
+
+
+@step("probe", "database", retries=0, cache=False)
+def probe_database(at: datetime) -> list[Sample]:
+    """Ping the database within the probe timeout: `up` and `db_ping_ms` samples."""
+    res = resources()
+    started = time.monotonic()
+    try:
+        res.mongo.admin.command("ping")
+        ok = True
+    except PyMongoError as exc:
+        ok = False
+        get_run_logger().warning("database ping failed: %s", str(exc)[:200])
+    ms = (time.monotonic() - started) * 1000
+    return [Sample(at, res.environment, "database", "database", "up", 1.0 if ok else 0.0),
+            Sample(at, res.environment, "database", "database", "db_ping_ms", round(ms, 1))]
+
+
+@step("fix", "restore-database", retries=0)
+def restore_into_primary(backup_id: str) -> dict[str, Any]:
+    """Restore the production databases from a verified backup (emptied first): the last resort
+    of an emergency, only ever run behind approval."""
+    res = resources()
+    assert res.env.mongodb is not None
+    store = res.backup_store()
+    mapping = {db: db for db in res.env.mongodb.databases}
+    result = restore(res.mongo, store, store.load_manifest(backup_id), into=mapping)
+    bad = [f for f in result.findings if not f.ok]
+    if bad:
+        raise DatabaseError(f"restore of {backup_id} is wrong: {bad[0].subject}: {bad[0].message}")
+    get_run_logger().warning("restored %s over %s: %d documents", backup_id, ", ".join(mapping), result.documents)
+    return {"documents": result.documents, "seconds": result.seconds}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,10 +11,12 @@ from typing import Iterator
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
+
 # fast task retries in tests (read when the task modules are imported)
 os.environ.setdefault("UPKEEP_RETRY_DELAY", "0.2")
 
-from sandbox.procs import free_port
+from sandbox.procs import Proc, free_port, spawn
 from sandbox.stack import Stack, StackSettings
 
 # Prefect reads its settings when it is imported (test modules import flows at collection), so
@@ -56,3 +59,23 @@ def inventory(stack: Stack):
     from upkeep.config import load_inventory
 
     return load_inventory(stack.inventory_path)
+
+
+@pytest.fixture(scope="session")
+def served(stack: Stack) -> Iterator[Proc]:
+    """`upkeep serve` (as the README's run command starts it), schedules paused so that only the
+    runs a test triggers execute; fast retries."""
+    from prefect.client.orchestration import get_client
+
+    from tests.helpers import deployment_exists, wait_for
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "UPKEEP_RETRY_DELAY": "0.1"}
+    proc = spawn("serve", [sys.executable, "-m", "deployments.cli", "serve", "--paused"],
+                 stack.base / "logs" / "serve-test.log", env=env, cwd=ROOT)
+    try:
+        with get_client(sync_client=True) as client:
+            wait_for(lambda: deployment_exists(client, "emergency-recovery/emergency-recovery-development"),
+                     timeout=120, what="served deployments")
+        yield proc
+    finally:
+        proc.stop()

@@ -81,3 +81,17 @@ def task_runs_of(run_id: UUID) -> list[Any]:
 
     with get_client(sync_client=True) as client:
         return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+
+
+def deployment_exists(client: Any, name: str) -> bool:
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        return bool(client.read_deployment_by_name(name))
+    except ObjectNotFound:
+        return False
+
+
+def report_of(run_id: UUID) -> Any:
+    """The routine report (markdown artifact keyed `<routine>-<env>-report`) of a flow run."""
+    return next(a for a in artifacts_of(run_id) if a.type == "markdown" and (a.key or "").endswith("-report"))

@@ -21,6 +21,7 @@ from upkeep.notify import LogNotifier, Notifier, SlackNotifier
 
 if TYPE_CHECKING:
     from upkeep.backup.store import BackupStore
+    from upkeep.monitoring.store import MonitoringStore
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Resources:
     _s3: Any = field(default=None, repr=False)
     _mongo: Any = field(default=None, repr=False)
     _dr_mongo: Any = field(default=None, repr=False)
+    _monitoring: Any = field(default=None, repr=False)
 
     @classmethod
     def from_config(cls, path: str | None, environment: str, **kwargs: Any) -> "Resources":
@@ -122,10 +124,26 @@ class Resources:
                                                  serverSelectionTimeoutMS=ms, connectTimeoutMS=ms)
         return self._dr_mongo
 
+    def monitoring_store(self) -> "MonitoringStore":
+        """The store of health samples, alert states, maintenance locks and incidents."""
+        if self._monitoring is None:
+            cfg = self.env.monitoring
+            if cfg is None:
+                raise ConfigError(f"environments.{self.environment}.monitoring is not configured; add a store for health samples")
+            import pymongo
+
+            from upkeep.monitoring.store import MonitoringStore
+
+            ms = int(cfg.store.timeout.total_seconds() * 1000)
+            client = pymongo.MongoClient(self.resolve(cfg.store.uri).get_secret_value(), serverSelectionTimeoutMS=ms,
+                                         connectTimeoutMS=ms, socketTimeoutMS=max(ms, 30_000))
+            self._monitoring = MonitoringStore(client, cfg.store.databases[0], cfg.retention)
+        return self._monitoring
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
-        for client in (self._mongo, self._dr_mongo):
+        for client in (self._mongo, self._dr_mongo, self._monitoring.db.client if self._monitoring else None):
             if client is not None:
                 client.close()
-        self._pool = self._mongo = self._dr_mongo = None
+        self._pool = self._mongo = self._dr_mongo = self._monitoring = None

@@ -14,7 +14,7 @@ from flows.dr_test import dr_test
 from flows.verify_backup import verify_backup
 from sandbox.faultproxy import FaultProxy
 from sandbox.stack import Stack
-from tests.helpers import artifacts_of, inventory_variant, slack_calls
+from tests.helpers import report_of, artifacts_of, inventory_variant, slack_calls
 from upkeep.backup.manifest import MANIFEST, SIGNATURE, Manifest, sign
 from upkeep.backup.store import BackupStore
 
@@ -53,7 +53,7 @@ def test_backup_then_verify_passes(store: BackupStore, backup_id: str) -> None:
     assert state.is_completed()
     result = state.result()
     assert result["documents"] == 3000 and result["docs_per_second"] > 0
-    report = next(a for a in artifacts_of(state.state_details.flow_run_id) if a.type == "markdown")
+    report = report_of(state.state_details.flow_run_id)
     assert "test restore: 3000 documents in" in report.data and "documents/s" in report.data
 
 
@@ -160,7 +160,7 @@ def test_dr_test_reports_rto_and_rpo(stack: Stack, backup_id: str, tmp_path: Pat
     assert state.is_completed(), state.message
     result = state.result()
     assert 0 < result["rto_seconds"] < 300 and result["rpo_seconds"] >= 0
-    report = next(a for a in artifacts_of(state.state_details.flow_run_id) if a.type == "markdown")
+    report = report_of(state.state_details.flow_run_id)
     assert "RTO" in report.data and "RPO" in report.data and "PASS" in report.data
 
     data = yaml.safe_load(stack.inventory_path.read_text())

@@ -19,7 +19,7 @@ from prefect.states import Scheduled
 
 from deployments.cli import main as upkeep
 from deployments.specs import ENVIRONMENTS, ROUTINES, deployment_specs
-from sandbox.procs import Proc, spawn
+from sandbox.procs import Proc
 from sandbox.stack import Stack
 from tests.helpers import flow_run_state, standin, task_runs_of, wait_for
 from upkeep.windows import PRESETS
@@ -49,7 +49,7 @@ def test_prefect_yaml_agrees_with_specs_windows_and_flows(capsys: pytest.Capture
         flow = load_flow_from_entrypoint(str(ROOT / d["entrypoint"]), use_placeholder_flow=False)
         flow.validate_parameters(d["parameters"])  # raises on a parameter the flow does not take
         assert set(d["parameters"]) <= set(inspect.signature(flow.fn).parameters)
-    assert scheduled == 5 * len(ENVIRONMENTS)  # verify-backup and the four composites
+    assert scheduled == 6 * len(ENVIRONMENTS)  # health-check, verify-backup and the four composites
 
 
 def test_prefect_deploy_all_against_the_server(stack: Stack) -> None:
@@ -68,29 +68,6 @@ def test_prefect_deploy_all_against_the_server(stack: Stack) -> None:
         for spec in deployment_specs():  # leave the server as we found it
             flow_name = load_flow_from_entrypoint(str(ROOT / spec.routine.entrypoint), use_placeholder_flow=False).name
             client.delete_deployment(client.read_deployment_by_name(f"{flow_name}/{spec.name}").id)
-
-
-@pytest.fixture(scope="module")
-def served(stack: Stack) -> Iterator[Proc]:
-    """`upkeep serve`, as the README's run command starts it, with fast retries."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "UPKEEP_RETRY_DELAY": "0.1"}
-    proc = spawn("serve", [sys.executable, "-m", "deployments.cli", "serve"], stack.base / "logs" / "serve-test.log",
-                 env=env, cwd=ROOT)
-    try:
-        with get_client(sync_client=True) as client:
-            wait_for(lambda: _served(client, "clear-cache/clear-cache-development"), timeout=120, what="served deployments")
-        yield proc
-    finally:
-        proc.stop()
-
-
-def _served(client, name: str) -> bool:  # noqa: ANN001
-    from prefect.exceptions import ObjectNotFound
-
-    try:
-        return bool(client.read_deployment_by_name(name))
-    except ObjectNotFound:
-        return False
 
 
 def test_retry_from_the_ui_reruns_only_the_failed_steps(stack: Stack, served: Proc) -> None:

@@ -15,7 +15,7 @@ from flows._routine import Routine
 from flows.clear_cache import clear_cache
 from sandbox.stack import Stack
 from tasks._base import step
-from tests.helpers import artifacts_of, inventory_variant, latest_flow_run, slack_calls, standin, wait_for
+from tests.helpers import report_of, artifacts_of, inventory_variant, latest_flow_run, slack_calls, standin, wait_for
 from upkeep.errors import HostKeyError
 
 pytestmark = pytest.mark.stack
@@ -65,7 +65,7 @@ def test_inside_the_window_runs_all_stages(stack: Stack, tmp_path: Path) -> None
     state = clear_cache(environment="production", config=config, return_state=True)
     assert state.is_completed() and state.name == "Completed"
     assert [s["cache_clears"] for s in app_state(stack)] == [s["cache_clears"] + 1 for s in before]
-    report = next(a for a in artifacts_of(state.state_details.flow_run_id) if a.type == "markdown")
+    report = report_of(state.state_details.flow_run_id)
     for stage in ("## pre: done", "## execute: done", "## post: done"):
         assert stage in report.data
     table = next(a for a in artifacts_of(state.state_details.flow_run_id) if a.type == "table")
@@ -96,7 +96,7 @@ def test_emergency_in_production_pauses_for_approval(stack: Stack, tmp_path: Pat
     state = box["state"]
     assert state.is_completed() and state.name == "Completed"
     assert [s["cache_clears"] for s in app_state(stack)] == [s["cache_clears"] + 1 for s in before]
-    report = next(a for a in artifacts_of(paused.id) if a.type == "markdown")
+    report = report_of(paused.id)
     assert "approved by **alice**" in report.data and "stale cache, incident 42" in report.data
     override = next(a for a in artifacts_of(paused.id) if a.key == "clear-cache-production-override")
     assert "| alice | stale cache, incident 42 |" in override.data
@@ -111,7 +111,7 @@ def test_unanswered_approval_ends_safely(stack: Stack, tmp_path: Path) -> None:
     assert (state.name == "Skipped" and "approval timed out" in state.message) or (
         state.is_failed() and "never resumed" in state.message)
     assert [s["cache_clears"] for s in app_state(stack)] == [s["cache_clears"] for s in before]
-    report = next(a for a in artifacts_of(state.state_details.flow_run_id) if a.type == "markdown")
+    report = report_of(state.state_details.flow_run_id)
     assert "emergency approval timed out; nothing was touched" in report.data
     assert any("emergency approval timed out" in c["args"].get("text", "") for c in slack_calls(stack))
 
@@ -164,5 +164,5 @@ def test_transient_errors_retry_permanent_do_not_and_rollback_runs(stack: Stack)
     assert ATTEMPTS.count("flaky") == 3  # retried until it worked
     assert ATTEMPTS.count("permanent") == 1  # a HostKeyError is never retried
     assert ROLLBACKS == ["undo"]
-    report = next(a for a in artifacts_of(state.state_details.flow_run_id) if a.type == "markdown")
+    report = report_of(state.state_details.flow_run_id)
     assert "## execute: failed" in report.data and "## rollback: done" in report.data

@@ -64,7 +64,9 @@ class ServiceConfig(Model):
     stop: Argv
     restart: Argv | None = None
     clear_cache: Argv | None = None
+    rollback: Argv | None = Field(None, description="switch back to the previous release")
     log_file: str | None = None
+    monitored: bool = Field(True, description="probed by the health check (false e.g. for a DR test environment)")
 
 
 class WindowConfig(Model):
@@ -168,6 +170,21 @@ class DrConfig(Model):
     rpo_target: Duration = timedelta(hours=26)
 
 
+class AutoRecover(Model):
+    after_failures: int = Field(3, ge=1, description="consecutive failed health checks of a service")
+    action: Literal["restart", "clear_cache", "rollback"] = "restart"
+
+
+class MonitoringConfig(Model):
+    """Where health samples, alert states and incidents are kept (a MongoDB time-series collection)."""
+
+    store: MongoConfig
+    retention: Duration = timedelta(days=30)
+    period: Duration = Field(timedelta(hours=24), description="rolling period of availability and error rate")
+    max_concurrency: int = Field(50, ge=1, le=1000)
+    auto_recover: AutoRecover | None = None
+
+
 class LogsConfig(Model):
     paths: list[str] = Field(min_length=1)
     rotation: RotationPolicy = RotationPolicy()
@@ -221,6 +238,10 @@ class EnvironmentConfig(Model):
     approval_timeout: Duration = Field(timedelta(hours=1), description="how long an emergency run waits for approval")
     backup: BackupConfig = BackupConfig()
     dr: DrConfig | None = None
+    monitoring: MonitoringConfig | None = None
+    emergency_preapproved: list[Literal["restart", "clear_cache", "rollback"]] = Field(
+        default_factory=lambda: ["restart"],
+        description="emergency actions that need no approval outside the window (a database restore always does)")
 
     @field_validator("max_errors")
     @classmethod

@@ -26,13 +26,17 @@ class GuardDecision:
         return self.action in ("proceed", "notify_and_proceed")
 
 
-def guard_decision(window: Window, emergency_policy: str, now: datetime, *, emergency: bool) -> GuardDecision:
-    """Decide what a disruptive routine may do at `now`."""
+def guard_decision(window: Window, emergency_policy: str, now: datetime, *, emergency: bool,
+                   preapproved: bool = False) -> GuardDecision:
+    """Decide what a disruptive routine may do at `now` (`preapproved`: the emergency action is
+    configured as needing no approval, e.g. a restart)."""
     regular = describe_decision(window, now)
     if not emergency:
         if regular.proceed:
             return GuardDecision("proceed", regular.reason)
         return GuardDecision("skip", regular.reason)
+    if emergency_policy == "approval" and preapproved:
+        return GuardDecision("notify_and_proceed", f"emergency run, pre-approved action: proceeding with notification ({regular.reason})", override=True)
     if emergency_policy == "approval":
         return GuardDecision("ask_approval", f"emergency run: approval required ({regular.reason})", override=True)
     return GuardDecision("notify_and_proceed", f"emergency run, policy '{emergency_policy}': proceeding with notification", override=True)

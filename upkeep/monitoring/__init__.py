@@ -1,0 +1,1 @@
+"""Health samples, alert rules with duration, and their store (no Prefect here)."""

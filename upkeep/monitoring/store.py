@@ -1,0 +1,96 @@
+"""The monitoring store in MongoDB: a time-series collection of samples, alert states,
+maintenance locks (alerts are suppressed for hosts under maintenance) and incidents."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from pymongo.errors import CollectionInvalid, OperationFailure, PyMongoError
+
+from upkeep.errors import UpkeepError
+from upkeep.monitoring.rules import AlertState
+from upkeep.monitoring.samples import Sample
+
+
+class MonitoringStoreError(UpkeepError):
+    """The monitoring store is unreachable or refused an operation."""
+
+
+class MonitoringStore:
+    def __init__(self, client: Any, database: str, retention: timedelta = timedelta(days=30)) -> None:
+        self.db = client[database]
+        self.retention = retention
+
+    def ensure(self) -> None:
+        """Create the time-series collection (with expiry) and the indexes once."""
+        try:
+            if "samples" not in self.db.list_collection_names():
+                try:
+                    self.db.create_collection("samples", timeseries={"timeField": "ts", "metaField": "meta", "granularity": "seconds"},
+                                              expireAfterSeconds=int(self.retention.total_seconds()))
+                except (CollectionInvalid, OperationFailure):
+                    pass  # created by a concurrent run, or a server without time series: a plain collection works too
+            self.db.alert_states.create_index([("env", 1), ("rule", 1), ("subject", 1)], unique=True)
+            self.db.incidents.create_index([("env", 1), ("opened_at", -1)])
+        except PyMongoError as exc:
+            raise MonitoringStoreError(f"monitoring store unavailable: {exc}") from exc
+
+    def add(self, samples: Iterable[Sample]) -> int:
+        docs = [s.document() for s in samples]
+        if docs:
+            try:
+                self.db.samples.insert_many(docs, ordered=False)
+            except PyMongoError as exc:
+                raise MonitoringStoreError(f"cannot store {len(docs)} samples: {exc}") from exc
+        return len(docs)
+
+    def since(self, env: str, start: datetime) -> list[dict[str, Any]]:
+        return list(self.db.samples.find({"meta.env": env, "ts": {"$gte": start}}, {"_id": 0}))
+
+    # -- alert states -----------------------------------------------------------------------------
+    def states(self, env: str) -> dict[tuple[str, str], AlertState]:
+        out = {}
+        for d in self.db.alert_states.find({"env": env}, {"_id": 0, "env": 0}):
+            state = AlertState(**{k: _aware(v) for k, v in d.items()})
+            out[(state.rule, state.subject)] = state
+        return out
+
+    def save_states(self, env: str, states: Iterable[AlertState]) -> None:
+        for s in states:
+            doc = {"env": env, **vars(s)}
+            self.db.alert_states.replace_one({"env": env, "rule": s.rule, "subject": s.subject}, doc, upsert=True)
+
+    # -- maintenance locks ------------------------------------------------------------------------
+    def lock(self, env: str, hosts: list[str], run: str, routine: str, ttl: timedelta) -> None:
+        now = datetime.now(timezone.utc)
+        self.db.maintenance_locks.replace_one({"run": run}, {"env": env, "hosts": hosts, "run": run, "routine": routine,
+                                                              "since": now, "until": now + ttl}, upsert=True)
+
+    def unlock(self, run: str) -> None:
+        self.db.maintenance_locks.delete_one({"run": run})
+
+    def locked_hosts(self, env: str) -> dict[str, str]:
+        """host → routine currently maintaining it (expired locks are ignored)."""
+        now = datetime.now(timezone.utc)
+        out: dict[str, str] = {}
+        for lock in self.db.maintenance_locks.find({"env": env, "until": {"$gt": now}}):
+            out.update({h: f"{lock['routine']} run {lock['run']}" for h in lock["hosts"]})
+        return out
+
+    # -- incidents --------------------------------------------------------------------------------
+    def open_incident(self, env: str, record: dict[str, Any]) -> None:
+        self.db.incidents.insert_one({"env": env, **record})
+
+    def update_incident(self, incident_id: str, changes: dict[str, Any]) -> None:
+        self.db.incidents.update_one({"incident_id": incident_id}, {"$set": changes})
+
+    def incident(self, incident_id: str) -> dict[str, Any] | None:
+        return self.db.incidents.find_one({"incident_id": incident_id}, {"_id": 0})
+
+
+def _aware(value: Any) -> Any:
+    """pymongo returns naive UTC datetimes; make them aware."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value

@@ -1,0 +1,121 @@
+"""npm driver: the dependencies of one Node application directory on a host.
+
+`npm outdated --json` exits 1 when something is outdated: that is a result, not an error.
+Each outdated package yields an update to its `latest` version, classified with semver
+(`classify_semver`), so the policy lets patch/minor through and holds majors back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Sequence
+
+from upkeep.hosts.base import Host
+from upkeep.packages.base import check_args, check_updates, run_or_raise
+from upkeep.packages.model import PackageError, PackageUpdate
+from upkeep.packages.policy import classify_semver
+
+MANAGER = "npm"
+_NAME = re.compile(r"(?:@[A-Za-z0-9][\w.\-]*/)?[A-Za-z0-9][\w.\-]*")
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+\-]*")
+
+
+def _load(text: str, what: str) -> dict[str, Any]:
+    text = text.strip()
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PackageError(f"{what}: output is not JSON ({exc.msg} at {exc.pos})") from exc
+    if not isinstance(data, dict):
+        raise PackageError(f"{what}: expected a JSON object, got {type(data).__name__}")
+    error = data.get("error")
+    if isinstance(error, dict):
+        raise PackageError(f"{what}: {error.get('code', 'error')}: {error.get('summary', '')}".strip())
+    return data
+
+
+def parse_npm_outdated(text: str) -> list[PackageUpdate]:
+    """Updates from `npm outdated --json`: name → {current, wanted, latest, dependent, location}.
+
+    A dependency that is not installed (no "current") or already at `latest` is skipped; a
+    value that is a list (one entry per location) uses its first installed entry.
+    """
+    updates: list[PackageUpdate] = []
+    for name, info in sorted(_load(text, "npm outdated").items()):
+        entries = info if isinstance(info, list) else [info]
+        entry = next((e for e in entries if isinstance(e, dict) and e.get("current")), None)
+        if entry is None or not entry.get("latest") or entry["latest"] == entry["current"]:
+            continue
+        current, latest = str(entry["current"]), str(entry["latest"])
+        updates.append(PackageUpdate(MANAGER, name, current, latest, classify_semver(current, latest),
+                                     str(entry.get("dependent", ""))))
+    return updates
+
+
+def parse_npm_ls(text: str) -> dict[str, str]:
+    """name → installed version of the top-level dependencies from `npm ls --json --depth=0`.
+
+    Missing dependencies (no "version", or "missing": true) are left out.
+    """
+    deps = _load(text, "npm ls").get("dependencies") or {}
+    return {name: str(d["version"]) for name, d in sorted(deps.items())
+            if isinstance(d, dict) and d.get("version") and not d.get("missing")}
+
+
+class NpmDriver:
+    """npm for the application in `app_dir` on `host` (every command uses `--prefix app_dir`)."""
+
+    manager = MANAGER
+
+    def __init__(self, host: Host, app_dir: str, *, timeout: float = 900.0) -> None:
+        if not app_dir or app_dir.startswith("-"):
+            raise PackageError(f"invalid npm app_dir {app_dir!r}", host=host.name)
+        self.host = host
+        self.app_dir = app_dir
+        self.timeout = timeout
+
+    def outdated(self) -> list[PackageUpdate]:
+        """The outdated dependencies, each as an update to its latest version."""
+        argv = ["npm", "outdated", "--json", "--prefix", self.app_dir]
+        result = run_or_raise(self.host, argv, "npm outdated", timeout=self.timeout, ok_codes=(0, 1))
+        try:
+            return parse_npm_outdated(result.stdout)
+        except PackageError as exc:
+            raise PackageError(str(exc), host=self.host.name) from exc
+
+    def upgradable(self) -> list[PackageUpdate]:
+        """Same as `outdated()` (the PackageDriver interface)."""
+        return self.outdated()
+
+    def installed(self, names: Sequence[str] | None = None) -> dict[str, str]:
+        """name → installed version of the top-level dependencies (of `names` if given)."""
+        argv = ["npm", "ls", "--json", "--depth=0", "--prefix", self.app_dir]
+        # npm ls exits 1 on missing/invalid/extraneous dependencies but still prints the tree
+        result = run_or_raise(self.host, argv, "npm ls", timeout=self.timeout, ok_codes=(0, 1))
+        try:
+            versions = parse_npm_ls(result.stdout)
+        except PackageError as exc:
+            raise PackageError(str(exc), host=self.host.name) from exc
+        wanted = None if names is None else set(names)
+        return versions if wanted is None else {n: v for n, v in versions.items() if n in wanted}
+
+    def apply(self, updates: Sequence[PackageUpdate]) -> None:
+        """`npm install --save-exact name@candidate ...` in app_dir."""
+        updates = check_updates(self.manager, updates, self.host.name)
+        self._install({u.name: u.candidate for u in updates}, "apply")
+
+    def rollback(self, previous: dict[str, str]) -> None:
+        """`npm install --save-exact name@version ...` with the previous versions."""
+        self._install(dict(previous), "rollback")
+
+    def _install(self, pins: dict[str, str], what: str) -> None:
+        names = check_args(_NAME, "npm package name", pins, self.host.name)
+        check_args(_VERSION, "npm version", pins.values(), self.host.name)
+        if not names:
+            return
+        argv = ["npm", "install", "--save-exact", "--no-audit", "--no-fund", "--prefix", self.app_dir,
+                *(f"{n}@{pins[n]}" for n in names)]
+        run_or_raise(self.host, argv, f"npm install ({what})", timeout=self.timeout)

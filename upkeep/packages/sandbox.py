@@ -1,0 +1,122 @@
+"""A pretend package manager for tests: its state is two JSON files on the host.
+
+`{root}/packages/installed.json`: name → installed version.
+`{root}/packages/available.json`: name → {"version": ..., "kind": ...} (or just a version).
+Files are read and written through `host.read_file` / `host.write_file`, so the driver works
+on a LocalHost and over SSH/SFTP alike. Fault injection: while `{root}/packages/fail-apply`
+(or `fail-rollback`) exists, `apply` (or `rollback`) raises PackageError and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from typing import Any, Mapping, Sequence
+
+from upkeep.hosts.base import Host
+from upkeep.packages.base import check_updates
+from upkeep.packages.model import KINDS, Kind, PackageError, PackageUpdate
+from upkeep.packages.policy import SEMVER_MANAGERS, classify_semver
+
+INSTALLED = "installed.json"
+AVAILABLE = "available.json"
+
+
+def _dir(root: str) -> str:
+    return posixpath.join(root, "packages")
+
+
+def _dump(data: Mapping[str, Any]) -> bytes:
+    return (json.dumps(dict(data), indent=2, sort_keys=True) + "\n").encode()
+
+
+def seed(host: Host, root: str, installed: Mapping[str, str], available: Mapping[str, Any]) -> None:
+    """Create (or reset) a sandbox under `root`: both JSON files written, fault files removed."""
+    d = _dir(root)
+    host.run(["mkdir", "-p", d])
+    host.run(["rm", "-f", posixpath.join(d, "fail-apply"), posixpath.join(d, "fail-rollback")])
+    host.write_file(posixpath.join(d, INSTALLED), _dump(installed))
+    host.write_file(posixpath.join(d, AVAILABLE), _dump(available))
+
+
+def set_fault(host: Host, root: str, action: str = "apply", enabled: bool = True) -> None:
+    """Make the sandbox's `apply` (or `rollback`) fail until the fault is cleared."""
+    if action not in ("apply", "rollback"):
+        raise ValueError(f"unknown sandbox action {action!r}")
+    path = posixpath.join(_dir(root), f"fail-{action}")
+    if enabled:
+        host.write_file(path, f"injected {action} failure\n".encode())
+    else:
+        host.run(["rm", "-f", path])
+
+
+class SandboxDriver:
+    """The sandbox package manager on `host` under `root` (see the module docstring)."""
+
+    def __init__(self, host: Host, root: str, manager: str = "sandbox") -> None:
+        self.host = host
+        self.root = root
+        self.manager = manager
+
+    def _path(self, name: str) -> str:
+        return posixpath.join(_dir(self.root), name)
+
+    def _read(self, name: str) -> dict[str, Any]:
+        raw = self.host.read_file(self._path(name))
+        try:
+            data = json.loads(raw.decode() or "{}")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PackageError(f"sandbox {name} is not valid JSON: {exc}", host=self.host.name) from exc
+        if not isinstance(data, dict):
+            raise PackageError(f"sandbox {name} must hold a JSON object", host=self.host.name)
+        return data
+
+    def _check_fault(self, action: str) -> None:
+        path = self._path(f"fail-{action}")
+        if self.host.run(["test", "-e", path], check=False).exit_code == 0:
+            raise PackageError(f"sandbox {action} failed on host {self.host.name} (fault injected by {path})",
+                               host=self.host.name)
+
+    def _kind(self, name: str, current: str, candidate: str, declared: object) -> Kind:
+        if declared is None:
+            return classify_semver(current, candidate) if self.manager in SEMVER_MANAGERS else "other"
+        if declared not in KINDS:
+            raise PackageError(f"sandbox {AVAILABLE}: {name} has unknown kind {declared!r}", host=self.host.name)
+        return declared  # type: ignore[return-value]
+
+    def upgradable(self) -> list[PackageUpdate]:
+        """Every installed package whose available version differs from the installed one."""
+        installed = self.installed()
+        updates = []
+        for name, info in sorted(self._read(AVAILABLE).items()):
+            version, kind = (info, None) if isinstance(info, str) else (info.get("version"), info.get("kind"))
+            current = installed.get(name)
+            if current is None or not version or str(version) == current:
+                continue
+            updates.append(PackageUpdate(self.manager, name, current, str(version),
+                                         self._kind(name, current, str(version), kind), "sandbox"))
+        return updates
+
+    def installed(self, names: Sequence[str] | None = None) -> dict[str, str]:
+        """name → installed version (of `names` if given)."""
+        data = {str(k): str(v) for k, v in self._read(INSTALLED).items()}
+        wanted = None if names is None else set(names)
+        return data if wanted is None else {n: v for n, v in data.items() if n in wanted}
+
+    def apply(self, updates: Sequence[PackageUpdate]) -> None:
+        """Install each update's candidate version (all or nothing)."""
+        updates = check_updates(self.manager, updates, self.host.name)
+        self._check_fault("apply")
+        self._write({u.name: u.candidate for u in updates})
+
+    def rollback(self, previous: dict[str, str]) -> None:
+        """Restore exactly the versions in `previous`."""
+        self._check_fault("rollback")
+        self._write(previous)
+
+    def _write(self, versions: Mapping[str, str]) -> None:
+        if not versions:
+            return
+        data = self._read(INSTALLED)
+        data.update({n: str(v) for n, v in versions.items()})
+        self.host.write_file(self._path(INSTALLED), _dump(data))
