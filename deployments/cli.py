@@ -54,18 +54,14 @@ def cmd_windows(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from cronsim import CronSim
-    from zoneinfo import ZoneInfo
-
-    from deployments.specs import deployment_specs
+    from deployments.specs import deployment_specs, next_runs
 
     now = datetime.now(timezone.utc)
     for spec in deployment_specs():
         if spec.cron is None:
             out(f"{spec.name:34} on demand (run by a composite, or from the UI)")
             continue
-        it = CronSim(spec.cron, now.astimezone(ZoneInfo(spec.timezone)))
-        runs = ", ".join(f"{next(it).astimezone(timezone.utc):%a %m-%d %H:%M}" for _ in range(args.count))
+        runs = ", ".join(f"{t:%a %m-%d %H:%M}" for t in next_runs(spec, now, args.count))
         out(f"{spec.name:34} {spec.cron:18} {spec.timezone:5} next (UTC): {runs}")
     return 0
 

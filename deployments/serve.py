@@ -21,7 +21,7 @@ def runner_deployments(specs: list[DeploymentSpec] | None = None, *, paused: boo
         flow = load_flow_from_entrypoint(str(ROOT / spec.routine.entrypoint), use_placeholder_flow=False)
         out.append(flow.to_deployment(
             name=spec.name,
-            schedules=[Cron(spec.cron, timezone=spec.timezone)] if spec.cron else [],
+            schedules=[Cron(spec.cron, timezone=spec.timezone, day_or=spec.day_or)] if spec.cron else [],
             parameters=spec.parameters,
             tags=spec.tags,
             description=spec.routine.description,

@@ -11,6 +11,7 @@ this module (`upkeep deployments --write`), and a test checks that the two agree
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from upkeep.windows import PRESETS, Window
@@ -45,6 +46,10 @@ ROUTINES = [
                 "Integrity, completeness, test restore and freshness of the newest backup"),
     RoutineSpec("dr-test", "flows/dr_test.py:dr_test", None, False,
                 "Restore the latest verified backup into the test environment; measure RTO and RPO"),
+    RoutineSpec("system-update", "flows/system_update.py:system_update", "monthly", True,
+                "Rolling OS and dependency updates with approvals, verification and rollback"),
+    RoutineSpec("security-patches", "flows/system_update.py:system_update", "weekly", True,
+                "Weekly security patches only, in the window", {"scope": "security"}),
     RoutineSpec("health-check", "flows/health_check.py:health_check", "minutely", False,
                 "Probe services, database and hosts; alert rules with durations; auto-recovery"),
     RoutineSpec("emergency-recovery", "flows/emergency_recovery.py:emergency_recovery", None, True,
@@ -66,6 +71,7 @@ class DeploymentSpec:
     environment: str
     cron: str | None
     timezone: str
+    day_or: bool = True  # False: day of month AND day of week must both match ("first Sunday")
 
     @property
     def name(self) -> str:
@@ -80,18 +86,46 @@ class DeploymentSpec:
         return ["upkeep", self.routine.name, self.environment, "disruptive" if self.routine.disruptive else "non-disruptive"]
 
 
-def schedule_for(routine: RoutineSpec, window: Window) -> tuple[str | None, str]:
-    """(cron, timezone): the window's start for disruptive routines, else the cadence in UTC."""
+def schedule_for(routine: RoutineSpec, window: Window) -> tuple[str | None, str, bool]:
+    """(cron, timezone, day_or): the window's start for disruptive routines, else the cadence in UTC.
+
+    A weekly routine in a daily window takes Sunday's opening; a monthly one takes the month's
+    first opening (the first Sunday of a weekly window: day 1-7 AND Sunday, so day_or=False)."""
     if routine.cadence is None:
-        return None, "UTC"
+        return None, "UTC", True
     if routine.disruptive and not window.always:
         assert window.cron is not None
-        if routine.cadence == "weekly" and window.cron.split()[4] == "*":
-            # a daily window (staging): the weekly routine takes Sunday's opening
-            minute, hour, dom, month, _ = window.cron.split()
-            return f"{minute} {hour} {dom} {month} 0", window.timezone
-        return window.cron, window.timezone
-    return CADENCE[routine.cadence], "UTC"
+        minute, hour, _dom, _month, dow = window.cron.split()
+        if routine.cadence == "weekly" and dow == "*":
+            return f"{minute} {hour} * * 0", window.timezone, True
+        if routine.cadence == "monthly":
+            if dow == "*":
+                return f"{minute} {hour} 1 * *", window.timezone, True
+            return f"{minute} {hour} 1-7 * {dow}", window.timezone, False
+        return window.cron, window.timezone, True
+    return CADENCE[routine.cadence], "UTC", True
+
+
+def next_runs(spec: DeploymentSpec, after: datetime, n: int) -> list[datetime]:
+    """The next n run times (UTC) of a deployment, honouring day_or=False."""
+    from zoneinfo import ZoneInfo
+
+    from cronsim import CronSim
+
+    if spec.cron is None:
+        return []
+    local = after.astimezone(ZoneInfo(spec.timezone))
+    out: list[datetime] = []
+    if spec.day_or:
+        it = CronSim(spec.cron, local)
+        return [next(it).astimezone(timezone.utc) for _ in range(n)]
+    minute, hour, dom, month, dow = spec.cron.split()
+    it = CronSim(f"{minute} {hour} {dom} {month} *", local)  # then keep the days that match both
+    while len(out) < n:
+        t = next(it)
+        if (t.isoweekday() % 7) == int(dow):
+            out.append(t.astimezone(timezone.utc))
+    return out
 
 
 def deployment_specs(windows: dict[str, Window] | None = None) -> list[DeploymentSpec]:
@@ -99,8 +133,8 @@ def deployment_specs(windows: dict[str, Window] | None = None) -> list[Deploymen
     out = []
     for routine in ROUTINES:
         for env in ENVIRONMENTS:
-            cron, tz = schedule_for(routine, windows[env])
-            out.append(DeploymentSpec(routine, env, cron, tz))
+            cron, tz, day_or = schedule_for(routine, windows[env])
+            out.append(DeploymentSpec(routine, env, cron, tz, day_or))
     return out
 
 
@@ -117,7 +151,7 @@ def prefect_yaml(specs: list[DeploymentSpec] | None = None) -> dict[str, Any]:
                 "description": s.routine.description,
                 "tags": s.tags,
                 "parameters": s.parameters,
-                "schedules": [{"cron": s.cron, "timezone": s.timezone, "active": True}] if s.cron else [],
+                "schedules": [{"cron": s.cron, "timezone": s.timezone, "day_or": s.day_or, "active": True}] if s.cron else [],
                 "work_pool": {"name": WORK_POOL, "work_queue_name": s.environment},
             }
             for s in specs

@@ -39,6 +39,14 @@ class Approval(RunInput):
     reason: str
 
 
+class ItemApproval(RunInput):
+    """Approval of listed items (e.g. major and kernel updates): the ids approved, by whom."""
+
+    approver: str
+    approved: list[str] = []
+    reason: str = ""
+
+
 class WindowClosed(Exception):
     """The window closed (or its cutoff passed) before a disruptive stage could start."""
 
@@ -130,6 +138,29 @@ class Routine:
         publish_override(self.report, who, why, when)
         self.logger.warning("override recorded: %s at %s: %s", who, when, why)
 
+    def approve_items(self, items: dict[str, str]) -> list[str]:
+        """Ask once, in the Prefect UI, which of `items` (id → description) may go ahead.
+        An unanswered request approves nothing: those items are held back."""
+        if not items:
+            return []
+        listing = "\n".join(f"- `{item}`: {text}" for item, text in sorted(items.items()))
+        notify(self.name, f"{len(items)} item(s) need approval in the Prefect UI", "warning")
+        description = f"## {self.name} on {self.environment}: approve items\n\n{listing}\n\nList the ids you approve."
+        try:
+            answer = pause_flow_run(
+                wait_for_input=ItemApproval.with_initial_data(description=description, approver="", approved=[]),
+                timeout=int(self.env.approval_timeout.total_seconds()), poll_interval=1, key="item-approval")
+        except FlowPauseTimeout:
+            self.report.notes.append("no approval before the timeout: every item that needs one is held back")
+            return []
+        unknown = sorted(set(answer.approved) - set(items))
+        approved = sorted(set(answer.approved) & set(items))
+        self.report.notes.append(f"approved by **{answer.approver}**: {', '.join(approved) or 'nothing'}"
+                                 + (f" (ignored unknown ids: {', '.join(unknown)})" if unknown else ""))
+        if approved:
+            self._record_override(answer.approver, f"approved {', '.join(approved)} {answer.reason}".strip())
+        return approved
+
     def skipped(self) -> State:
         """The final state of a run that touched nothing (shown as 'Skipped' in the UI)."""
         return Completed(name="Skipped", message=self.report.outcome)
@@ -140,7 +171,8 @@ class Routine:
         assert self.res is not None
         return list(self.res.hosts.select(names, role=role))
 
-    def fan_out(self, stage: str, step: Task, hosts: list[str], /, **kwargs: Any) -> FanOutResult[Any]:
+    def fan_out(self, stage: str, step: Task | Callable[..., Any], hosts: list[str], /, label: str | None = None,
+                **kwargs: Any) -> FanOutResult[Any]:
         """Run `step(host, **kwargs)` on every host with the environment's concurrency and error
         budget; record each host's outcome; raise one combined error when any host failed."""
         progress = Progress(self.report, len(hosts)) if len(hosts) >= 10 else None
@@ -154,7 +186,7 @@ class Routine:
 
         result = fan_out({h: h for h in hosts}, one, max_concurrency=self.env.max_concurrency,
                          max_errors=self.env.max_errors)
-        label = step.name.split(":")[-1]
+        label = label or getattr(step, "name", "step").split(":")[-1]
         status = {Status.SUCCEEDED: "done", Status.FAILED: "failed", Status.SKIPPED: "skipped"}
         for host, outcome in result.outcomes.items():
             detail = outcome.message or _describe(outcome.value)

@@ -44,6 +44,10 @@ def sandbox_inventory(stack: "Stack") -> dict[str, Any]:
             "api": _service(stack.ports["standin"], "api", "/health"),
             "worker": _service(stack.ports["standin"], "worker", "/worker-health"),
         }
+        env["updates"] = {
+            "sources": [{"manager": "sandbox", "root": "{root}"}], "min_free_percent": 5, "backup_first": "mongo" in stack.ports,
+            "on_unreachable": "stop", "smoke_tests": [{"name": "events", "service": "api", "path": "/api/events"}],
+        }
         env["logs"] = {"paths": ["{root}/event-manager.log"], "rotation": {"frequency": "daily", "max_size": "100M", "keep": 30}}
     if "mongo" in stack.ports:
         env["mongodb"] = {"uri": "env:UPKEEP_SANDBOX_MONGO_URI", "databases": ["eventmanager"]}

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 DEFAULT_STATE: dict[str, Any] = {
     "latency_ms": 0, "api_unhealthy": False, "worker_crashed": False,
     "restarts": 0, "last_restart": None, "cache_clears": 0, "requests": 0,
-    "stopped": [], "restart_broken": False, "failing": {},
+    "stopped": [], "restart_broken": False, "failing": {}, "broken_versions": {},
 }
 EVENTS = [
     {"id": 1, "name": "Spring Gala", "date": "2025-04-12", "seats": 120},
@@ -103,6 +103,17 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "EventManagerStandin/1.0"
     store: Store
     database: "Database | None" = None
+    packages_file: Path | None = None
+
+    def _broken_by(self, state: dict[str, Any]) -> str | None:
+        """A package version the application does not work with, when it is installed."""
+        if not state["broken_versions"] or self.packages_file is None or not self.packages_file.exists():
+            return None
+        installed = json.loads(self.packages_file.read_text() or "{}")
+        for name, version in state["broken_versions"].items():
+            if installed.get(name) == version:
+                return f"{name} {version}"
+        return None
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Silence the default stderr access log (we write JSON lines instead)."""
@@ -151,6 +162,8 @@ class Handler(BaseHTTPRequestHandler):
                 return 503, {"status": "stopped", "service": "api"}, "api stopped"
             if state["api_unhealthy"]:
                 return 503, {"status": "unhealthy", "service": "api"}, "api unhealthy"
+            if broken := self._broken_by(state):
+                return 500, {"status": "error", "service": "api", "broken_by": broken}, f"api broken by {broken}"
             if self.database is not None and not self.database.healthy():
                 return 503, {"status": "unhealthy", "service": "api", "database": "unreachable"}, "database unreachable"
             if path == "/health":
@@ -195,6 +208,10 @@ class Handler(BaseHTTPRequestHandler):
             failing = dict(self.store.state["failing"])
             failing[str(body["action"])] = int(body.get("times", 1))
             new = self.store.update(failing=failing)
+        elif action == "break-version":  # fault injection: this installed package version breaks the API
+            versions = dict(self.store.state["broken_versions"])
+            versions[str(body["package"])] = str(body["version"])
+            new = self.store.update(broken_versions=versions)
         elif action == "break-restart":
             new = self.store.update(restart_broken=bool(body.get("on", True)))
         elif action == "restart":
@@ -228,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state-file", type=Path, default=None)
     parser.add_argument("--mongo-uri", default=None, help="serve events from this MongoDB (and check it in /health)")
     parser.add_argument("--database", default="eventmanager")
+    parser.add_argument("--packages-file", type=Path, default=None, help="the sandbox package driver's installed.json")
     args = parser.parse_args(argv)
     try:
         check_loopback(args.host)
@@ -236,6 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     Handler.store = Store(args.log_file, args.state_file)
     if args.mongo_uri:
         Handler.database = Database(args.mongo_uri, args.database)
+    Handler.packages_file = args.packages_file
     server = ThreadingHTTPServer((args.host, args.port), Handler)
 
     def stop(_signum: int, _frame: object) -> None:

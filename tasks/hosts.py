@@ -37,8 +37,10 @@ def check_disk_space(host: str, min_free_percent: float) -> list[DiskVerdict]:
 
 
 @step("execute", "service-command", run_name="{action}-{service}[{host}]")
-def service_command(host: str, service: str, action: str, dry_run: bool = False) -> str:
-    """Run a service's configured `start` / `stop` / `restart` / `clear_cache` command on a host."""
+def service_command(host: str, service: str, action: str, dry_run: bool = False, purpose: str = "") -> str:
+    """Run a service's configured `start` / `stop` / `restart` / `clear_cache` command on a host.
+
+    `purpose` tells apart (and caches apart) the same command run twice in one flow run."""
     res = resources()
     svc = res.env.services.get(service)
     if svc is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from prefect import get_run_logger
 
@@ -32,6 +33,9 @@ def verify_service(host: str, service: str, stage: str = "post") -> ProbeResult:
     get_run_logger().info("%s: %s", host, result.detail)
     if not result.ok:
         raise ServiceUnhealthy(result.detail)
+    limit_ms = res.env.thresholds.response_time.total_seconds() * 1000
+    if result.latency_ms > limit_ms:
+        raise ServiceUnhealthy(f"{result.detail}: slower than the {limit_ms:.0f} ms threshold")
     return result
 
 
@@ -82,3 +86,17 @@ def probe_once(host: str, service: str) -> ProbeResult:
     res = resources()
     url = render(res.env.services[service].health_url, res.hosts.get_config(host))
     return probe_http(f"{host}/{service}", url, res.env.thresholds.probe_timeout.total_seconds())
+
+
+@step("post", "smoke-test", retries=2, run_name="smoke-{name}[{host}]")
+def smoke_test(host: str, name: str, service: str, path: str, expect_status: int, stage: str = "post") -> float:
+    """A configured request to the service answers the expected status within the response-time threshold."""
+    res = resources()
+    base = render(res.env.services[service].health_url, res.hosts.get_config(host))
+    parts = urlsplit(base)
+    url = f"{parts.scheme}://{parts.netloc}{path}"
+    result = probe_http(f"{host}/{name}", url, res.env.thresholds.probe_timeout.total_seconds())
+    if result.status != expect_status:
+        raise ServiceUnhealthy(f"smoke test {name} on {host}: expected HTTP {expect_status}, got {result.detail}")
+    get_run_logger().info("%s: smoke test %s passed in %.0f ms", host, name, result.latency_ms)
+    return result.latency_ms

@@ -46,10 +46,14 @@ def test_prefect_yaml_agrees_with_specs_windows_and_flows(capsys: pytest.Capture
             assert schedule["cron"].split()[:2] == window.cron.split()[:2]
             assert schedule["timezone"] == window.timezone
             assert schedule["cron"].split()[4] in ("0", window.cron.split()[4])
+            if spec.routine.cadence == "monthly":  # the month's first opening of the window
+                weekly = window.cron.split()[4] != "*"
+                assert schedule["cron"].split()[2] == ("1-7" if weekly else "1")
+                assert schedule["day_or"] is (not weekly)
         flow = load_flow_from_entrypoint(str(ROOT / d["entrypoint"]), use_placeholder_flow=False)
         flow.validate_parameters(d["parameters"])  # raises on a parameter the flow does not take
         assert set(d["parameters"]) <= set(inspect.signature(flow.fn).parameters)
-    assert scheduled == 6 * len(ENVIRONMENTS)  # health-check, verify-backup and the four composites
+    assert scheduled == 8 * len(ENVIRONMENTS)  # updates, patches, health-check, verify-backup, four composites
 
 
 def test_prefect_deploy_all_against_the_server(stack: Stack) -> None:
@@ -64,6 +68,8 @@ def test_prefect_deploy_all_against_the_server(stack: Stack) -> None:
         d = client.read_deployment_by_name("weekly-maintenance/weekly-maintenance-production")
         assert d.work_pool_name == "upkeep-process"
         assert [s.schedule.cron for s in d.schedules] == ["0 2 * * 0"]
+        monthly = client.read_deployment_by_name("system-update/system-update-production")
+        assert [(s.schedule.cron, s.schedule.day_or) for s in monthly.schedules] == [("0 2 1-7 * 0", False)]
         assert d.parameters == {"environment": "production"}
         for spec in deployment_specs():  # leave the server as we found it
             flow_name = load_flow_from_entrypoint(str(ROOT / spec.routine.entrypoint), use_placeholder_flow=False).name

@@ -55,3 +55,14 @@ def test_plan_touches_nothing_and_quotes_commands(inventory: Path, capsys: pytes
 def test_unknown_environment_is_a_clear_error(inventory: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config", str(inventory), "plan", "clear-cache", "--env", "prod"]) == 1
     assert "environment 'prod' is not in the inventory; known: development, production" in capsys.readouterr().err
+
+
+def test_monthly_update_runs_in_the_first_window_of_the_month() -> None:
+    from datetime import datetime, timezone
+
+    from deployments.specs import deployment_specs, next_runs
+
+    spec = next(s for s in deployment_specs() if s.name == "system-update-production")
+    runs = next_runs(spec, datetime(2026, 11, 22, tzinfo=timezone.utc), 3)
+    assert [t.date().isoformat() for t in runs] == ["2026-12-06", "2027-01-03", "2027-02-07"]  # first Sundays
+    assert all(t.hour == 2 and t.weekday() == 6 for t in runs)

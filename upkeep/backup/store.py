@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.response import StreamingBody
 
 from upkeep.backup.manifest import MANIFEST, SIGNATURE, Manifest, backup_time
 from upkeep.errors import UpkeepError
@@ -115,9 +116,16 @@ class BackupStore:
         return self._call("download", self.s3.get_object, Key=self.key(backup_id, relative))["Body"]
 
     def iter_chunks(self, backup_id: str, relative: str, chunk: int = CHUNK) -> Iterator[bytes]:
+        """The object's bytes as received, for a caller that hashes them itself (check_object).
+
+        botocore >= 1.36 validates a stored `x-amz-checksum-sha256` on GetObject by hashing the whole body
+        a second time (StreamingChecksumBody.read); the base class's read skips that second SHA-256 and
+        still raises IncompleteReadError on a short body.
+        """
         body = self.stream(backup_id, relative)
         try:
-            yield from body.iter_chunks(chunk)
+            while block := StreamingBody.read(body, chunk):
+                yield block
         finally:
             body.close()
 

@@ -185,6 +185,41 @@ class MonitoringConfig(Model):
     auto_recover: AutoRecover | None = None
 
 
+class PackageSource(Model):
+    """Where a host's updates come from: the OS (apt), the application (npm), or the test sandbox."""
+
+    manager: Literal["apt", "npm", "sandbox"]
+    app_dir: str | None = Field(None, description="npm: the application's directory (placeholders allowed)")
+    root: str | None = Field(None, description="sandbox: its state directory (placeholders allowed)")
+    simulate_only: bool = Field(False, description="apt: plan with apt-get -s but never change the host")
+
+    @model_validator(mode="after")
+    def _needs(self) -> "PackageSource":
+        if self.manager == "npm" and not self.app_dir:
+            raise ValueError("npm needs app_dir: the directory of the application's package.json")
+        if self.manager == "sandbox" and not self.root:
+            raise ValueError("sandbox needs root: the directory of its state files")
+        return self
+
+
+class SmokeTest(Model):
+    name: Name
+    service: Name
+    path: str = Field("/", pattern=r"^/")
+    expect_status: int = 200
+
+
+class UpdatesConfig(Model):
+    """The system update routine (the guide's Update Procedure and Dependency Management)."""
+
+    sources: list[PackageSource] = Field(default_factory=lambda: [PackageSource(manager="apt")])
+    role: Name | None = Field(None, description="only hosts with this role are updated (default: all)")
+    min_free_percent: float = Field(10, ge=0, le=100, description="refuse to update a host with less free disk")
+    backup_first: bool = True
+    on_unreachable: Literal["stop", "skip"] = "stop"
+    smoke_tests: list[SmokeTest] = Field(default_factory=list)
+
+
 class LogsConfig(Model):
     paths: list[str] = Field(min_length=1)
     rotation: RotationPolicy = RotationPolicy()
@@ -239,6 +274,7 @@ class EnvironmentConfig(Model):
     backup: BackupConfig = BackupConfig()
     dr: DrConfig | None = None
     monitoring: MonitoringConfig | None = None
+    updates: UpdatesConfig = UpdatesConfig()
     emergency_preapproved: list[Literal["restart", "clear_cache", "rollback"]] = Field(
         default_factory=lambda: ["restart"],
         description="emergency actions that need no approval outside the window (a database restore always does)")

@@ -1,0 +1,158 @@
+"""The system update routine on sandbox sshd hosts (sandbox package driver), real Prefect server."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.flow_runs import resume_flow_run
+from prefect.states import Scheduled
+
+from flows.system_update import system_update
+from sandbox.procs import Proc
+from sandbox.stack import Stack
+from tests.helpers import flow_run_state, inventory_variant, latest_flow_run, report_of, standin, task_runs_of, wait_for
+from tests.integration.test_guard import closed_window
+from upkeep.hosts import HostPool
+from upkeep.packages import SandboxDriver, seed, set_fault
+
+pytestmark = pytest.mark.stack
+INSTALLED = {"event-manager": "2.3.1", "express": "4.17.1", "openssl": "3.0.14-1", "linux-image-amd64": "6.1.115-1"}
+AVAILABLE = {
+    "event-manager": {"version": "2.4.0", "kind": "minor"},
+    "express": {"version": "5.0.1", "kind": "major"},            # needs approval
+    "openssl": {"version": "3.0.15-1", "kind": "security"},
+    "linux-image-amd64": {"version": "6.1.119-1", "kind": "kernel"},  # needs approval
+}
+HOSTS = ["host1", "host2", "host4", "host5"]
+
+
+@pytest.fixture
+def fleet(stack: Stack, inventory) -> Iterator[HostPool]:
+    """Every sandbox host seeded with the same installed and available versions."""
+    pool = HostPool(inventory.environment("development"), inventory.ssh)
+    for name in HOSTS:
+        seed(pool.get(name), pool.get_config(name).vars["root"], INSTALLED, AVAILABLE)
+    for i in (0, 1):
+        standin(stack, i, "reset")
+    yield pool
+    for name in HOSTS:
+        set_fault(pool.get(name), pool.get_config(name).vars["root"], enabled=False)
+    pool.close()
+
+
+def installed(pool: HostPool, host: str) -> dict[str, str]:
+    return SandboxDriver(pool.get(host), pool.get_config(host).vars["root"]).installed()
+
+
+def config(stack: Stack, tmp_path: Path, **changes: Any) -> str:
+    """Development without the backup step; unanswered approvals time out in 2 s (items held back)."""
+    data = yaml.safe_load(stack.inventory_path.read_text())
+    updates = {**data["environments"]["development"]["updates"], "backup_first": False, **changes.pop("updates", {})}
+    changes.setdefault("approval_timeout", "2s")
+    return inventory_variant(stack, tmp_path / "inv.yaml", "development", updates=updates, **changes)
+
+
+def test_happy_path_with_one_major_item_approved(stack: Stack, fleet: HostPool, tmp_path: Path) -> None:
+    cfg = config(stack, tmp_path, updates={"backup_first": True}, approval_timeout="5m")
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.setdefault("state", system_update(
+        environment="development", config=cfg, hosts=["host1", "host2", "host4"], return_state=True)), daemon=True)
+    thread.start()
+    paused = wait_for(lambda: latest_flow_run("system-update", "PAUSED"), timeout=120, what="the approval pause")
+    for h in ("host1", "host2", "host4"):
+        assert installed(fleet, h) == INSTALLED  # nothing applied before the approval
+    resume_flow_run(paused.id, run_input={"approver": "bob", "approved": ["sandbox:express"], "reason": "tested in staging"})
+    thread.join(180)
+    state = box["state"]
+    assert state.is_completed(), state.message
+    expected = {**INSTALLED, "event-manager": "2.4.0", "express": "5.0.1", "openssl": "3.0.15-1"}  # kernel held back
+    for h in ("host1", "host2", "host4"):
+        assert installed(fleet, h) == expected
+    assert installed(fleet, "host5") == INSTALLED  # not in the run
+    report = report_of(paused.id).data
+    assert "| express | host1 | done | " in report and "sandbox: 4.17.1 → 5.0.1" in report
+    assert "| sandbox | host1 | skipped |" in report and "linux-image-amd64" in report and "needs approval" in report
+    assert "approved by **bob**: sandbox:express" in report
+    assert "backup" in {tr.name.split(":")[0] for tr in task_runs_of(paused.id)} or "## pre: done" in report
+
+
+def test_failed_post_verification_rolls_back_that_host_only(stack: Stack, fleet: HostPool, tmp_path: Path) -> None:
+    # the new openssl breaks the application on host2 (its API answers 500 while that version is installed)
+    standin(stack, 1, "break-version", package="openssl", version="3.0.15-1")
+    cfg = config(stack, tmp_path, max_concurrency=1, max_errors=1)
+    state = system_update(environment="development", config=cfg, hosts=["host1", "host2"], return_state=True)
+    assert state.is_failed() and "host2: post-update checks failed" in state.message and "rolled back" in state.message
+    assert installed(fleet, "host2") == INSTALLED  # exactly the previous versions, and verified healthy again
+    assert installed(fleet, "host1")["openssl"] == "3.0.15-1"  # kept
+    report = report_of(state.state_details.flow_run_id).data
+    assert "| openssl | host2 | rolled back |" in report and "| openssl | host1 | done |" in report
+
+
+def test_error_budget_leaves_remaining_hosts_untouched(stack: Stack, fleet: HostPool, tmp_path: Path) -> None:
+    for h in ("host2", "host4"):
+        set_fault(fleet.get(h), fleet.get_config(h).vars["root"])
+    cfg = config(stack, tmp_path, max_concurrency=1, max_errors=1)
+    state = system_update(environment="development", config=cfg, hosts=["host1", "host2", "host4", "host5"], return_state=True)
+    assert state.is_failed()
+    assert installed(fleet, "host1")["openssl"] == "3.0.15-1"
+    assert installed(fleet, "host2") == INSTALLED and installed(fleet, "host4") == INSTALLED
+    assert installed(fleet, "host5") == INSTALLED  # never touched: 2 failures > max_errors 1
+    report = report_of(state.state_details.flow_run_id).data
+    assert "| update | host5 | skipped |" in report and "not started: 2 failed > max_errors 1" in report
+
+
+def test_unreachable_host_stops_before_any_change(stack: Stack, fleet: HostPool, tmp_path: Path) -> None:
+    data = yaml.safe_load(stack.inventory_path.read_text())
+    hosts = data["environments"]["development"]["hosts"] + [{"name": "ghost", "address": "127.0.0.254", "port": 22}]
+    cfg = config(stack, tmp_path, hosts=hosts)
+    state = system_update(environment="development", config=cfg, hosts=["host1", "ghost"], return_state=True)
+    assert state.is_failed() and "ghost" in state.message
+    assert installed(fleet, "host1") == INSTALLED
+    skip = config(stack, tmp_path, hosts=hosts, updates={"on_unreachable": "skip"})
+    state = system_update(environment="development", config=skip, hosts=["host1", "ghost"], return_state=True)
+    assert state.is_completed() and installed(fleet, "host1")["openssl"] == "3.0.15-1"
+    assert "left out (unreachable): ghost" in report_of(state.state_details.flow_run_id).data
+
+
+def test_outside_the_window_nothing_is_touched_and_emergency_asks(stack: Stack, fleet: HostPool, tmp_path: Path) -> None:
+    cfg = inventory_variant(stack, tmp_path / "p.yaml", "production", window=closed_window(),
+                            updates={"sources": [{"manager": "sandbox", "root": "{root}"}], "backup_first": False})
+    state = system_update(environment="production", config=cfg, hosts=["host1"], return_state=True)
+    assert state.name == "Skipped" and installed(fleet, "host1") == INSTALLED
+    thread = threading.Thread(target=lambda: system_update(environment="production", config=cfg, hosts=["host1"],
+                                                           emergency=True, return_state=True), daemon=True)
+    thread.start()
+    paused = wait_for(lambda: latest_flow_run("system-update", "PAUSED"), timeout=60, what="the emergency approval")
+    assert installed(fleet, "host1") == INSTALLED
+    resume_flow_run(paused.id, run_input={"approve": False, "approver": "carol", "reason": "not now"})
+    thread.join(60)
+    assert installed(fleet, "host1") == INSTALLED
+
+
+def test_dry_run_publishes_the_plan_and_changes_nothing(stack: Stack, fleet: HostPool, tmp_path: Path) -> None:
+    result = system_update(environment="development", config=config(stack, tmp_path), hosts=["host1"], dry_run=True)
+    assert any("express 4.17.1 → 5.0.1" in line or "express" in line for line in result["plan"]["host1"])
+    assert installed(fleet, "host1") == INSTALLED
+
+
+def test_rerun_resumes_at_the_failed_host(stack: Stack, fleet: HostPool, served: Proc) -> None:
+    set_fault(fleet.get("host2"), fleet.get_config("host2").vars["root"])
+    run = run_deployment("system-update/system-update-development", timeout=240,
+                         parameters={"hosts": ["host1", "host2"], "scope": "security"})
+    assert run.state is not None and run.state.is_failed()
+    set_fault(fleet.get("host2"), fleet.get_config("host2").vars["root"], enabled=False)
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Scheduled(name="AwaitingRetry"), force=True)
+    final = wait_for(lambda: (s := flow_run_state(run.id)) and s.is_final() and s, timeout=240, what="the retried run")
+    assert final.is_completed(), final.message
+    assert installed(fleet, "host1")["openssl"] == "3.0.15-1" and installed(fleet, "host2")["openssl"] == "3.0.15-1"
+    states: dict[str, list[str]] = {}
+    for tr in task_runs_of(run.id):
+        states.setdefault(tr.name, []).append(tr.state.name)
+    assert "Cached" in states["apply[host1]"], states  # host1 was not updated twice
