@@ -7,10 +7,8 @@ Tokens are never stored: only whether one was sent and its last 4 characters.
 import argparse
 import email.parser
 import email.policy
-import ipaddress
 import itertools
 import json
-import signal
 import threading
 import time
 from datetime import datetime, timezone
@@ -19,15 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sandbox.httpserve import check_loopback, serve
 
-def check_loopback(host: str) -> None:
-    """Raise ValueError unless ``host`` is a 127.x IPv4 address."""
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError as exc:
-        raise ValueError(f"--host must be a 127.x address, got {host!r}") from exc
-    if addr.version != 4 or not addr.is_loopback:
-        raise ValueError(f"refusing to bind {host}: only loopback (127.x) is allowed")
 
 
 def parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
@@ -165,19 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         parser.error(str(exc))
     Handler.recorder = Recorder(args.record_file)
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-
-    def stop(_signum: int, _frame: object) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"READY http://{args.host}:{server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.1)
-    finally:
-        server.server_close()
-        Handler.recorder.file.close()
+    serve(ThreadingHTTPServer((args.host, args.port), Handler), Handler.recorder.file.close)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,8 @@ Run: ``python -m sandbox.standin --port 0 --log-file api.log [--state-file s.jso
 """
 
 import argparse
-import ipaddress
 import json
 import os
-import signal
 import threading
 import time
 from datetime import datetime, timezone
@@ -15,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from sandbox.httpserve import check_loopback, serve
 
 DEFAULT_STATE: dict[str, Any] = {
     "latency_ms": 0, "api_unhealthy": False, "worker_crashed": False,
@@ -33,15 +33,6 @@ def utc_ts() -> str:
     """Current UTC time as ISO-8601 with milliseconds and a ``Z`` suffix."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
-
-def check_loopback(host: str) -> None:
-    """Raise ValueError unless ``host`` is a 127.x IPv4 address."""
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError as exc:
-        raise ValueError(f"--host must be a 127.x address, got {host!r}") from exc
-    if addr.version != 4 or not addr.is_loopback:
-        raise ValueError(f"refusing to bind {host}: only loopback (127.x) is allowed")
 
 
 class Store:
@@ -255,19 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.mongo_uri:
         Handler.database = Database(args.mongo_uri, args.database)
     Handler.packages_file = args.packages_file
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-
-    def stop(_signum: int, _frame: object) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    print(f"READY http://{args.host}:{server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.1)
-    finally:
-        server.server_close()
-        Handler.store.log.close()
+    serve(ThreadingHTTPServer((args.host, args.port), Handler), Handler.store.log.close)
 
 
 if __name__ == "__main__":
