@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
-from prefect import Task, get_run_logger, tags
+from prefect import Task, get_run_logger
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
@@ -209,8 +209,7 @@ class Routine:
         self.report.stages.append(record)
         self.logger.info("stage %s: start", name)
         try:
-            with tags(f"stage:{name}"):
-                yield record
+            yield record
         except BaseException as exc:
             record.status, record.error = "failed", str(exc)[:500]
             record.seconds = time.monotonic() - record.started

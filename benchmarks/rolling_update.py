@@ -1,0 +1,316 @@
+"""Rolling update: orchestration overhead of `system_update` over N hosts vs the hosts' own work.
+
+    PYTHONPATH=. .venv/bin/python -m benchmarks.rolling_update [--hosts 20] [--repeats 3] [--verbose]
+
+Starts its own stack (Prefect server, an sshd fleet of N hosts, the Event Manager stand-in on the first two)
+in a fresh 0755 temp dir and writes an inventory variant of the stack's (environment "development",
+`updates.backup_first: false`, `max_concurrency: 5`, `approval_timeout: 2s`). Before every run each host's
+sandbox package manager is (re-)seeded over SSH through a `HostPool` (files owned by the login user):
+installed a 1.0.0, b 2.0.0; available a 1.0.1 (patch), b 2.1.0 (minor): nothing needs approval.
+
+For every repeat (after one untimed warm-up of each side):
+
+* `flow`:  `system_update(environment="development", config=VARIANT)` in this process, wall time;
+* `plain`: the same per-host work with no Prefect, on fresh `SSHHost`s, phase by phase exactly as the flow's
+  stages and with the same `fan_out(max_concurrency=5, max_errors=0)`: disk check (`resources()` +
+  `disk_verdicts`), snapshot (`SandboxDriver.installed`), plan (`upgradable`), then per host: stop services
+  (the configured argv over SSH), `apply` + `installed(names)`, start services, health probe (`probe_http`,
+  2xx and under the response-time threshold) and smoke test.
+
+Orchestration overhead = flow wall − plain wall (the plain run *is* the hosts' work at the same concurrency,
+stragglers included); the run also prints the per-host sums / concurrency and the Prefect API's task-run
+sums. Target: overhead ≤ 10 % of the flow's wall time. The stack is stopped by PID in `finally`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from benchmarks.health_check import (
+    ENVIRONMENT, RESULTS_DIR, breakdown, flow_run, loadavg, median, quiet_prefect_console, start_stack, stop_stack,
+    task_runs, versions, write_variant,
+)
+
+CONCURRENCY = 5
+TARGET_SHARE = 0.10
+INSTALLED = {"a": "1.0.0", "b": "2.0.0"}
+AVAILABLE = {"a": {"version": "1.0.1", "kind": "patch"}, "b": {"version": "2.1.0", "kind": "minor"}}
+EXPECTED = {"a": "1.0.1", "b": "2.1.0"}
+
+
+def variant_change(env: dict[str, Any]) -> None:
+    env["updates"]["backup_first"] = False
+    env["max_concurrency"] = CONCURRENCY
+    env["approval_timeout"] = "2s"
+
+
+def load(variant: Path) -> tuple[Any, Any]:
+    from upkeep.config import load_inventory
+
+    inv = load_inventory(variant)
+    return inv, inv.environment(ENVIRONMENT)
+
+
+def sandbox_roots(env: Any) -> dict[str, str]:
+    """host → the sandbox package manager's root (the inventory's `updates.sources` entry, rendered)."""
+    from upkeep.config.render import render
+
+    (src,) = [s for s in env.updates.sources if s.manager == "sandbox"]
+    return {h.name: render(src.root or "", h) for h in env.hosts}
+
+
+def reseed(variant: Path) -> float:
+    """Reset every host's sandbox over SSH (HostPool → SSHHost → SFTP as the login user); untimed."""
+    from upkeep.hosts.fanout import fan_out
+    from upkeep.hosts.pool import HostPool
+    from upkeep.packages.sandbox import seed
+
+    inv, env = load(variant)
+    roots = sandbox_roots(env)
+    started = time.perf_counter()
+    with HostPool(env, inv.ssh) as pool:
+        fan_out(pool.select(), lambda h: seed(h, roots[h.name], INSTALLED, AVAILABLE),
+                max_concurrency=20, max_errors=0).raise_on_failure()
+    return time.perf_counter() - started
+
+
+def check_updated(variant: Path) -> None:
+    """Every host ends with the expected versions (both sides must do the real work)."""
+    from upkeep.hosts.fanout import fan_out
+    from upkeep.hosts.pool import HostPool
+    from upkeep.packages.sandbox import SandboxDriver
+
+    inv, env = load(variant)
+    roots = sandbox_roots(env)
+    with HostPool(env, inv.ssh) as pool:
+        got = fan_out(pool.select(), lambda h: SandboxDriver(h, roots[h.name]).installed(),
+                      max_concurrency=20, max_errors=None)
+    bad = {n: (o.value or o.message) for n, o in got.outcomes.items() if o.value != EXPECTED}
+    if bad:
+        raise RuntimeError(f"{len(bad)} host(s) not updated: {dict(list(bad.items())[:3])}")
+
+
+# -- the two sides ----------------------------------------------------------------------------------
+def run_flow(variant: Path) -> tuple[float, Any, Any]:
+    from flows.system_update import system_update
+
+    started = time.perf_counter()
+    state = system_update(environment=ENVIRONMENT, config=str(variant), return_state=True)
+    wall = time.perf_counter() - started
+    if not state.is_completed():
+        raise RuntimeError(f"system_update ended {state.type.value}: {state.message}")
+    return wall, state.result(), state.state_details.flow_run_id
+
+
+def run_plain(variant: Path) -> tuple[float, dict[str, float], dict[str, list[float]]]:
+    """The flow's per-host work, phase by phase, no Prefect. Returns wall seconds, wall per phase and the
+    per-host durations per phase."""
+    from upkeep.config.render import render, render_argv
+    from upkeep.decisions.disk import disk_verdicts
+    from upkeep.errors import UpkeepError
+    from upkeep.hosts.fanout import fan_out
+    from upkeep.hosts.pool import build_host
+    from upkeep.packages import split_plan
+    from upkeep.packages.sandbox import SandboxDriver
+    from upkeep.probes import probe_http
+
+    inv, env = load(variant)  # parsed outside the timed region (the flow parses it inside)
+    roots = sandbox_roots(env)
+    u = env.updates
+    timeout = env.thresholds.probe_timeout.total_seconds()
+    limit_ms = env.thresholds.response_time.total_seconds() * 1000
+    cfgs = {h.name: h for h in env.hosts}
+    services = {h.name: [n for n, s in env.services.items() if s.monitored and (s.role or n) in h.roles] for h in env.hosts}
+    phase_wall: dict[str, float] = {}
+    per_host: dict[str, list[float]] = defaultdict(list)
+
+    started = time.perf_counter()
+    hosts = {name: build_host(cfg, inv.ssh) for name, cfg in cfgs.items()}
+
+    def phase(name: str, action: Callable[[Any], Any]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        result = fan_out(hosts, action, max_concurrency=env.max_concurrency, max_errors=env.max_errors).raise_on_failure()
+        phase_wall[name] = time.perf_counter() - t0
+        per_host[name] = [o.duration for o in result.outcomes.values()]
+        return {n: o.value for n, o in result.succeeded.items()}
+
+    def disk(h: Any) -> None:
+        if not all(v.ok for v in disk_verdicts(h.resources(), u.min_free_percent)):
+            raise UpkeepError(f"{h.name}: low disk")
+
+    def probe(h: Any, service: str, url: str) -> None:
+        r = probe_http(f"{h.name}/{service}", url, timeout)
+        if not r.ok or r.latency_ms > limit_ms:
+            raise UpkeepError(r.detail)
+
+    def update(h: Any) -> dict[str, str]:
+        cfg, drv, svcs = cfgs[h.name], SandboxDriver(h, roots[h.name]), services[h.name]
+        chosen, _held = split_plan(plans[h.name], [])
+        for s in svcs:
+            h.run(render_argv(env.services[s].stop, cfg))
+        try:
+            drv.apply(chosen)
+            after = drv.installed([x.name for x in chosen])
+        finally:
+            for s in svcs:
+                h.run(render_argv(env.services[s].start, cfg))
+        for s in svcs:
+            probe(h, s, render(env.services[s].health_url, cfg))
+        for t in u.smoke_tests:
+            if t.service in svcs:
+                base = render(env.services[t.service].health_url, cfg)
+                scheme, rest = base.split("://", 1)
+                r = probe_http(f"{h.name}/{t.name}", f"{scheme}://{rest.split('/', 1)[0]}{t.path}", timeout)
+                if r.status != t.expect_status:
+                    raise UpkeepError(r.detail)
+        return after
+
+    try:
+        phase("pre:disk", disk)
+        phase("pre:snapshot", lambda h: SandboxDriver(h, roots[h.name]).installed())
+        plans = phase("plan", lambda h: SandboxDriver(h, roots[h.name]).upgradable())
+        phase("execute", update)
+    finally:
+        for h in hosts.values():
+            h.close()
+    return time.perf_counter() - started, phase_wall, dict(per_host)
+
+
+def tag_slot_latency(n: int = 5) -> list[float]:
+    """Seconds per `POST /v2/concurrency_limits/increment-with-lease` on an idle server, for a tag with no
+    limit: the call the task engine makes before *every* task run with tags (`tag:stage:…`), unless the same
+    tag set got a "no limits" answer in the last 5 s (Prefect's client-side TTL cache)."""
+    import uuid
+
+    from prefect.client.orchestration import get_client
+
+    out = []
+    with get_client(sync_client=True) as client:
+        for _ in range(n):
+            started = time.perf_counter()
+            client.increment_concurrency_slots_with_lease(names=[f"tag:bench-{uuid.uuid4().hex[:8]}"], slots=1,
+                                                          mode="concurrency", lease_duration=60)
+            out.append(time.perf_counter() - started)
+    return out
+
+
+# -- main -------------------------------------------------------------------------------------------
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--hosts", type=int, default=20, help="sshd hosts (default 20, at most 240)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs of each side (default 3)")
+    p.add_argument("--verbose", action="store_true", help="keep Prefect's console logs (default: warnings only)")
+    args = p.parse_args(argv)
+    if not 1 <= args.hosts <= 240 or args.repeats < 1:
+        p.error("--hosts must be 1..240 and --repeats positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    print(f"rolling_update benchmark: {args.hosts} hosts, concurrency {CONCURRENCY}, {args.repeats} repeats "
+          "(+1 warm-up each side)")
+    load_before = loadavg()
+    print(f"  load average before: {load_before} on {os.cpu_count()} CPUs", flush=True)
+    if not args.verbose:
+        quiet_prefect_console()
+    stack = None
+    flows: list[float] = []
+    plains: list[float] = []
+    ideal: list[float] = []
+    api: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
+    try:
+        stack = start_stack("upkeep-bench-ru-", args.hosts, ("prefect", "sshd", "standin"))
+        variant = write_variant(stack, "upkeep-bench-update.yaml", variant_change)
+
+        def one(side: str, label: str, record: bool) -> None:
+            seed_s = reseed(variant)
+            if side == "flow":
+                wall, result, fr_id = run_flow(variant)
+                check_updated(variant)
+                bd = breakdown(task_runs(fr_id))
+                fr = flow_run(fr_id)
+                task_sum = sum(d["sum_s"] for d in bd.values())
+                retries = sum(d["retries"] for d in bd.values())
+                info = {"task_runs": sum(int(d["count"]) for d in bd.values()), "task_sum_s": task_sum,
+                        "task_sum_over_concurrency_s": task_sum / CONCURRENCY, "retries": retries,
+                        "api_flow_total_run_time_s": fr.total_run_time.total_seconds(), "tasks": bd}
+                print(f"  {label:<12} flow   {wall:7.3f}s  hosts updated {len(result)}, {info['task_runs']} task runs, "
+                      f"task time sum {task_sum:.2f}s, retries {retries}  (re-seed {seed_s:.2f}s)", flush=True)
+                if record:
+                    flows.append(wall)
+                    api.append(info)
+                    samples.append({"side": "flow", "label": label, "wall": wall, "flow_run_id": str(fr_id), **info})
+            else:
+                wall, phases, per_host = run_plain(variant)
+                check_updated(variant)
+                busy = {p: sum(v) for p, v in per_host.items()}
+                lower = sum(b / CONCURRENCY for b in busy.values())
+                print(f"  {label:<12} plain  {wall:7.3f}s  phases "
+                      + ", ".join(f"{p} {s:.2f}s" for p, s in phases.items())
+                      + f"; per-host sum/{CONCURRENCY} {lower:.2f}s  (re-seed {seed_s:.2f}s)", flush=True)
+                if record:
+                    plains.append(wall)
+                    ideal.append(lower)
+                    samples.append({"side": "plain", "label": label, "wall": wall, "phase_wall": phases,
+                                    "per_host_busy_s": busy, "per_host_sum_over_concurrency_s": lower})
+
+        one("flow", "warm-up", False)
+        one("plain", "warm-up", False)
+        for r in range(args.repeats):
+            for side in (("flow", "plain") if r % 2 == 0 else ("plain", "flow")):
+                one(side, f"repeat {r + 1}/{args.repeats}", True)
+        time.sleep(3)
+        slot_probe = tag_slot_latency()
+        print(f"  idle server: increment-with-lease (a tag without limit) {', '.join(f'{x * 1000:.0f}' for x in slot_probe)} ms",
+              flush=True)
+        vers = versions()
+    finally:
+        stop_stack(stack)
+    load_after = loadavg()
+
+    flow_med, plain_med, ideal_med = median(flows), median(plains), median(ideal)
+    overhead = flow_med - plain_med
+    share = overhead / flow_med
+    alt_share = (flow_med - ideal_med) / flow_med
+    task_sum_med = median([a["task_sum_s"] for a in api])
+    api_share = (flow_med - task_sum_med / CONCURRENCY) / flow_med
+    print(f"\n{'side':<6} {'median s':>9} {'min s':>8} {'max s':>8}")
+    print(f"{'flow':<6} {flow_med:>9.3f} {min(flows):>8.3f} {max(flows):>8.3f}")
+    print(f"{'plain':<6} {plain_med:>9.3f} {min(plains):>8.3f} {max(plains):>8.3f}")
+    print(f"orchestration overhead = flow - plain = {flow_med:.3f} - {plain_med:.3f} = {overhead:.3f}s = {share:.1%} of wall")
+    print(f"  (alternative: hosts' work as per-host sums / {CONCURRENCY} = {ideal_med:.3f}s -> overhead {alt_share:.1%};"
+          f" Prefect API: task-run time sum {task_sum_med:.3f}s / {CONCURRENCY} = {task_sum_med / CONCURRENCY:.3f}s"
+          f" -> {api_share:.1%}; the task-run times include Prefect's in-task work)")
+    print("\nflow task runs (last repeat; Prefect API total_run_time):")
+    for n, d in sorted(api[-1]["tasks"].items(), key=lambda kv: -kv[1]["sum_s"]):
+        print(f"  {n:<32} x{int(d['count']):<3} sum {d['sum_s']:7.3f}s  max {d['max_s']:6.3f}s  retries {int(d['retries'])}")
+    print(f"load average after: {load_after}")
+    passed = share <= TARGET_SHARE
+    check = {"check": f"orchestration overhead <= {TARGET_SHARE:.0%} of wall time ({args.hosts} hosts, concurrency {CONCURRENCY})",
+             "measured": round(share, 4), "pass": passed}
+    print(f"\ntargets:\n  {'PASS' if passed else 'FAIL'}  {check['check']}: measured {share:.1%}")
+
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"rolling_update-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps({
+        "benchmark": "rolling_update", "hosts": args.hosts, "repeats": args.repeats, "concurrency": CONCURRENCY,
+        "samples": samples, "flow_median": flow_med, "plain_median": plain_med, "overhead_s": overhead,
+        "overhead_share": share, "per_host_sum_over_concurrency_median": ideal_med, "overhead_share_vs_sum": alt_share,
+        "api_task_sum_median": task_sum_med, "idle_tag_slot_call_s": slot_probe, "overhead_share_vs_api": api_share, "checks": [check], "versions": vers,
+        "loadavg_before": load_before, "loadavg_after": load_after,
+    }, indent=2, default=str) + "\n")
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
