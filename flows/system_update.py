@@ -48,7 +48,7 @@ def system_update(environment: str = "development", config: str | None = None, h
         with r.stage("plan"):
             plans = {h: o.value for h, o in r.fan_out("plan", plan_updates, targets, scope=scope).succeeded.items()}
             asking = {u_.item_id: u_.describe() for ups in plans.values() for u_ in ups if u_.needs_approval}
-            approved = [] if dry_run else r.approve_items(asking)
+            approved = [] if dry_run or u.approvals == "hold" else r.approve_items(asking)
             chosen = {}
             for host, updates in plans.items():
                 chosen[host], held = split_plan(updates, approved)

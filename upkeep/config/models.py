@@ -217,6 +217,8 @@ class UpdatesConfig(Model):
     min_free_percent: float = Field(10, ge=0, le=100, description="refuse to update a host with less free disk")
     backup_first: bool = True
     on_unreachable: Literal["stop", "skip"] = "stop"
+    approvals: Literal["ask", "hold"] = Field(
+        "ask", description="ask: pause for approval in the UI; hold: unattended, items that need one are held back")
     smoke_tests: list[SmokeTest] = Field(default_factory=list)
 
 
