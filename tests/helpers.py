@@ -95,3 +95,13 @@ def deployment_exists(client: Any, name: str) -> bool:
 def report_of(run_id: UUID) -> Any:
     """The routine report (markdown artifact keyed `<routine>-<env>-report`) of a flow run."""
     return next(a for a in artifacts_of(run_id) if a.type == "markdown" and (a.key or "").endswith("-report"))
+
+
+def settled_task_runs(run_id: UUID, timeout: float = 60) -> list[Any]:
+    """The flow run's task runs once the server has caught up with their events: every one in a
+    final state (the server records task runs from events, asynchronously, after the flow ended)."""
+    def settled() -> list[Any] | None:
+        runs = task_runs_of(run_id)
+        return runs if runs and all(tr.state is not None and tr.state.is_final() for tr in runs) else None
+
+    return wait_for(settled, timeout=timeout, interval=1, what="task runs recorded by the server")

@@ -21,7 +21,7 @@ from deployments.cli import main as upkeep
 from deployments.specs import ENVIRONMENTS, ROUTINES, deployment_specs
 from sandbox.procs import Proc
 from sandbox.stack import Stack
-from tests.helpers import flow_run_state, standin, task_runs_of, wait_for
+from tests.helpers import settled_task_runs, flow_run_state, standin, task_runs_of, wait_for
 from upkeep.windows import PRESETS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +96,7 @@ def test_retry_from_the_ui_reruns_only_the_failed_steps(stack: Stack, served: Pr
     assert after_retry == [before[0] + 1, before[1] + 1]  # host1 not cleared again; host2 now cleared
 
     by_name: dict[str, list[str]] = {}
-    for tr in task_runs_of(run.id):
+    for tr in settled_task_runs(run.id):
         by_name.setdefault(tr.name, []).append(tr.state.name)
     host1_clear = [n for name, states in by_name.items() if "clear_cache-api[host1]" in name for n in states]
     assert "Cached" in host1_clear, by_name  # the completed step came back from its persisted result

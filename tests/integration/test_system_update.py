@@ -16,7 +16,7 @@ from prefect.states import Scheduled
 from flows.system_update import system_update
 from sandbox.procs import Proc
 from sandbox.stack import Stack
-from tests.helpers import flow_run_state, inventory_variant, latest_flow_run, report_of, standin, task_runs_of, wait_for
+from tests.helpers import settled_task_runs, flow_run_state, inventory_variant, latest_flow_run, report_of, standin, task_runs_of, wait_for
 from tests.integration.test_guard import closed_window
 from upkeep.hosts import HostPool
 from upkeep.packages import SandboxDriver, seed, set_fault
@@ -153,7 +153,7 @@ def test_rerun_resumes_at_the_failed_host(stack: Stack, fleet: HostPool, served:
     assert final.is_completed(), final.message
     assert installed(fleet, "host1")["openssl"] == "3.0.15-1" and installed(fleet, "host2")["openssl"] == "3.0.15-1"
     states: dict[str, list[str]] = {}
-    for tr in task_runs_of(run.id):
+    for tr in settled_task_runs(run.id):
         states.setdefault(tr.name, []).append(tr.state.name)
     # host1's update ran to completion exactly once over both attempts; host2's failed, then ran on the retry
     assert states["apply[host1]"].count("Completed") == 1 and "Failed" not in states["apply[host1]"], states
