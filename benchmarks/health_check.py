@@ -211,9 +211,11 @@ def run_plain(variant: Path) -> tuple[float, dict[str, int]]:
 
 
 # -- main -------------------------------------------------------------------------------------------
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--hosts", type=int, default=TARGET_HOSTS, help=f"sshd hosts (default {TARGET_HOSTS}, at most 240)")
+def parse_args(argv: Sequence[str] | None = None, *, default_hosts: int = TARGET_HOSTS,
+               description: str | None = None) -> argparse.Namespace:
+    """--hosts / --repeats / --verbose, shared with benchmarks.rolling_update."""
+    p = argparse.ArgumentParser(description=description or __doc__.split("\n")[0])
+    p.add_argument("--hosts", type=int, default=default_hosts, help=f"sshd hosts (default {default_hosts}, at most 240)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs of each side (default 3)")
     p.add_argument("--verbose", action="store_true", help="keep Prefect's console logs (default: warnings only)")
     args = p.parse_args(argv)

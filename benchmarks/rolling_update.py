@@ -24,7 +24,6 @@ sums. Target: overhead ≤ 10 % of the flow's wall time. The stack is stopped by
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -34,8 +33,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from benchmarks.health_check import (
-    ENVIRONMENT, RESULTS_DIR, breakdown, flow_run, loadavg, median, quiet_prefect_console, start_stack, stop_stack,
-    task_runs, versions, write_variant,
+    ENVIRONMENT, RESULTS_DIR, breakdown, flow_run, loadavg, median, parse_args, quiet_prefect_console, start_stack,
+    stop_stack, task_runs, versions, write_variant,
 )
 
 CONCURRENCY = 5
@@ -202,19 +201,8 @@ def tag_slot_latency(n: int = 5) -> list[float]:
 
 
 # -- main -------------------------------------------------------------------------------------------
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--hosts", type=int, default=20, help="sshd hosts (default 20, at most 240)")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs of each side (default 3)")
-    p.add_argument("--verbose", action="store_true", help="keep Prefect's console logs (default: warnings only)")
-    args = p.parse_args(argv)
-    if not 1 <= args.hosts <= 240 or args.repeats < 1:
-        p.error("--hosts must be 1..240 and --repeats positive")
-    return args
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv, default_hosts=20, description=__doc__.split("\n")[0])
     print(f"rolling_update benchmark: {args.hosts} hosts, concurrency {CONCURRENCY}, {args.repeats} repeats "
           "(+1 warm-up each side)")
     load_before = loadavg()
