@@ -25,6 +25,7 @@ from tasks._base import bind_resources, run_key
 from tasks.monitoring import maintenance_lock
 from tasks.notify import notify
 from tasks.reports import Progress, publish_override, publish_report
+from upkeep.errors import FanOutError
 from upkeep.hosts.fanout import FanOutResult, Status, fan_out
 from upkeep.decisions.guard import guard_decision, step_allowed
 from upkeep.report import RoutineReport, StageRecord
@@ -175,7 +176,7 @@ class Routine:
                 **kwargs: Any) -> FanOutResult[Any]:
         """Run `step(host, **kwargs)` on every host with the environment's concurrency and error
         budget; record each host's outcome; raise one combined error when any host failed."""
-        progress = Progress(self.report, len(hosts)) if len(hosts) >= 10 else None
+        progress = Progress.start(self.name, self.environment, len(hosts)) if len(hosts) >= 10 else None
 
         def one(host: str) -> Any:
             try:
@@ -186,14 +187,31 @@ class Routine:
 
         result = fan_out({h: h for h in hosts}, one, max_concurrency=self.env.max_concurrency,
                          max_errors=self.env.max_errors)
+        if progress:
+            progress.finish()
+        return self.record(stage, label or getattr(step, "name", "step").split(":")[-1], result).raise_on_failure()
+
+    def group(self, stage: str, step: Task | Callable[..., FanOutResult[Any]], hosts: list[str], /,
+              label: str | None = None, **kwargs: Any) -> FanOutResult[Any]:
+        """Run a stage task that acts on all `hosts` at once (`step(hosts, **kwargs)`, one task run);
+        record each host's outcome, failed or not; re-raise its FanOutError."""
         label = label or getattr(step, "name", "step").split(":")[-1]
+        try:
+            result = step(hosts, **kwargs)
+        except FanOutError as exc:
+            self.record(stage, label, exc.result)  # type: ignore[arg-type]
+            raise
+        return self.record(stage, label, result)
+
+    def record(self, stage: str, label: str, result: FanOutResult[Any]) -> FanOutResult[Any]:
+        """One report row per host of a fan-out's result, and one log line."""
         status = {Status.SUCCEEDED: "done", Status.FAILED: "failed", Status.SKIPPED: "skipped"}
         for host, outcome in result.outcomes.items():
             detail = outcome.message or _describe(outcome.value)
             self.report.add(stage, label, status[outcome.status], host=host, detail=detail,  # type: ignore[arg-type]
                             seconds=outcome.duration if outcome.started else None)
         self.logger.info("%s %s: %s", stage, label, result.summary())
-        return result.raise_on_failure()
+        return result
 
     # -- stages -----------------------------------------------------------------------------------
     @contextmanager
@@ -236,4 +254,8 @@ def _describe(value: Any) -> str:
         return ""
     if isinstance(value, list):
         return "; ".join(_describe(v) for v in value)
+    if callable(getattr(value, "describe", None)):
+        return str(value.describe())[:200]
+    if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+        return ", ".join(f"{k}: {len(v)} item(s)" for k, v in value.items())[:200]  # e.g. manager → packages
     return str(getattr(value, "detail", value))[:200]

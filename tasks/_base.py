@@ -7,6 +7,7 @@ steps: completed ones come back Cached) with Prefect's default cache policy
 
 from __future__ import annotations
 
+import hashlib
 import os
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
@@ -14,12 +15,15 @@ from typing import Any, Callable, Iterator, TypeVar
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext, TaskRunContext
+from prefect.results import get_result_store
 from prefect.tasks import exponential_backoff
 
 from upkeep.errors import PermanentError, UpkeepError
+from upkeep.hosts.fanout import FanOutResult
 from upkeep.resources import Resources
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 _BOUND: dict[str, Resources] = {}
 
 
@@ -92,3 +96,35 @@ def resources() -> Resources:
         return _BOUND[key]
     except KeyError:
         raise UpkeepError(f"no resources bound for flow run {key}; tasks must run inside an Upkeep routine") from None
+
+
+def group_result(result: FanOutResult[T]) -> FanOutResult[T]:
+    """A stage task's per-host result: returned when every host succeeded, else raised as one
+    FanOutError (so the task fails and a retry of the flow run runs it again). Errors are made
+    portable first: the result is persisted with the task's state."""
+    return result.portable().raise_on_failure()
+
+
+class Checkpoints:
+    """Per-host results of one stage task that survive a retry of its flow run.
+
+    Stored in the run's result storage (where Prefect persists task results) under a key made of
+    the flow run id, the scope (task and what it was asked to do) and the host: a retried run skips
+    the hosts its previous attempt finished; a new run, or a changed plan, starts afresh.
+    """
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        self.store = get_result_store()
+
+    def _key(self, host: str) -> str:
+        return "upkeep-checkpoint-" + hashlib.sha256(f"{run_key()}\0{self.scope}\0{host}".encode()).hexdigest()[:40]
+
+    def get(self, host: str) -> tuple[bool, Any]:
+        key = self._key(host)
+        if not self.store.exists(key):
+            return False, None
+        return True, self.store.read(key).result
+
+    def put(self, host: str, value: Any) -> None:
+        self.store.write(value, key=self._key(host))

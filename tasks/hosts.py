@@ -6,16 +6,17 @@ from datetime import datetime
 
 from prefect import get_run_logger
 
-from tasks._base import resources, step
+from tasks._base import group_result, resources, step
 from upkeep.backup.dump import file_sha256
 from upkeep.backup.manifest import ConfigFileEntry, FileEntry
 from upkeep.config.render import render, render_argv
 from upkeep.decisions.disk import DiskVerdict, disk_verdicts
 from upkeep.errors import ConfigError
 from upkeep.hosts.base import ResourceUsage
-from upkeep.hosts.fanout import fan_out
+from upkeep.hosts.fanout import FanOutResult, fan_out
 from upkeep.logs import errors_in
 from upkeep.monitoring.samples import Sample
+from upkeep.resources import Resources
 
 
 @step("probe", "resource-usage", run_name="resource-usage[{host}]", cache=False)
@@ -29,8 +30,21 @@ def resource_usage(host: str) -> ResourceUsage:
 @step("execute", "disk-space", run_name="disk-space[{host}]")
 def check_disk_space(host: str, min_free_percent: float) -> list[DiskVerdict]:
     """Free space of the host's root filesystem against the threshold."""
-    usage = resources().hosts.get(host).resources()
-    verdicts = disk_verdicts(usage, min_free_percent)
+    return _disk_verdicts(resources(), host, min_free_percent)
+
+
+@step("pre", "disk-space", retries=1)
+def disk_space(hosts: list[str], min_free_percent: float) -> FanOutResult[list[DiskVerdict]]:
+    """Reachability and free disk space of every host (the environment's concurrency and error
+    budget); fails, with every host's outcome, when any host could not be checked."""
+    res = resources()
+    result = fan_out({h: h for h in hosts}, lambda h: _disk_verdicts(res, h, min_free_percent),
+                     max_concurrency=res.env.max_concurrency, max_errors=None)
+    return group_result(result)
+
+
+def _disk_verdicts(res: Resources, host: str, min_free_percent: float) -> list[DiskVerdict]:
+    verdicts = disk_verdicts(res.hosts.get(host).resources(), min_free_percent)
     for v in verdicts:
         get_run_logger().info("%s: %s (%s)", host, v.detail, "ok" if v.ok else f"below {min_free_percent}%")
     return verdicts
@@ -41,7 +55,11 @@ def service_command(host: str, service: str, action: str, dry_run: bool = False,
     """Run a service's configured `start` / `stop` / `restart` / `clear_cache` command on a host.
 
     `purpose` tells apart (and caches apart) the same command run twice in one flow run."""
-    res = resources()
+    return run_service_command(resources(), host, service, action, dry_run=dry_run)
+
+
+def run_service_command(res: Resources, host: str, service: str, action: str, *, dry_run: bool = False) -> str:
+    """The command itself (also used inside stage tasks that act on many hosts)."""
     svc = res.env.services.get(service)
     if svc is None:
         raise ConfigError(f"service {service!r} is not configured in environments.{res.environment}.services")

@@ -1,19 +1,34 @@
-"""Tasks that touch the hosts' package managers: snapshot, plan, apply, roll back."""
+"""Tasks that touch the hosts' package managers: snapshot, plan, and the rolling update itself.
+
+Each is one task over a group of hosts (a per-host outcome map, like Fabric's GroupResult): the
+per-host detail goes to the run's report and log, and the Prefect cost stays per stage, not per
+host and command. The rolling update checkpoints every host it finishes, so retrying a failed
+run resumes at the hosts that did not.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import hashlib
+import time
+from typing import Sequence
 
 from prefect import get_run_logger
 
-from tasks._base import resources, step
+from tasks._base import Checkpoints, group_result, resources, retry_delay_factor, step
+from tasks.hosts import run_service_command
+from tasks.reports import Progress
+from tasks.services import verify_host
 from upkeep.config.models import PackageSource
 from upkeep.config.render import render
+from upkeep.hosts.fanout import FanOutResult, Outcome, Status, fan_out
 from upkeep.packages import AptDriver, NpmDriver, PackageDriver, PackageUpdate, SandboxDriver
+from upkeep.packages.rolling import Versions, update_host
+from upkeep.resources import Resources
+
+VERIFY_ATTEMPTS = 4  # the first probe and 3 retries with backoff, as the guide's "retried a few times"
 
 
-def _drivers(host: str) -> dict[str, PackageDriver]:
-    res = resources()
+def _drivers(res: Resources, host: str) -> dict[str, PackageDriver]:
     h, cfg = res.hosts.get(host), res.hosts.get_config(host)
 
     def build(src: PackageSource) -> PackageDriver:
@@ -26,47 +41,102 @@ def _drivers(host: str) -> dict[str, PackageDriver]:
     return {src.manager: build(src) for src in res.env.updates.sources}
 
 
-@step("pre", "snapshot", run_name="snapshot[{host}]")
-def snapshot_packages(host: str) -> dict[str, dict[str, str]]:
-    """Installed versions per package manager: what a rollback returns to."""
-    out = {manager: driver.installed() for manager, driver in _drivers(host).items()}
-    get_run_logger().info("%s: snapshot of %s", host, ", ".join(f"{m} ({len(v)} packages)" for m, v in out.items()))
-    return out
+def _group(res: Resources, hosts: Sequence[str], action, max_errors=None) -> FanOutResult:  # noqa: ANN001
+    return fan_out({h: h for h in hosts}, action, max_concurrency=res.env.max_concurrency, max_errors=max_errors)
 
 
-@step("plan", "updates", run_name="plan[{host}]")
-def plan_updates(host: str, scope: str) -> list[PackageUpdate]:
-    """What would change on the host, classified (security / patch / minor / major / kernel)."""
-    updates = [u for driver in _drivers(host).values() for u in driver.upgradable()]
-    if scope == "security":
-        updates = [u for u in updates if u.kind == "security"]
-    get_run_logger().info("%s: %d update(s) in scope %s", host, len(updates), scope)
-    return updates
+@step("pre", "snapshot")
+def snapshot_packages(hosts: list[str]) -> FanOutResult[Versions]:
+    """Installed versions per host and package manager: what a rollback returns to."""
+    res, logger = resources(), get_run_logger()
+
+    def one(host: str) -> Versions:
+        out = {manager: driver.installed() for manager, driver in _drivers(res, host).items()}
+        logger.info("%s: snapshot of %s", host, ", ".join(f"{m} ({len(v)} packages)" for m, v in out.items()))
+        return out
+
+    return group_result(_group(res, hosts, one))
 
 
-@step("execute", "apply", retries=0, run_name="apply[{host}]")
-def apply_updates(host: str, updates: list[PackageUpdate]) -> dict[str, dict[str, str]]:
-    """Apply the approved updates; return the versions installed afterwards."""
-    drivers = _drivers(host)
-    by_manager: dict[str, list[PackageUpdate]] = defaultdict(list)
-    for u in updates:
-        by_manager[u.manager].append(u)
-    logger = get_run_logger()
-    for manager, items in by_manager.items():
-        logger.info("%s: %s: applying %s", host, manager, ", ".join(u.describe() for u in items))
-        drivers[manager].apply(items)
-    return {m: d.installed([u.name for u in by_manager[m]]) for m, d in drivers.items() if by_manager.get(m)}
+@step("plan", "updates")
+def plan_updates(hosts: list[str], scope: str) -> FanOutResult[list[PackageUpdate]]:
+    """What would change on each host, classified (security / patch / minor / major / kernel)."""
+    res, logger = resources(), get_run_logger()
+
+    def one(host: str) -> list[PackageUpdate]:
+        updates = [u for driver in _drivers(res, host).values() for u in driver.upgradable()]
+        if scope == "security":
+            updates = [u for u in updates if u.kind == "security"]
+        logger.info("%s: %d update(s) in scope %s", host, len(updates), scope)
+        return updates
+
+    return group_result(_group(res, hosts, one))
 
 
-@step("rollback", "packages", retries=1, run_name="rollback[{host}]")
-def rollback_updates(host: str, before: dict[str, dict[str, str]], updates: list[PackageUpdate]) -> dict[str, dict[str, str]]:
-    """Return the updated packages to their exact versions before the run."""
-    drivers = _drivers(host)
-    touched: dict[str, dict[str, str]] = defaultdict(dict)
-    for u in updates:
-        if u.name in before.get(u.manager, {}):
-            touched[u.manager][u.name] = before[u.manager][u.name]
-    for manager, versions in touched.items():
-        get_run_logger().warning("%s: %s: rolling back %s", host, manager, ", ".join(f"{n}={v}" for n, v in versions.items()))
-        drivers[manager].rollback(versions)
-    return {m: drivers[m].installed(list(v)) for m, v in touched.items()}
+class _HostOps:
+    """`upkeep.packages.rolling.HostOps` on a real host: configured service commands over SSH,
+    the package drivers, HTTP health probes and smoke tests."""
+
+    def __init__(self, res: Resources, host: str) -> None:
+        self.res, self.host = res, host
+        self.drivers = _drivers(res, host)
+        self.logger = get_run_logger()
+
+    def service(self, service: str, action: str) -> None:
+        run_service_command(self.res, self.host, service, action)
+
+    def apply(self, manager: str, updates: list[PackageUpdate]) -> dict[str, str]:
+        self.logger.info("%s: %s: applying %s", self.host, manager, ", ".join(u.describe() for u in updates))
+        self.drivers[manager].apply(updates)
+        return self.drivers[manager].installed([u.name for u in updates])
+
+    def rollback(self, manager: str, versions: dict[str, str]) -> dict[str, str]:
+        self.logger.warning("%s: %s: rolling back %s", self.host, manager, ", ".join(f"{n}={v}" for n, v in versions.items()))
+        self.drivers[manager].rollback(versions)
+        return self.drivers[manager].installed(list(versions))
+
+    def verify(self, services: Sequence[str], stage: str) -> None:
+        verify_host(self.res, self.host, services, VERIFY_ATTEMPTS, retry_delay_factor())
+        if services:
+            self.logger.info("%s: %s checks passed (%s)", self.host, stage, ", ".join(services))
+
+
+def services_on(res: Resources, host: str) -> list[str]:
+    """The monitored services that run on `host` (by role), stopped and started around its update."""
+    roles = set(res.hosts.get_config(host).roles)
+    return [name for name, svc in res.env.services.items() if svc.monitored and (svc.role or name) in roles]
+
+
+@step("execute", "rolling-update", retries=0)
+def rolling_update(chosen: dict[str, list[PackageUpdate]], before: dict[str, Versions]) -> FanOutResult[Versions]:
+    """Update every host in `chosen` (with its approved updates), `max_concurrency` at once, within the
+    error budget: stop → apply → start → verify, rolled back and re-verified when its checks fail.
+
+    A host finished by an earlier attempt of this flow run (same plan) is not touched again."""
+    res, logger = resources(), get_run_logger()
+    plan_digest = hashlib.sha256(repr(sorted((h, [u.versioned_id for u in us]) for h, us in chosen.items())).encode()).hexdigest()
+    checkpoints = Checkpoints(f"rolling-update/{plan_digest}")
+    earlier: dict[str, Outcome[Versions]] = {}
+    for host in chosen:
+        done, value = checkpoints.get(host)
+        if done:
+            earlier[host] = Outcome(host, Status.SUCCEEDED, value=value, reason="done in an earlier attempt of this run")
+            logger.info("%s: updated in an earlier attempt of this run; not touched again", host)
+    pending = [h for h in chosen if h not in earlier]
+    progress = Progress.start("system_update", res.environment, len(chosen), done=len(earlier)) if len(chosen) >= 10 else None
+
+    def one(host: str) -> Versions:
+        try:
+            after = update_host(_HostOps(res, host), services_on(res, host), chosen[host], before.get(host, {}))
+            checkpoints.put(host, after)
+            return after
+        finally:
+            if progress:
+                progress.advance()
+
+    started = time.monotonic()
+    result = _group(res, pending, one, max_errors=res.env.max_errors)
+    if progress:
+        progress.finish()
+    logger.info("rolling update: %s in %.1fs", result.summary(), time.monotonic() - started)
+    return group_result(result.merged(earlier, chosen))

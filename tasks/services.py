@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Sequence
 from urllib.parse import urlsplit
 
 from prefect import get_run_logger
@@ -13,7 +14,9 @@ from tasks._base import resources, step
 from upkeep.config.render import render
 from upkeep.errors import UpkeepError
 from upkeep.monitoring.samples import Sample
+from upkeep.packages.rolling import with_retries
 from upkeep.probes import ProbeResult, probe_http
+from upkeep.resources import Resources
 
 
 class ServiceUnhealthy(UpkeepError):
@@ -26,9 +29,12 @@ def verify_service(host: str, service: str, stage: str = "post") -> ProbeResult:
 
     `stage` is part of the inputs so that the pre- and post-checks of one run are cached apart.
     """
-    res = resources()
-    svc = res.env.services[service]
-    url = render(svc.health_url, res.hosts.get_config(host))
+    return check_service(resources(), host, service)
+
+
+def check_service(res: Resources, host: str, service: str) -> ProbeResult:
+    """One health probe of `service` on `host`: 2xx within the response-time threshold, or ServiceUnhealthy."""
+    url = render(res.env.services[service].health_url, res.hosts.get_config(host))
     result = probe_http(f"{host}/{service}", url, timeout=res.env.thresholds.probe_timeout.total_seconds())
     get_run_logger().info("%s: %s", host, result.detail)
     if not result.ok:
@@ -91,7 +97,11 @@ def probe_once(host: str, service: str) -> ProbeResult:
 @step("post", "smoke-test", retries=2, run_name="smoke-{name}[{host}]")
 def smoke_test(host: str, name: str, service: str, path: str, expect_status: int, stage: str = "post") -> float:
     """A configured request to the service answers the expected status within the response-time threshold."""
-    res = resources()
+    return check_smoke(resources(), host, name, service, path, expect_status)
+
+
+def check_smoke(res: Resources, host: str, name: str, service: str, path: str, expect_status: int) -> float:
+    """One smoke-test request; its latency in ms, or ServiceUnhealthy."""
     base = render(res.env.services[service].health_url, res.hosts.get_config(host))
     parts = urlsplit(base)
     url = f"{parts.scheme}://{parts.netloc}{path}"
@@ -100,3 +110,13 @@ def smoke_test(host: str, name: str, service: str, path: str, expect_status: int
         raise ServiceUnhealthy(f"smoke test {name} on {host}: expected HTTP {expect_status}, got {result.detail}")
     get_run_logger().info("%s: smoke test %s passed in %.0f ms", host, name, result.latency_ms)
     return result.latency_ms
+
+
+def verify_host(res: Resources, host: str, services: Sequence[str], attempts: int, base_delay: float) -> None:
+    """Every service's health probe, then the smoke tests of those services, each retried with backoff."""
+    for s in services:
+        with_retries(lambda: check_service(res, host, s), attempts=attempts, base_delay=base_delay)
+    for t in res.env.updates.smoke_tests:
+        if t.service in services:
+            with_retries(lambda: check_smoke(res, host, t.name, t.service, t.path, t.expect_status),
+                         attempts=attempts, base_delay=base_delay)

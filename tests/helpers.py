@@ -93,8 +93,10 @@ def deployment_exists(client: Any, name: str) -> bool:
 
 
 def report_of(run_id: UUID) -> Any:
-    """The routine report (markdown artifact keyed `<routine>-<env>-report`) of a flow run."""
-    return next(a for a in artifacts_of(run_id) if a.type == "markdown" and (a.key or "").endswith("-report"))
+    """The routine report (markdown artifact keyed `<routine>-<env>-report`) of a flow run: the newest
+    one (a retried run publishes one per attempt)."""
+    reports = [a for a in artifacts_of(run_id) if a.type == "markdown" and (a.key or "").endswith("-report")]
+    return max(reports, key=lambda a: a.created)
 
 
 def settled_task_runs(run_id: UUID, timeout: float = 60) -> list[Any]:

@@ -46,6 +46,10 @@ def fleet(stack: Stack, inventory) -> Iterator[HostPool]:
     pool.close()
 
 
+def history(pool: HostPool, host: str) -> list[dict[str, Any]]:
+    return SandboxDriver(pool.get(host), pool.get_config(host).vars["root"]).history()
+
+
 def installed(pool: HostPool, host: str) -> dict[str, str]:
     return SandboxDriver(pool.get(host), pool.get_config(host).vars["root"]).installed()
 
@@ -152,9 +156,14 @@ def test_rerun_resumes_at_the_failed_host(stack: Stack, fleet: HostPool, served:
     final = wait_for(lambda: (s := flow_run_state(run.id)) and s.is_final() and s, timeout=240, what="the retried run")
     assert final.is_completed(), final.message
     assert installed(fleet, "host1")["openssl"] == "3.0.15-1" and installed(fleet, "host2")["openssl"] == "3.0.15-1"
+    # host1 was updated exactly once over both attempts (its package manager's history), host2 on the retry
+    assert [h["action"] for h in history(fleet, "host1")] == ["apply"]
+    assert [h["action"] for h in history(fleet, "host2")] == ["apply"]
     states: dict[str, list[str]] = {}
     for tr in settled_task_runs(run.id):
         states.setdefault(tr.name, []).append(tr.state.name)
-    # host1's update ran to completion exactly once over both attempts; host2's failed, then ran on the retry
-    assert states["apply[host1]"].count("Completed") == 1 and "Failed" not in states["apply[host1]"], states
-    assert "Failed" in states["apply[host2]"] and "Completed" in states["apply[host2]"], states
+    assert sorted(states["execute:rolling-update"]) == ["Completed", "Failed"], states
+    assert "Failed" not in states["plan:updates"], states
+    report = report_of(run.id).data
+    assert "| update | host1 | done |  | done in an earlier attempt of this run |" in report, report
+    assert "| openssl | host2 | done | " in report and "sandbox: 3.0.14-1 → 3.0.15-1" in report

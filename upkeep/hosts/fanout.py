@@ -17,11 +17,11 @@ from __future__ import annotations
 import contextvars
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Callable, Generic, Iterable, Mapping, TypeVar
 
-from upkeep.errors import FanOutError
+from upkeep.errors import FanOutError, UpkeepError
 
 T = TypeVar("T")
 H = TypeVar("H")
@@ -73,6 +73,18 @@ class FanOutResult(Generic[T]):
     def summary(self) -> str:
         s = f"{len(self.succeeded)} succeeded, {len(self.failed)} failed, {len(self.skipped)} skipped"
         return s + (" (error budget exceeded)" if self.stopped_early else "")
+
+    def portable(self) -> "FanOutResult[T]":
+        """A copy whose errors are plain UpkeepErrors with the same message (safe to pickle and persist:
+        a driver's exception may hold a socket or have an __init__ that unpickling cannot call)."""
+        outcomes = {h: o if o.error is None or type(o.error) is UpkeepError
+                    else replace(o, error=UpkeepError(o.message)) for h, o in self.outcomes.items()}
+        return FanOutResult(outcomes, self.stopped_early)
+
+    def merged(self, earlier: Mapping[str, Outcome[T]], order: Iterable[str]) -> "FanOutResult[T]":
+        """This result with `earlier` outcomes (e.g. hosts done in a previous attempt) added, in `order`."""
+        everything = {**earlier, **self.outcomes}
+        return FanOutResult({h: everything[h] for h in order if h in everything}, self.stopped_early)
 
     def raise_on_failure(self) -> "FanOutResult[T]":
         if self.failed:

@@ -2,6 +2,7 @@
 
 `{root}/packages/installed.json`: name → installed version.
 `{root}/packages/available.json`: name → {"version": ..., "kind": ...} (or just a version).
+`{root}/packages/history.jsonl`: one line per apply / rollback (like /var/log/apt/history.log).
 Files are read and written through `host.read_file` / `host.write_file`, so the driver works
 on a LocalHost and over SSH/SFTP alike. Fault injection: while `{root}/packages/fail-apply`
 (or `fail-rollback`) exists, `apply` (or `rollback`) raises PackageError and changes nothing.
@@ -13,6 +14,7 @@ import json
 import posixpath
 from typing import Any, Mapping, Sequence
 
+from upkeep.errors import HostError
 from upkeep.hosts.base import Host
 from upkeep.packages.base import check_updates
 from upkeep.packages.model import KINDS, Kind, PackageError, PackageUpdate
@@ -20,6 +22,7 @@ from upkeep.packages.policy import SEMVER_MANAGERS, classify_semver
 
 INSTALLED = "installed.json"
 AVAILABLE = "available.json"
+HISTORY = "history.jsonl"
 
 
 def _dir(root: str) -> str:
@@ -34,7 +37,7 @@ def seed(host: Host, root: str, installed: Mapping[str, str], available: Mapping
     """Create (or reset) a sandbox under `root`: both JSON files written, fault files removed."""
     d = _dir(root)
     host.run(["mkdir", "-p", d])
-    host.run(["rm", "-f", posixpath.join(d, "fail-apply"), posixpath.join(d, "fail-rollback")])
+    host.run(["rm", "-f", posixpath.join(d, "fail-apply"), posixpath.join(d, "fail-rollback"), posixpath.join(d, HISTORY)])
     host.write_file(posixpath.join(d, INSTALLED), _dump(installed))
     host.write_file(posixpath.join(d, AVAILABLE), _dump(available))
 
@@ -107,16 +110,27 @@ class SandboxDriver:
         """Install each update's candidate version (all or nothing)."""
         updates = check_updates(self.manager, updates, self.host.name)
         self._check_fault("apply")
-        self._write({u.name: u.candidate for u in updates})
+        self._write("apply", {u.name: u.candidate for u in updates})
 
     def rollback(self, previous: dict[str, str]) -> None:
         """Restore exactly the versions in `previous`."""
         self._check_fault("rollback")
-        self._write(previous)
+        self._write("rollback", previous)
 
-    def _write(self, versions: Mapping[str, str]) -> None:
+    def history(self) -> list[dict[str, Any]]:
+        """Every apply / rollback so far, oldest first: {"action": ..., "versions": {name: version}}."""
+        try:
+            raw = self.host.read_file(self._path(HISTORY))
+        except HostError:
+            return []
+        return [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+
+    def _write(self, action: str, versions: Mapping[str, str]) -> None:
         if not versions:
             return
         data = self._read(INSTALLED)
         data.update({n: str(v) for n, v in versions.items()})
         self.host.write_file(self._path(INSTALLED), _dump(data))
+        line = json.dumps({"action": action, "versions": dict(versions)}, sort_keys=True) + "\n"
+        self.host.write_file(self._path(HISTORY), b"".join(json.dumps(h, sort_keys=True).encode() + b"\n"
+                                                          for h in self.history()) + line.encode())
