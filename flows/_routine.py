@@ -112,7 +112,8 @@ class Routine:
             notify(self.name, decision.reason, "warning")
         self.override = decision.override
         self.report.add("guard", "window", "done", detail=decision.reason, seconds=time.monotonic() - started)
-        self._locked = maintenance_lock([h.name for h in self.env.hosts], run_key(), self.name, self.env.window.duration)
+        if self.env.monitoring is not None:  # the lock lives in the monitoring store
+            self._locked = maintenance_lock([h.name for h in self.env.hosts], run_key(), self.name, self.env.window.duration)
         return True
 
     def _ask_approval(self, reason: str) -> Approval | None:

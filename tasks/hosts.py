@@ -38,15 +38,18 @@ def disk_space(hosts: list[str], min_free_percent: float) -> FanOutResult[list[D
     """Reachability and free disk space of every host (the environment's concurrency and error
     budget); fails, with every host's outcome, when any host could not be checked."""
     res = resources()
-    result = fan_out({h: h for h in hosts}, lambda h: _disk_verdicts(res, h, min_free_percent),
+    result = fan_out({h: h for h in hosts}, lambda h: _disk_verdicts(res, h, min_free_percent, quiet=True),
                      max_concurrency=res.env.max_concurrency, max_errors=None)
+    get_run_logger().info("disk space of %d host(s) (min %g%% free): %s", len(hosts), min_free_percent, result.summary())
     return group_result(result)
 
 
-def _disk_verdicts(res: Resources, host: str, min_free_percent: float) -> list[DiskVerdict]:
+def _disk_verdicts(res: Resources, host: str, min_free_percent: float, quiet: bool = False) -> list[DiskVerdict]:
+    """Verdicts of one host; logged one line each (only the low ones when `quiet`: the report has all)."""
     verdicts = disk_verdicts(res.hosts.get(host).resources(), min_free_percent)
     for v in verdicts:
-        get_run_logger().info("%s: %s (%s)", host, v.detail, "ok" if v.ok else f"below {min_free_percent}%")
+        if not (quiet and v.ok):
+            get_run_logger().log(20 if v.ok else 30, "%s: %s (%s)", host, v.detail, "ok" if v.ok else f"below {min_free_percent}%")
     return verdicts
 
 

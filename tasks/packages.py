@@ -48,29 +48,26 @@ def _group(res: Resources, hosts: Sequence[str], action, max_errors=None) -> Fan
 @step("pre", "snapshot")
 def snapshot_packages(hosts: list[str]) -> FanOutResult[Versions]:
     """Installed versions per host and package manager: what a rollback returns to."""
-    res, logger = resources(), get_run_logger()
-
-    def one(host: str) -> Versions:
-        out = {manager: driver.installed() for manager, driver in _drivers(res, host).items()}
-        logger.info("%s: snapshot of %s", host, ", ".join(f"{m} ({len(v)} packages)" for m, v in out.items()))
-        return out
-
-    return group_result(_group(res, hosts, one))
+    res = resources()
+    result = _group(res, hosts, lambda host: {m: d.installed() for m, d in _drivers(res, host).items()})
+    get_run_logger().info("snapshot of installed versions (report: per host): %s", result.summary())
+    return group_result(result)
 
 
 @step("plan", "updates")
 def plan_updates(hosts: list[str], scope: str) -> FanOutResult[list[PackageUpdate]]:
     """What would change on each host, classified (security / patch / minor / major / kernel)."""
-    res, logger = resources(), get_run_logger()
+    res = resources()
 
     def one(host: str) -> list[PackageUpdate]:
         updates = [u for driver in _drivers(res, host).values() for u in driver.upgradable()]
-        if scope == "security":
-            updates = [u for u in updates if u.kind == "security"]
-        logger.info("%s: %d update(s) in scope %s", host, len(updates), scope)
-        return updates
+        return [u for u in updates if u.kind == "security"] if scope == "security" else updates
 
-    return group_result(_group(res, hosts, one))
+    result = _group(res, hosts, one)
+    count = sum(len(o.value or []) for o in result.succeeded.values())
+    get_run_logger().info("plan (scope %s): %d update(s) on %d host(s) (report: per host); %s", scope, count,
+                          len(result.succeeded), result.summary())
+    return group_result(result)
 
 
 class _HostOps:

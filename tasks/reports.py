@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
-import time
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
@@ -17,11 +18,15 @@ def _key(report: RoutineReport, kind: str) -> str:
 
 
 def publish_report(report: RoutineReport) -> None:
-    """The markdown report and the per-host outcome table of a routine run."""
-    create_markdown_artifact(report.markdown(), key=_key(report, "report"),
-                             description=f"{report.routine} on {report.environment}: {report.outcome}")
+    """The markdown report and the per-host outcome table of a routine run (two API calls, sent
+    side by side: the run ends when both are stored)."""
     rows = report.host_rows() or [{"stage": "-", "step": "-", "host": "-", "status": report.outcome, "seconds": None, "detail": ""}]
-    create_table_artifact(rows, key=_key(report, "hosts"), description=f"per-host outcomes of {report.routine}")
+    with ThreadPoolExecutor(1, thread_name_prefix="upkeep-report") as pool:
+        table = pool.submit(contextvars.copy_context().run, create_table_artifact, rows, _key(report, "hosts"),
+                            f"per-host outcomes of {report.routine}")
+        create_markdown_artifact(report.markdown(), key=_key(report, "report"),
+                                 description=f"{report.routine} on {report.environment}: {report.outcome}")
+        table.result()
 
 
 def publish_override(report: RoutineReport, who: str, why: str, when: str) -> None:
@@ -34,35 +39,49 @@ def publish_override(report: RoutineReport, who: str, why: str, when: str) -> No
 
 
 class Progress:
-    """A progress artifact for long fan-outs (percentage of hosts finished), updated at most every
-    `min_interval` seconds (each update is an API call) and once more at the end."""
+    """A progress artifact for long fan-outs (percentage of hosts finished).
 
-    def __init__(self, key: str, description: str, total: int, done: int = 0, min_interval: float = 0.5) -> None:
+    The artifact is created and updated by a background sender (each update is an API call), at
+    most every `min_interval` seconds, so the hosts' workers never wait for the API; `finish()`
+    sends the final count and stops the sender."""
+
+    def __init__(self, key: str, description: str, total: int, done: int = 0, min_interval: float = 1.0) -> None:
+        self.key, self.description = key, description
         self.total, self.done, self.min_interval = max(total, 1), done, min_interval
-        self._lock = threading.Lock()
-        self._sent_at, self._sent = time.monotonic(), done
-        self.id: UUID = create_progress_artifact(self._percent(done), key=key, description=description)  # type: ignore[assignment]
+        self.id: UUID | None = None
+        self._changed, self._stop, self._lock = threading.Event(), threading.Event(), threading.Lock()
+        self._sender = threading.Thread(target=contextvars.copy_context().run, args=(self._send_loop,),
+                                        name="upkeep-progress", daemon=True)
+        self._sender.start()
 
     @classmethod
     def start(cls, routine: str, environment: str, total: int, done: int = 0) -> "Progress":
         key = f"{routine}-{environment}-progress".replace("_", "-").lower()
         return cls(key, f"{routine}: hosts finished", total, done)
 
-    def _percent(self, done: int) -> float:
-        return 100.0 * min(done, self.total) / self.total
+    def _percent(self) -> float:
+        return 100.0 * min(self.done, self.total) / self.total
+
+    def _send_loop(self) -> None:
+        self.id = create_progress_artifact(self._percent(), key=self.key, description=self.description)  # type: ignore[assignment]
+        sent = self.done
+        while not self._stop.is_set():
+            self._changed.wait()
+            self._changed.clear()
+            if self.done != sent and not self._stop.is_set():
+                sent = self.done
+                update_progress_artifact(self.id, self._percent())  # type: ignore[arg-type]
+                self._stop.wait(self.min_interval)
+        if self.done != sent:
+            update_progress_artifact(self.id, self._percent())  # type: ignore[arg-type]
 
     def advance(self, n: int = 1) -> None:
         with self._lock:
             self.done += n
-            if time.monotonic() - self._sent_at < self.min_interval:
-                return
-            self._sent_at, self._sent, done = time.monotonic(), self.done, self.done
-        update_progress_artifact(self.id, self._percent(done))
+        self._changed.set()
 
-    def finish(self) -> None:
-        """Send the last count if a throttled update left it out."""
-        with self._lock:
-            if self._sent == self.done:
-                return
-            self._sent, done = self.done, self.done
-        update_progress_artifact(self.id, self._percent(done))
+    def finish(self, timeout: float = 10.0) -> None:
+        """Send the final count and stop the sender (waits for the API, at most `timeout` s)."""
+        self._stop.set()
+        self._changed.set()
+        self._sender.join(timeout)
