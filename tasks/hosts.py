@@ -7,7 +7,7 @@ from datetime import datetime
 from prefect import get_run_logger
 
 from tasks._base import group_result, resources, step
-from upkeep.backup.dump import file_sha256
+from upkeep.backup.dump import file_blake3, file_sha256
 from upkeep.backup.manifest import ConfigFileEntry, FileEntry
 from upkeep.config.render import render, render_argv
 from upkeep.decisions.disk import DiskVerdict, disk_verdicts
@@ -86,7 +86,7 @@ def backup_config_file(host: str, path: str, backup_id: str) -> ConfigFileEntry:
     key = f"config/{host}/{path.lstrip('/')}"
     res.backup_store().put_bytes(backup_id, key, data)
     get_run_logger().info("%s: backed up %s (%d bytes)", host, path, len(data))
-    return ConfigFileEntry(host=host, path=path, file=FileEntry(key=key, size=len(data), sha256=file_sha256(data)))
+    return ConfigFileEntry(host=host, path=path, file=FileEntry(key=key, size=len(data), sha256=file_sha256(data), blake3=file_blake3(data)))
 
 
 @step("probe", "hosts", retries=0, cache=False)

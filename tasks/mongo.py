@@ -14,7 +14,7 @@ from prefect import get_run_logger
 from pymongo.errors import PyMongoError
 
 from tasks._base import resources, step
-from upkeep.backup.dump import dump_collection, file_sha256, index_metadata
+from upkeep.backup.dump import dump_collection, file_blake3, file_sha256, index_metadata
 from upkeep.backup.manifest import CollectionEntry, FileEntry
 from upkeep.backup.verify import restore
 from upkeep.errors import UpkeepError
@@ -71,8 +71,8 @@ def dump_to_store(qualified: str, backup_id: str) -> CollectionEntry:
     get_run_logger().info("dumped %s: %d documents, %d bytes", qualified, count, dumped.size)
     return CollectionEntry(
         database=database, name=name, count=count, content_sha256=content, indexes=indexes,
-        data=FileEntry(key=data_key, size=dumped.size, sha256=dumped.sha256),
-        metadata=FileEntry(key=meta_key, size=len(meta), sha256=file_sha256(meta)),
+        data=FileEntry(key=data_key, size=dumped.size, sha256=dumped.sha256, blake3=dumped.blake3),
+        metadata=FileEntry(key=meta_key, size=len(meta), sha256=file_sha256(meta), blake3=file_blake3(meta)),
     )
 
 

@@ -97,3 +97,30 @@ def test_completeness_names_what_is_missing() -> None:
     assert [(x.subject, x.ok) for x in found] == [("em.events", True), ("em.users", False), ("h1:/etc/app.json", True),
                                                  ("h2:/etc/app.json", False)]
     assert found[1].message == "required collection missing from the backup"
+
+
+class _Chunks:
+    """Just enough of a BackupStore for check_object: the stored bytes of each key."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    def iter_chunks(self, backup_id: str, relative: str):  # noqa: ANN201
+        data = self.objects[relative]
+        yield from (data[i:i + 3] for i in range(0, len(data), 3))
+
+
+def test_check_object_uses_blake3_when_recorded_and_sha256_for_older_manifests() -> None:
+    import hashlib
+
+    from blake3 import blake3
+
+    from upkeep.backup.verify import check_object
+
+    data = b"backup bytes"
+    sha, b3 = hashlib.sha256(data).hexdigest(), blake3(data).hexdigest()
+    store = _Chunks({"new": data, "old": data, "rotted": b"backup bytez"})
+    assert check_object(store, "b", FileEntry(key="new", size=len(data), sha256=sha, blake3=b3)).message == "12 bytes, blake3 ok"
+    assert check_object(store, "b", FileEntry(key="old", size=len(data), sha256=sha)).message == "12 bytes, sha256 ok"
+    bad = check_object(store, "b", FileEntry(key="rotted", size=len(data), sha256=sha, blake3=b3))
+    assert not bad.ok and bad.message.startswith("checksum mismatch (blake3): manifest " + b3[:12])

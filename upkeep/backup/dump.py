@@ -12,6 +12,7 @@ from typing import IO, Any, Iterator
 
 from bson.codec_options import CodecOptions
 from bson.json_util import dumps as bson_dumps
+from blake3 import blake3
 from bson.raw_bson import RawBSONDocument
 
 RAW = CodecOptions(document_class=RawBSONDocument)
@@ -22,16 +23,18 @@ class DumpedFile:
     path: Path
     size: int
     sha256: str
+    blake3: str
 
 
 class _HashingWriter:
-    """A write-only file object that hashes and counts what passes through it."""
+    """A write-only file object that hashes (SHA-256 and BLAKE3) and counts what passes through it."""
 
     def __init__(self, raw: IO[bytes]) -> None:
-        self.raw, self.sha, self.size = raw, hashlib.sha256(), 0
+        self.raw, self.sha, self.b3, self.size = raw, hashlib.sha256(), blake3(), 0
 
     def write(self, data: bytes) -> int:
         self.sha.update(data)
+        self.b3.update(data)
         self.size += len(data)
         return self.raw.write(data)
 
@@ -51,7 +54,7 @@ def dump_collection(collection: Any, path: Path, batch_size: int = 2000) -> tupl
                 content.update(doc.raw)
                 gz.write(doc.raw)
                 count += 1
-    return count, content.hexdigest(), DumpedFile(path, out.size, out.sha.hexdigest())
+    return count, content.hexdigest(), DumpedFile(path, out.size, out.sha.hexdigest(), out.b3.hexdigest())
 
 
 def index_metadata(collection: Any) -> bytes:
@@ -85,6 +88,10 @@ def iter_bson(stream: IO[bytes]) -> Iterator[bytes]:
 
 def file_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def file_blake3(data: bytes) -> str:
+    return blake3(data).hexdigest()
 
 
 def json_bytes(obj: Any) -> bytes:

@@ -26,7 +26,9 @@ class FileEntry(BaseModel):
 
     key: str = Field(description="object key relative to the backup's prefix")
     size: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256: also S3's own checksum, checked on upload")
+    blake3: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$",
+                               description="BLAKE3-256, what verification checks (SHA-256 when absent: older backups)")
 
 
 class CollectionEntry(BaseModel):

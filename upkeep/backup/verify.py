@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
+from blake3 import blake3
 from bson.raw_bson import RawBSONDocument
 from pydantic import ValidationError
+from pymongo import IndexModel
 from pymongo.errors import PyMongoError
 
 from upkeep.backup.dump import RAW, iter_bson, parse_index_metadata
@@ -63,8 +65,10 @@ def load_signed_manifest(store: BackupStore, backup_id: str, key: bytes | None) 
 
 
 def check_object(store: BackupStore, backup_id: str, entry: FileEntry) -> Finding:
-    """Stream one object; compare its size and SHA-256 with the manifest."""
-    sha, size = hashlib.sha256(), 0
+    """Stream one object; compare its size and digest with the manifest (BLAKE3, or SHA-256 for a
+    backup written before BLAKE3 digests were recorded)."""
+    algo, expected = ("blake3", entry.blake3) if entry.blake3 else ("sha256", entry.sha256)
+    sha, size = (blake3() if algo == "blake3" else hashlib.sha256()), 0
     try:
         for chunk in store.iter_chunks(backup_id, entry.key):
             sha.update(chunk)
@@ -75,9 +79,9 @@ def check_object(store: BackupStore, backup_id: str, entry: FileEntry) -> Findin
         return Finding("integrity", False, entry.key, f"cannot read: {exc}")
     if size != entry.size:
         return Finding("integrity", False, entry.key, f"size mismatch: manifest {entry.size} bytes, stored {size} (truncated or replaced)")
-    if sha.hexdigest() != entry.sha256:
-        return Finding("integrity", False, entry.key, f"checksum mismatch: manifest {entry.sha256[:12]}…, stored {sha.hexdigest()[:12]}…")
-    return Finding("integrity", True, entry.key, f"{size} bytes, sha256 ok")
+    if sha.hexdigest() != expected:
+        return Finding("integrity", False, entry.key, f"checksum mismatch ({algo}): manifest {expected[:12]}…, stored {sha.hexdigest()[:12]}…")
+    return Finding("integrity", True, entry.key, f"{size} bytes, {algo} ok")
 
 
 def sample(entries: Sequence[FileEntry], share: float, seed: int | None = None) -> list[FileEntry]:
@@ -180,11 +184,11 @@ def _compare(store: BackupStore, backup_id: str, entry: Any, target: Any) -> lis
         Finding("restore", sha.hexdigest() == entry.content_sha256, subject,
                 "content hash matches" if sha.hexdigest() == entry.content_sha256 else "content hash mismatch after restore"),
     ]
-    for index in parse_index_metadata(store.read_bytes(backup_id, entry.metadata.key)):
-        if index["name"] == "_id_":
-            continue
-        options = {k: v for k, v in index.items() if k not in ("key", "v", "ns")}
-        target.create_index(list(index["key"].items()), **options)
+    # every index in one createIndexes command: the server builds them in one pass over the documents
+    models = [IndexModel(list(ix["key"].items()), **{k: v for k, v in ix.items() if k not in ("key", "v", "ns")})
+              for ix in parse_index_metadata(store.read_bytes(backup_id, entry.metadata.key)) if ix["name"] != "_id_"]
+    if models:
+        target.create_indexes(models)
     restored = sorted(ix["name"] for ix in target.list_indexes())
     findings.append(Finding("restore", restored == sorted(entry.indexes), subject,
                             f"indexes {', '.join(restored)}" if restored == sorted(entry.indexes)
