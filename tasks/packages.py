@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Sequence
+from typing import Callable, Iterable, Sequence, TypeVar
 
 from prefect import get_run_logger
 
@@ -25,6 +25,7 @@ from upkeep.packages import AptDriver, NpmDriver, PackageDriver, PackageUpdate, 
 from upkeep.packages.rolling import Versions, update_host
 from upkeep.resources import Resources
 
+T = TypeVar("T")
 VERIFY_ATTEMPTS = 4  # the first probe and 3 retries with backoff, as the guide's "retried a few times"
 
 
@@ -41,7 +42,8 @@ def _drivers(res: Resources, host: str) -> dict[str, PackageDriver]:
     return {src.manager: build(src) for src in res.env.updates.sources}
 
 
-def _group(res: Resources, hosts: Sequence[str], action, max_errors=None) -> FanOutResult:  # noqa: ANN001
+def _group(res: Resources, hosts: Iterable[str], action: Callable[[str], T], max_errors: int | str | None = None) -> FanOutResult[T]:
+    """`action(host)` on every host with the environment's concurrency (every host tried unless `max_errors`)."""
     return fan_out({h: h for h in hosts}, action, max_concurrency=res.env.max_concurrency, max_errors=max_errors)
 
 

@@ -16,3 +16,36 @@ def test_error_allowance(budget, hosts, allowed) -> None:
 def test_bad_budgets(budget) -> None:
     with pytest.raises(ValueError):
         error_allowance(budget, 10)
+
+
+class _Unpicklable(Exception):
+    def __init__(self, host: str, detail: str) -> None:  # two required args: pickle cannot rebuild it
+        super().__init__(f"{host}: {detail}")
+
+
+def test_portable_result_pickles_and_keeps_messages() -> None:
+    import pickle
+
+    from upkeep.errors import UpkeepError
+    from upkeep.hosts.fanout import fan_out
+
+    def act(h: str) -> str:
+        if h == "b":
+            raise _Unpicklable(h, "socket closed")
+        return h.upper()
+
+    result = fan_out({h: h for h in "abc"}, act, max_concurrency=2, max_errors=None)
+    with pytest.raises(TypeError):
+        pickle.loads(pickle.dumps(result))
+    back = pickle.loads(pickle.dumps(result.portable()))
+    assert back.failed["b"].message == "b: socket closed" and type(back.failed["b"].error) is UpkeepError
+    assert {h: o.value for h, o in back.succeeded.items()} == {"a": "A", "c": "C"}
+
+
+def test_merged_adds_earlier_outcomes_in_the_given_order() -> None:
+    from upkeep.hosts.fanout import Outcome, Status, fan_out
+
+    now = fan_out({"c": "c", "a": "a"}, str.upper, max_concurrency=2, max_errors=None)
+    earlier = {"b": Outcome("b", Status.SUCCEEDED, value="B", reason="done in an earlier attempt")}
+    merged = now.merged(earlier, ["a", "b", "c"])
+    assert list(merged.outcomes) == ["a", "b", "c"] and merged.outcomes["b"].message == "done in an earlier attempt"
