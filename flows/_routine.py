@@ -20,6 +20,7 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.states import Completed, State
+from prefect.utilities.annotations import opaque
 
 from tasks._base import bind_resources, run_key
 from tasks.monitoring import maintenance_lock
@@ -198,7 +199,8 @@ class Routine:
         record each host's outcome, failed or not; re-raise its FanOutError."""
         label = label or getattr(step, "name", "step").split(":")[-1]
         try:
-            result = step(hosts, **kwargs)
+            # opaque: plain data, no futures inside; spares Prefect's walk through every host's items
+            result = step(opaque(hosts), **{k: opaque(v) for k, v in kwargs.items()})
         except FanOutError as exc:
             self.record(stage, label, exc.result)  # type: ignore[arg-type]
             raise
