@@ -12,8 +12,8 @@ For every repeat (after one untimed warm-up of each side):
 
 * `flow`:  `system_update(environment="development", config=VARIANT)` in this process, wall time;
 * `plain`: the same per-host work with no Prefect, on fresh `SSHHost`s, phase by phase exactly as the flow's
-  stages and with the same `fan_out(max_concurrency=5, max_errors=0)`: disk check (`resources()` +
-  `disk_verdicts`), snapshot (`SandboxDriver.installed`), plan (`upgradable`), then per host: stop services
+  stages and with the same `fan_out(max_concurrency=5, max_errors=0)`: pre (`resources()` + `disk_verdicts`
+  and `SandboxDriver.installed`, one pass per host), plan (`upgradable`), then per host: stop services
   (the configured argv over SSH), `apply` + `installed(names)`, start services, health probe (`probe_http`,
   2xx and under the response-time threshold) and smoke test.
 
@@ -140,9 +140,10 @@ def run_plain(variant: Path) -> tuple[float, dict[str, float], dict[str, list[fl
         per_host[name] = [o.duration for o in result.outcomes.values()]
         return {n: o.value for n, o in result.succeeded.items()}
 
-    def disk(h: Any) -> None:
+    def pre(h: Any) -> dict[str, str]:
         if not all(v.ok for v in disk_verdicts(h.resources(), u.min_free_percent)):
             raise UpkeepError(f"{h.name}: low disk")
+        return SandboxDriver(h, roots[h.name]).installed()
 
     def probe(h: Any, service: str, url: str) -> None:
         r = probe_http(f"{h.name}/{service}", url, timeout)
@@ -172,8 +173,7 @@ def run_plain(variant: Path) -> tuple[float, dict[str, float], dict[str, list[fl
         return after
 
     try:
-        phase("pre:disk", disk)
-        phase("pre:snapshot", lambda h: SandboxDriver(h, roots[h.name]).installed())
+        phase("pre", pre)  # reachability + disk + versions snapshot, one pass per host (as check_hosts)
         plans = phase("plan", lambda h: SandboxDriver(h, roots[h.name]).upgradable())
         phase("execute", update)
     finally:

@@ -2,7 +2,7 @@
 SystemUpdater): rolling across hosts in batches, inside the window, with approvals for major
 and kernel updates, verification after each host, and rollback of a host whose checks fail.
 
-pre: window guard · disk space and reachability · backup · snapshot of versions · notify
+pre: window guard · reachability, disk space and a snapshot of versions (one pass) · backup · notify
 plan: what would change, classified; approvals asked once; dry_run stops here
 execute + post, host by host (max_concurrency at once, error budget max_errors):
     stop services → apply → start → verify (health within 200 ms, smoke tests)
@@ -18,9 +18,8 @@ from prefect.states import State
 
 from flows._routine import Routine
 from flows.backup import backup
-from tasks.hosts import disk_space
 from tasks.notify import notify
-from tasks.packages import plan_updates, rolling_update, snapshot_packages
+from tasks.packages import check_hosts, plan_updates, rolling_update
 from upkeep.errors import FanOutError, UpkeepError
 from upkeep.packages import split_plan
 
@@ -34,12 +33,12 @@ def system_update(environment: str = "development", config: str | None = None, h
         u = r.env.updates
         targets = r.select_hosts(hosts, role=u.role)
         with r.stage("pre"):
-            targets = _ready_hosts(r, targets, u.min_free_percent, u.on_unreachable)
+            ready = _ready_hosts(r, targets, u.min_free_percent, u.on_unreachable)
+            targets, before = list(ready), {h: x.installed for h, x in ready.items()}
             if u.backup_first and r.env.mongodb is not None and not dry_run:
                 backup(environment=environment, config=config)
-            before = {h: o.value for h, o in r.group("pre", snapshot_packages, targets).succeeded.items()}
-            notify("system_update", f"{'planning' if dry_run else 'updating'} {len(targets)} host(s) ({scope}): "
-                   f"{', '.join(targets)}; services restart host by host")
+            notify("system_update", f"{'planning' if dry_run else 'updating'} {len(targets)} host(s) "
+                   f"({scope}): {', '.join(targets)}; services restart host by host")
         with r.stage("plan"):
             plans = {h: o.value for h, o in r.group("plan", plan_updates, targets, scope=scope).succeeded.items()}
             asking = {u_.item_id: u_.describe() for ups in plans.values() for u_ in ups if u_.needs_approval}
@@ -66,20 +65,20 @@ def system_update(environment: str = "development", config: str | None = None, h
         return {h: o.value for h, o in done.succeeded.items()}
 
 
-def _ready_hosts(r: Routine, targets: list[str], min_free: float, on_unreachable: str) -> list[str]:
-    """Hosts reachable and with enough free disk; an unreachable host stops the run before any
-    change (`on_unreachable: stop`) or is left out and reported (`skip`)."""
+def _ready_hosts(r: Routine, targets: list[str], min_free: float, on_unreachable: str) -> dict[str, Any]:
+    """host → HostReadiness of the hosts reachable and with enough free disk; an unreachable host
+    stops the run before any change (`on_unreachable: stop`) or is left out and reported (`skip`)."""
     try:
-        result = r.group("pre", disk_space, targets, min_free_percent=min_free)
+        result = r.group("pre", check_hosts, targets, min_free_percent=min_free)
     except FanOutError as exc:
         if on_unreachable == "stop":
             raise
         result = exc.result  # type: ignore[assignment]
         r.report.notes.append("left out (unreachable): " + ", ".join(result.failed))  # type: ignore[attr-defined]
-    low = [h for h, o in result.succeeded.items() if not all(v.ok for v in o.value)]
+    low = [h for h, o in result.succeeded.items() if not o.value.ok]
     if low:
         raise UpkeepError(f"not enough free disk (< {min_free:g}%) on {', '.join(low)}: free space first; nothing was changed")
-    return [h for h in targets if h in result.succeeded]
+    return {h: result.succeeded[h].value for h in targets if h in result.succeeded}
 
 
 def _report_versions(r: Routine, before: dict[str, Any], chosen: dict[str, list[Any]], result: Any) -> None:

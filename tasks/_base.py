@@ -47,7 +47,7 @@ def step(stage: str, name: str, *, retries: int = 2, timeout: float | None = Non
          cache: bool = True, run_name: str | None = None) -> Callable[[F], F]:
     """Declare a task of a routine stage: `pre`, `plan`, `execute`, `post`, `rollback`, `guard`.
 
-    The stage shows in the UI as the task name prefix (`pre:snapshot`). No tags on purpose: in
+    The stage shows in the UI as the task name prefix (`pre:hosts`). No tags on purpose: in
     Prefect 3.8 every tagged task run first asks the server for tag concurrency slots, which
     measured as most of a rolling update's orchestration time (benchmarks/README.md).
     """

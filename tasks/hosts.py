@@ -6,14 +6,14 @@ from datetime import datetime
 
 from prefect import get_run_logger
 
-from tasks._base import group_result, resources, step
+from tasks._base import resources, step
 from upkeep.backup.dump import file_blake3, file_sha256
 from upkeep.backup.manifest import ConfigFileEntry, FileEntry
 from upkeep.config.render import render, render_argv
 from upkeep.decisions.disk import DiskVerdict, disk_verdicts
 from upkeep.errors import ConfigError
 from upkeep.hosts.base import ResourceUsage
-from upkeep.hosts.fanout import FanOutResult, fan_out
+from upkeep.hosts.fanout import fan_out
 from upkeep.logs import errors_in
 from upkeep.monitoring.samples import Sample
 from upkeep.resources import Resources
@@ -33,23 +33,10 @@ def check_disk_space(host: str, min_free_percent: float) -> list[DiskVerdict]:
     return _disk_verdicts(resources(), host, min_free_percent)
 
 
-@step("pre", "disk-space", retries=1)
-def disk_space(hosts: list[str], min_free_percent: float) -> FanOutResult[list[DiskVerdict]]:
-    """Reachability and free disk space of every host (the environment's concurrency and error
-    budget); fails, with every host's outcome, when any host could not be checked."""
-    res = resources()
-    result = fan_out({h: h for h in hosts}, lambda h: _disk_verdicts(res, h, min_free_percent, quiet=True),
-                     max_concurrency=res.env.max_concurrency, max_errors=None)
-    get_run_logger().info("disk space of %d host(s) (min %g%% free): %s", len(hosts), min_free_percent, result.summary())
-    return group_result(result)
-
-
-def _disk_verdicts(res: Resources, host: str, min_free_percent: float, quiet: bool = False) -> list[DiskVerdict]:
-    """Verdicts of one host; logged one line each (only the low ones when `quiet`: the report has all)."""
+def _disk_verdicts(res: Resources, host: str, min_free_percent: float) -> list[DiskVerdict]:
     verdicts = disk_verdicts(res.hosts.get(host).resources(), min_free_percent)
     for v in verdicts:
-        if not (quiet and v.ok):
-            get_run_logger().log(20 if v.ok else 30, "%s: %s (%s)", host, v.detail, "ok" if v.ok else f"below {min_free_percent}%")
+        get_run_logger().log(20 if v.ok else 30, "%s: %s (%s)", host, v.detail, "ok" if v.ok else f"below {min_free_percent}%")
     return verdicts
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence, TypeVar
 
 from prefect import get_run_logger
@@ -20,6 +21,7 @@ from tasks.reports import Progress
 from tasks.services import verify_host
 from upkeep.config.models import PackageSource
 from upkeep.config.render import render
+from upkeep.decisions.disk import DiskVerdict, disk_verdicts
 from upkeep.hosts.fanout import FanOutResult, Outcome, Status, fan_out
 from upkeep.packages import AptDriver, NpmDriver, PackageDriver, PackageUpdate, SandboxDriver
 from upkeep.packages.rolling import Versions, update_host
@@ -47,12 +49,36 @@ def _group(res: Resources, hosts: Iterable[str], action: Callable[[str], T], max
     return fan_out({h: h for h in hosts}, action, max_concurrency=res.env.max_concurrency, max_errors=max_errors)
 
 
-@step("pre", "snapshot")
-def snapshot_packages(hosts: list[str]) -> FanOutResult[Versions]:
-    """Installed versions per host and package manager: what a rollback returns to."""
+@dataclass(frozen=True)
+class HostReadiness:
+    """What the pre stage learns about one host: free disk against the threshold, installed versions."""
+
+    disk: list[DiskVerdict]
+    installed: Versions
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.disk)
+
+    def describe(self) -> str:
+        disk = "; ".join(v.detail for v in self.disk)
+        return f"{disk}; installed: " + ", ".join(f"{m} {len(v)} packages" for m, v in self.installed.items())
+
+
+@step("pre", "hosts", retries=1)
+def check_hosts(hosts: list[str], min_free_percent: float) -> FanOutResult[HostReadiness]:
+    """Every host reachable, its free disk space, and a snapshot of its installed versions (what a
+    rollback returns to), in one pass; fails, with every host's outcome, when a host cannot be reached."""
     res = resources()
-    result = _group(res, hosts, lambda host: {m: d.installed() for m, d in _drivers(res, host).items()})
-    get_run_logger().info("snapshot of installed versions (report: per host): %s", result.summary())
+
+    def one(host: str) -> HostReadiness:
+        disk = disk_verdicts(res.hosts.get(host).resources(), min_free_percent)
+        return HostReadiness(disk, {m: d.installed() for m, d in _drivers(res, host).items()})
+
+    result = _group(res, hosts, one)
+    low = [h for h, o in result.succeeded.items() if not o.value.ok]  # type: ignore[union-attr]
+    get_run_logger().log(30 if low else 20, "hosts checked (min %g%% free disk; versions snapshot): %s%s", min_free_percent,
+                         result.summary(), f"; low on disk: {', '.join(low)}" if low else "")
     return group_result(result)
 
 
