@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import queue
 import random
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -152,21 +154,48 @@ def restore(client: Any, store: BackupStore, manifest: Manifest, *, into: dict[s
 
 
 def _load(store: BackupStore, backup_id: str, key: str, target: Any, batch: int) -> int:
-    body = store.stream(backup_id, key)
-    n, docs = 0, []
+    """Insert the dump's documents `batch` at a time. A reader thread streams, gunzips and splits the
+    next batches while the server inserts the current one (at most two batches wait in between)."""
+    batches: queue.Queue[list[RawBSONDocument] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def read() -> None:
+        body = store.stream(backup_id, key)
+        try:
+            docs: list[RawBSONDocument] = []
+            with gzip.GzipFile(fileobj=body, mode="rb") as gz:
+                for raw in iter_bson(gz):
+                    docs.append(RawBSONDocument(raw))
+                    if len(docs) >= batch:
+                        batches.put(docs)
+                        docs = []
+                        if stop.is_set():
+                            return
+            if docs:
+                batches.put(docs)
+            batches.put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the inserting thread, raised there
+            batches.put(exc)
+        finally:
+            body.close()
+
+    reader = threading.Thread(target=read, name="upkeep-restore-read", daemon=True)
+    reader.start()
+    n = 0
     try:
-        with gzip.GzipFile(fileobj=body, mode="rb") as gz:
-            for raw in iter_bson(gz):
-                docs.append(RawBSONDocument(raw))
-                if len(docs) >= batch:
-                    target.insert_many(docs, ordered=False)
-                    n += len(docs)
-                    docs = []
-        if docs:
-            target.insert_many(docs, ordered=False)
-            n += len(docs)
+        while (item := batches.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            target.insert_many(item, ordered=False)
+            n += len(item)
     finally:
-        body.close()
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting on a full queue, then let it end
+            try:
+                batches.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        reader.join()
     return n
 
 
