@@ -27,7 +27,6 @@ import functools
 import gzip
 import hashlib
 import io
-import json
 import os
 import platform
 import pstats
@@ -48,7 +47,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from benchmarks._report import SampleStats, write_results
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 READ_SIZE = MiB  # the hashlib pass and the raw GETs read 1 MiB at a time (Upkeep's CHUNK too)
@@ -85,27 +85,19 @@ class Sample:
 
 
 @dataclass
-class Series:
+class Series(SampleStats):
     """The samples of one tool."""
 
     tool: str
     samples: list[Sample] = field(default_factory=list)
 
     @property
-    def median(self) -> float:
-        return statistics.median(s.wall for s in self.samples)
-
-    @property
-    def min(self) -> float:
-        return min(s.wall for s in self.samples)
-
-    @property
     def client_cpu(self) -> float:
-        return statistics.median(s.client_cpu for s in self.samples)
+        return self.median_of("client_cpu")
 
     @property
     def server_cpu(self) -> float:
-        return statistics.median(s.server_cpu for s in self.samples)
+        return self.median_of("server_cpu")
 
 
 def pid_cpu(pid: int | None) -> float:
@@ -718,13 +710,6 @@ def versions(b3: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def write_results(payload: dict[str, Any]) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"backup_verify-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(payload, indent=2, default=str))
-    return path
-
-
 # -- main -----------------------------------------------------------------------------------------
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.backup_verify", description=__doc__.split("\n\n")[0])
@@ -833,7 +818,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["loadavg_after"] = loadavg()
     results["total_seconds"] = time.perf_counter() - started
     print(f"\nload average after: {results['loadavg_after']}; total run {results['total_seconds']:.0f}s")
-    print(f"results: {write_results(results)}")
+    print(f"results: {write_results('backup_verify', results)}")
     return 0
 
 

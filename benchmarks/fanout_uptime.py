@@ -12,26 +12,23 @@ See benchmarks/README.md for what exactly is compared and the fairness notes.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
+from benchmarks._report import SampleStats, write_results
 from benchmarks._cpu import CpuMeter, become_subreaper, reap
 from benchmarks._fleet import running_fleet, scratch_dir
 from sandbox.sshd import USER, SshdFleet, SshdHost
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TOOLS = ("upkeep", "ansible", "ssh-loop")
 DEFAULT_FORKS_CAP = 50
 #: Minimum speed-up of Upkeep over Ansible, by host count (the targets of the brief).
@@ -72,7 +69,7 @@ class Sample:
 
 
 @dataclass
-class Series:
+class Series(SampleStats):
     """The timed samples of one tool at one host count."""
 
     tool: str
@@ -80,20 +77,12 @@ class Series:
     samples: list[Sample] = field(default_factory=list)
 
     @property
-    def median(self) -> float:
-        return statistics.median(s.wall for s in self.samples)
-
-    @property
-    def min(self) -> float:
-        return min(s.wall for s in self.samples)
-
-    @property
     def controller_cpu(self) -> float:
-        return statistics.median(s.controller_cpu for s in self.samples)
+        return self.median_of("controller_cpu")
 
     @property
     def host_cpu(self) -> float:
-        return statistics.median(s.host_cpu for s in self.samples)
+        return self.median_of("host_cpu")
 
 
 # -- Upkeep ---------------------------------------------------------------------------------------
@@ -344,12 +333,10 @@ def versions() -> dict[str, str]:
             "cpus": str(os.cpu_count()), "platform": platform.platform()}
 
 
-def write_results(args: argparse.Namespace, series: dict[tuple[str, int], Series],
+def save_results(args: argparse.Namespace, series: dict[tuple[str, int], Series],
                   results: list[dict[str, object]], extra: dict[str, object]) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"fanout_uptime-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     payload = {
-        "benchmark": "fanout_uptime", "command": COMMAND, "hosts": args.hosts, "repeats": args.repeats, "forks_option": args.forks,
+        "command": COMMAND, "hosts": args.hosts, "repeats": args.repeats, "forks_option": args.forks,
         "ansible_pipelining": args.ansible_pipelining, "warmup": not args.no_warmup, **extra,
         "series": [{**asdict(s), "median": s.median, "min": s.min, "controller_cpu_median": s.controller_cpu,
                     "host_cpu_median": s.host_cpu} for s in series.values()],
@@ -357,8 +344,7 @@ def write_results(args: argparse.Namespace, series: dict[tuple[str, int], Series
                    for n in args.hosts},
         "checks": results,
     }
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    return path
+    return write_results("fanout_uptime", payload)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -410,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     startup = import_cost()
     print(f"\nnote: a fresh interpreter importing upkeep.hosts.ssh+fanout takes {startup:.3f}s; it is NOT in Upkeep's "
           "timed region (Ansible's process start-up is in Ansible's).")
-    path = write_results(args, series, results,
+    path = save_results(args, series, results,
                          {"forks_by_hosts": {str(n): f for n, f in forks_by_n.items()},
                           "upkeep_import_seconds": round(startup, 3), "versions": versions(),
                           "loadavg_before": load_before, "loadavg_after": load_after})

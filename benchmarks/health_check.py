@@ -20,7 +20,6 @@ Prefect API) and the target check "one run < 10 s at 100 hosts". The stack is st
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -28,15 +27,14 @@ import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import yaml
 
+from benchmarks._report import target_check, write_results
 from benchmarks._fleet import make_base
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ENVIRONMENT = "development"
 TARGET_SECONDS = 10.0
 TARGET_HOSTS = 100
@@ -285,20 +283,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "retries": sum(bd.get(n, {}).get("retries", 0) for bd in breakdowns)}
         print(f"  {n:<40} x{table[n]['count']:<3} {table[n]['sum_s_median']:7.3f}s  retries {table[n]['retries']}")
     print(f"load average after: {load_after}")
-    passed = flow_med < TARGET_SECONDS
-    check = {"check": f"one health_check run < {TARGET_SECONDS:g} s at {args.hosts} hosts"
-                      + ("" if args.hosts == TARGET_HOSTS else f" (target defined at {TARGET_HOSTS})"),
-             "measured": round(flow_med, 3), "pass": passed}
-    print(f"\ntargets:\n  {'PASS' if passed else 'FAIL'}  {check['check']}: median {flow_med:.3f}s")
-
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"health_check-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps({
-        "benchmark": "health_check", "hosts": args.hosts, "repeats": args.repeats, "plain_workers": PLAIN_WORKERS,
+    check = target_check(f"one health_check run < {TARGET_SECONDS:g} s at {args.hosts} hosts"
+                         + ("" if args.hosts == TARGET_HOSTS else f" (target defined at {TARGET_HOSTS})"),
+                         round(flow_med, 3), flow_med < TARGET_SECONDS, f"median {flow_med:.3f}s")
+    path = write_results("health_check", {
+        "hosts": args.hosts, "repeats": args.repeats, "plain_workers": PLAIN_WORKERS,
         "samples": samples, "flow_median": flow_med, "plain_median": plain_med, "prefect_overhead_share": share,
         "task_breakdown": table, "checks": [check], "versions": vers,
         "loadavg_before": load_before, "loadavg_after": load_after,
-    }, indent=2, default=str) + "\n")
+    })
     print(f"results: {path}")
     return 0
 

@@ -24,16 +24,15 @@ sums. Target: overhead ≤ 10 % of the flow's wall time. The stack is stopped by
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from benchmarks._report import target_check, write_results
 from benchmarks.health_check import (
-    ENVIRONMENT, RESULTS_DIR, breakdown, flow_run, loadavg, median, parse_args, quiet_prefect_console, start_stack,
+    ENVIRONMENT, breakdown, flow_run, loadavg, median, parse_args, quiet_prefect_console, start_stack,
     stop_stack, task_runs, versions, write_variant,
 )
 
@@ -304,21 +303,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for n, d in sorted(api[-1]["tasks"].items(), key=lambda kv: -kv[1]["sum_s"]):
         print(f"  {n:<32} x{int(d['count']):<3} sum {d['sum_s']:7.3f}s  max {d['max_s']:6.3f}s  retries {int(d['retries'])}")
     print(f"load average after: {load_after}")
-    passed = share <= TARGET_SHARE
-    check = {"check": f"orchestration overhead <= {TARGET_SHARE:.0%} of wall time ({args.hosts} hosts, concurrency {CONCURRENCY})",
-             "measured": round(share, 4), "pass": passed}
-    print(f"\ntargets:\n  {'PASS' if passed else 'FAIL'}  {check['check']}: measured {share:.1%}")
-
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"rolling_update-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps({
-        "benchmark": "rolling_update", "hosts": args.hosts, "repeats": args.repeats, "concurrency": CONCURRENCY,
+    check = target_check(f"orchestration overhead <= {TARGET_SHARE:.0%} of wall time ({args.hosts} hosts, concurrency {CONCURRENCY})",
+                         round(share, 4), share <= TARGET_SHARE, f"measured {share:.1%}")
+    path = write_results("rolling_update", {
+        "hosts": args.hosts, "repeats": args.repeats, "concurrency": CONCURRENCY,
         "samples": samples, "flow_median": flow_med, "plain_median": plain_med, "overhead_s": overhead,
         "overhead_share": share, "per_host_sum_over_concurrency_median": ideal_med, "overhead_share_vs_sum": alt_share,
         "api_task_sum_median": task_sum_med, "idle_tag_slot_call_s": slot_probe, "flow_run_median": run_med,
         "overhead_share_of_flow_run": run_share, "checks": [check], "versions": vers,
         "loadavg_before": load_before, "loadavg_after": load_after,
-    }, indent=2, default=str) + "\n")
+    })
     print(f"results: {path}")
     return 0
 

@@ -1,0 +1,42 @@
+"""What every benchmark shares: the results file and the statistics of a series of timed samples."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def write_results(benchmark: str, payload: dict[str, Any]) -> Path:
+    """`payload` as JSON in `results/<benchmark>-<UTC time>.json` (gitignored); the path written."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{benchmark}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps({"benchmark": benchmark, **payload}, indent=2, default=str) + "\n")
+    return path
+
+
+class SampleStats:
+    """Medians over `self.samples` (objects with a `wall` and other numeric fields)."""
+
+    samples: list[Any]
+
+    def median_of(self, field: str) -> float:
+        return statistics.median(getattr(s, field) for s in self.samples)
+
+    @property
+    def median(self) -> float:
+        return self.median_of("wall")
+
+    @property
+    def min(self) -> float:
+        return min(s.wall for s in self.samples)
+
+
+def target_check(text: str, measured: float, passed: bool, shown: str) -> dict[str, Any]:
+    """Print one target check (PASS/FAIL, what was measured) and return it for the results file."""
+    print(f"\ntargets:\n  {'PASS' if passed else 'FAIL'}  {text}: {shown}")
+    return {"check": text, "measured": measured, "pass": passed}
