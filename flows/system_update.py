@@ -21,12 +21,13 @@ from flows.backup import backup
 from tasks.notify import notify
 from tasks.packages import check_hosts, plan_updates, rolling_update
 from upkeep.errors import FanOutError, UpkeepError
-from upkeep.packages import split_plan
+from upkeep.packages import Scope, split_plan
+from upkeep.packages.rolling import HostRolledBack
 
 
 @flow(name="system-update")
 def system_update(environment: str = "development", config: str | None = None, hosts: list[str] | None = None,
-                  scope: str = "all", emergency: bool = False, dry_run: bool = False) -> dict[str, Any] | State:
+                  scope: Scope = "all", emergency: bool = False, dry_run: bool = False) -> dict[str, Any] | State:
     with Routine("system_update", environment, config, dry_run=dry_run, disruptive=True) as r:
         if not r.guard(emergency):
             return r.skipped()
@@ -90,7 +91,10 @@ def _report_versions(r: Routine, before: dict[str, Any], chosen: dict[str, list[
             if outcome is not None and outcome.status.value == "succeeded":
                 new = outcome.value.get(x.manager, {}).get(x.name, "?")
                 r.report.add("execute", x.name, "done", host=host, detail=f"{x.manager}: {old} → {new}")
-            elif outcome is not None and outcome.status.value == "failed":
+            elif outcome is not None and isinstance(outcome.error, HostRolledBack):
                 r.report.add("execute", x.name, "rolled back", host=host, detail=f"{x.manager}: back to {old}")
+            elif outcome is not None and outcome.status.value == "failed":
+                r.report.add("execute", x.name, "failed", host=host,
+                             detail=f"{x.manager}: was {old}; not rolled back: {outcome.message}"[:300])
             else:
                 r.report.add("execute", x.name, "skipped", host=host, detail=f"{x.manager}: still {old} (host not started)")

@@ -23,7 +23,7 @@ from upkeep.config.models import PackageSource
 from upkeep.config.render import render
 from upkeep.decisions.disk import DiskVerdict, disk_verdicts
 from upkeep.hosts.fanout import FanOutResult, Outcome, Status, fan_out
-from upkeep.packages import AptDriver, NpmDriver, PackageDriver, PackageUpdate, SandboxDriver
+from upkeep.packages import AptDriver, NpmDriver, PackageDriver, PackageUpdate, SandboxDriver, Scope, in_scope
 from upkeep.packages.rolling import Versions, update_host
 from upkeep.resources import Resources
 
@@ -83,13 +83,12 @@ def check_hosts(hosts: list[str], min_free_percent: float) -> FanOutResult[HostR
 
 
 @step("plan", "updates")
-def plan_updates(hosts: list[str], scope: str) -> FanOutResult[list[PackageUpdate]]:
+def plan_updates(hosts: list[str], scope: Scope) -> FanOutResult[list[PackageUpdate]]:
     """What would change on each host, classified (security / patch / minor / major / kernel)."""
     res = resources()
 
     def one(host: str) -> list[PackageUpdate]:
-        updates = [u for driver in _drivers(res, host).values() for u in driver.upgradable()]
-        return [u for u in updates if u.kind == "security"] if scope == "security" else updates
+        return in_scope([u for driver in _drivers(res, host).values() for u in driver.upgradable()], scope)
 
     result = _group(res, hosts, one)
     count = sum(len(o.value or []) for o in result.succeeded.values())

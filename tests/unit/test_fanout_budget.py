@@ -42,6 +42,19 @@ def test_portable_result_pickles_and_keeps_messages() -> None:
     assert {h: o.value for h, o in back.succeeded.items()} == {"a": "A", "c": "C"}
 
 
+def test_portable_result_keeps_the_type_of_errors_that_pickle() -> None:
+    import pickle
+
+    from upkeep.hosts.fanout import fan_out
+    from upkeep.packages.rolling import HostRolledBack
+
+    def act(h: str) -> str:
+        raise HostRolledBack(f"{h}: post-update checks failed; rolled back")
+
+    back = pickle.loads(pickle.dumps(fan_out({"a": "a"}, act, max_concurrency=1, max_errors=None).portable()))
+    assert type(back.failed["a"].error) is HostRolledBack and back.failed["a"].message == "a: post-update checks failed; rolled back"
+
+
 def test_merged_adds_earlier_outcomes_in_the_given_order() -> None:
     from upkeep.hosts.fanout import Outcome, Status, fan_out
 

@@ -175,6 +175,13 @@ def test_classify_semver(current: str, candidate: str, kind: str) -> None:
     ("kernel", True), ("kernel-core", True), ("kernel-modules-extra", True),
     ("linux-libc-dev", False), ("linux-perf", False), ("linux-tools-common", False), ("linux-firmware", False),
     ("linux-base", False), ("kernel-headers", False), ("libkernelfoo", False), ("openssl", False),
+    # Ubuntu flavours and driver modules are kernels too; their tools are not
+    ("linux-gke", True), ("linux-nvidia", True), ("linux-ibm", True), ("linux-intel-iotg", True),
+    ("linux-restricted-modules-6.8.0-45-generic", True), ("linux-objects-nvidia-535-6.8.0-45-generic", True),
+    ("linux-image-unsigned-6.8.0-45-generic", True), ("linux-oem-6.8", True),
+    ("linux-cloud-tools-common", False), ("linux-aws-tools-6.8.0-1015", False), ("linux-hwe-6.8-tools-6.8.0-45", False),
+    ("linux-kbuild-6.1", False), ("linux-compiler-gcc-12-x86", False), ("linux-doc", False), ("linux-source-6.1", False),
+    ("linux-libc-dev-amd64-cross", False),
 ])
 def test_is_kernel(name: str, kernel: bool) -> None:
     assert is_kernel(name) is kernel
@@ -470,3 +477,20 @@ def test_sandbox_as_npm_and_bad_data(tmp_path: Path) -> None:
     (tmp_path / "packages" / "installed.json").write_text("[1, 2]")
     with pytest.raises(PackageError, match="JSON object"):
         driver.installed()
+
+
+def test_a_security_run_plans_security_fixes_kernels_from_a_security_suite_included() -> None:
+    from upkeep.packages import in_scope
+
+    kernel = PackageUpdate("apt", "linux-image-amd64", "6.1.115-1", "6.1.119-1", "kernel", "bookworm-security")
+    point_kernel = PackageUpdate("apt", "linux-image-amd64", "6.1.115-1", "6.1.119-1", "kernel", "bookworm")
+    sec = PackageUpdate("apt", "openssl", "3.0.14-1", "3.0.15-1", "security", "stable-security")
+    sandbox_sec = PackageUpdate("sandbox", "openssl", "3.0.14-1", "3.0.15-1", "security")
+    minor = PackageUpdate("npm", "express", "4.17.1", "4.18.0", "minor", "npm")
+    everything = [kernel, point_kernel, sec, sandbox_sec, minor]
+    assert in_scope(everything, "security") == [kernel, sec, sandbox_sec]
+    assert in_scope(everything, "all") == everything
+    assert kernel.needs_approval  # in scope, still waits for its approval
+    with pytest.raises(ValueError, match="unknown update scope 'Security'"):
+        in_scope(everything, "Security")  # type: ignore[arg-type]
+

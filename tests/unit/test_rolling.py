@@ -57,16 +57,72 @@ def test_failed_checks_roll_back_to_the_exact_previous_versions_and_verify_again
                               ("rollback", "npm", (("express", "4.17.1"),)), ("start", "api"), ("verify", "rollback")]
 
 
-def test_services_start_again_when_apply_fails() -> None:
-    ops = FakeOps()
+class BrokenOps(FakeOps):
+    """FakeOps whose npm apply fails after apt was applied, or whose service commands fail."""
 
-    def broken(manager: str, updates: list[PackageUpdate]) -> dict[str, str]:
-        raise UpkeepError("dpkg lock held")
+    def __init__(self, fail_apply: str = "", fail_service: tuple[str, str] | None = None, fail_rollback: bool = False) -> None:
+        super().__init__()
+        self.fail_apply, self.fail_service, self.fail_rollback = fail_apply, fail_service, fail_rollback
 
-    ops.apply = broken  # type: ignore[method-assign]
-    with pytest.raises(UpkeepError, match="dpkg lock"):
+    def service(self, service: str, action: str) -> None:
+        super().service(service, action)
+        if self.fail_service == (action, service) and not any(c[0] == "rollback" for c in self.calls):
+            raise UpkeepError(f"{service} exited 1")
+
+    def apply(self, manager: str, updates: list[PackageUpdate]) -> dict[str, str]:
+        if manager == self.fail_apply:
+            self.calls.append(("apply", manager, tuple(u.name for u in updates)))
+            self.installed[manager][updates[0].name] = updates[0].candidate  # part-way: one package changed
+            raise UpkeepError("dpkg: error processing package")
+        return super().apply(manager, updates)
+
+    def rollback(self, manager: str, versions: dict[str, str]) -> dict[str, str]:
+        if self.fail_rollback:
+            raise UpkeepError("E: Version '3.0.14-1' for 'openssl' was not found")
+        return super().rollback(manager, versions)
+
+
+def test_an_apply_failing_part_way_rolls_back_every_manager_it_touched() -> None:
+    ops = BrokenOps(fail_apply="npm")  # apt applied, then npm failed after changing express
+    with pytest.raises(HostRolledBack, match=r"npm update failed \(dpkg: error processing package\); rolled back"):
         update_host(ops, ["api"], UPDATES, BEFORE)
-    assert ops.calls == [("stop", "api"), ("start", "api")]
+    assert ops.installed == BEFORE
+    assert ops.calls[-5:] == [("stop", "api"), ("rollback", "apt", (("openssl", "3.0.14-1"),)),
+                              ("rollback", "npm", (("express", "4.17.1"),)), ("start", "api"), ("verify", "rollback")]
+
+
+def test_a_service_that_will_not_start_after_the_update_is_rolled_back_and_the_others_still_start() -> None:
+    ops = BrokenOps(fail_service=("start", "api"))
+    with pytest.raises(HostRolledBack, match=r"service start failed \(start api: api exited 1\); rolled back"):
+        update_host(ops, ["api", "worker"], UPDATES, BEFORE)
+    assert ops.installed == BEFORE
+    assert ops.calls[3:6] == [("apply", "npm", ("express",)), ("start", "api"), ("start", "worker")]  # worker not skipped
+    assert ops.calls[-2:] == [("start", "worker"), ("verify", "rollback")]
+
+
+def test_a_service_that_will_not_stop_changes_nothing_and_the_stopped_ones_start_again() -> None:
+    ops = BrokenOps(fail_service=("stop", "worker"))
+    with pytest.raises(UpkeepError, match="stop worker: worker exited 1; nothing was changed; services started again") as err:
+        update_host(ops, ["api", "worker"], UPDATES, BEFORE)
+    assert not isinstance(err.value, HostRolledBack)
+    assert ops.installed == BEFORE
+    assert ops.calls == [("stop", "api"), ("stop", "worker"), ("start", "api"), ("start", "worker")]
+
+
+def test_a_failed_rollback_is_reported_as_such_and_services_start_again() -> None:
+    ops = BrokenOps(fail_rollback=True)
+    ops.unhealthy_after_update = True
+    with pytest.raises(UpkeepError, match=r"post-update checks failed \(api: HTTP 500\); rollback failed \(E: Version") as err:
+        update_host(ops, ["api"], UPDATES, BEFORE)
+    assert not isinstance(err.value, HostRolledBack)
+    assert ops.calls[-2:] == [("stop", "api"), ("start", "api")]
+
+
+def test_a_rollback_names_newly_installed_packages_it_leaves_in_place() -> None:
+    ops = FakeOps(unhealthy_after_update=True)
+    new_pkg = PackageUpdate("apt", "brand-new", "", "1.0", "other", "x")
+    with pytest.raises(HostRolledBack, match=r"newly installed, left in place: apt:brand-new"):
+        update_host(ops, ["api"], [*UPDATES, new_pkg], BEFORE)
 
 
 def test_rollback_targets_only_packages_that_existed_before() -> None:

@@ -15,6 +15,7 @@ Semantics (those of AWS SSM's MaxConcurrency / MaxErrors):
 from __future__ import annotations
 
 import contextvars
+import pickle
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -75,9 +76,10 @@ class FanOutResult(Generic[T]):
         return s + (" (error budget exceeded)" if self.stopped_early else "")
 
     def portable(self) -> "FanOutResult[T]":
-        """A copy whose errors are plain UpkeepErrors with the same message (safe to pickle and persist:
-        a driver's exception may hold a socket or have an __init__ that unpickling cannot call)."""
-        outcomes = {h: o if o.error is None or type(o.error) is UpkeepError
+        """A copy that is safe to pickle and persist: an error that does not survive a pickle round
+        trip (a driver's exception may hold a socket, or have an __init__ that unpickling cannot call)
+        becomes a plain UpkeepError with the same message; the others keep their type (HostRolledBack)."""
+        outcomes = {h: o if o.error is None or _round_trips(o.error)
                     else replace(o, error=UpkeepError(o.message)) for h, o in self.outcomes.items()}
         return FanOutResult(outcomes, self.stopped_early)
 
@@ -91,6 +93,14 @@ class FanOutResult(Generic[T]):
             detail = "; ".join(f"{h}: {o.message}" for h, o in self.failed.items())
             raise FanOutError(self, f"{self.summary()}: {detail}")
         return self
+
+
+def _round_trips(error: BaseException) -> bool:
+    try:
+        copy = pickle.loads(pickle.dumps(error))
+    except Exception:  # noqa: BLE001 - anything that cannot be pickled back is not portable
+        return False
+    return type(copy) is type(error) and str(copy) == str(error)
 
 
 def error_allowance(max_errors: int | str | None, n_hosts: int) -> int | None:

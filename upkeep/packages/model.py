@@ -49,6 +49,12 @@ class PackageUpdate:
         return f"{self.item_id}={self.candidate}"
 
     @property
+    def is_security(self) -> bool:
+        """A security fix: classified so, or from a security suite (a kernel from bookworm-security
+        is one: a security-only run includes it, and it still waits for its approval)."""
+        return self.kind == "security" or "-security" in self.source.lower()
+
+    @property
     def needs_approval(self) -> bool:
         """Whether the policy holds this update back until someone approves it."""
         from upkeep.packages.policy import needs_approval  # policy imports this module

@@ -3,8 +3,11 @@
 Guide policy for the system update routine:
 
 * OS (apt, ...): security updates are automatic; MAJOR version changes and KERNEL updates need
-  an approval (a kernel update is "kernel" even when it comes from a security suite). Other OS
-  updates (stable point-release fixes) are automatic.
+  an approval (a kernel update is "kernel" even when it comes from a security suite). A new major
+  version from a security suite (Debian ships Firefox ESR that way) counts as security, so it is
+  automatic, as unattended-upgrades would install it: the distribution made it the fix. Other OS
+  updates (stable point-release fixes) are automatic. A security-only run plans every update
+  from a security suite (`in_scope`), kernels included: they still wait for their approval.
 * npm (semver managers): patch and minor are automatic; MAJOR needs approval, and so does
   anything the semver rules cannot classify ("other": prereleases, downgrades, git refs).
 """
@@ -12,7 +15,7 @@ Guide policy for the system update routine:
 from __future__ import annotations
 
 import re
-from typing import Iterable, NamedTuple
+from typing import Iterable, Literal, NamedTuple
 
 from upkeep.packages.model import HeldBack, Kind, PackageUpdate
 
@@ -22,11 +25,11 @@ SEMVER_AUTOMATIC_KINDS: frozenset[str] = frozenset({"patch", "minor"})
 
 _RANGE_PREFIX = re.compile(r"^\s*(?:[\^~=v]|>=?)*\s*")
 _SEMVER = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
-_KERNEL = re.compile(
-    r"^(?:linux"
-    r"|linux-(?:image|headers|modules|modules-extra|signed|kernel|generic|virtual|lowlatency|oem|hwe"
-    r"|aws|azure|gcp|oracle|kvm|raspi|lts|zen|hardened|rt)(?:-.*)?"
-    r"|kernel(?:-(?:core|modules|default|devel|uek|lt|ml|rt|64k|debug)(?:-.*)?)?)$"
+_KERNEL_RPM = re.compile(r"^kernel(?:-(?:core|modules|default|devel|uek|lt|ml|rt|64k|debug)(?:-.*)?)?$")
+#: linux-* packages that are userland (headers for libc, tools, firmware, docs, build helpers), not a kernel.
+_LINUX_USERLAND = re.compile(
+    r"^linux-(?:libc-dev|perf|tools|cloud-tools|firmware|base|kbuild|compiler|doc|source|sound-base|cpupower"
+    r"|support|config|bpf-dev|[a-z0-9.-]+?-(?:tools|cloud-tools))(?:-.*)?$"
 )
 
 
@@ -79,12 +82,19 @@ def classify_semver(current: str, candidate: str) -> Kind:
 def is_kernel(name: str) -> bool:
     """Whether a package is a kernel (image, headers, modules, or a kernel meta-package).
 
-    linux-image-*, linux-headers-*, linux-modules-*, linux-generic*, linux-signed-*, Ubuntu
-    flavour metas (linux-aws, linux-oem-*, ...), Arch's "linux"/"linux-lts", RPM "kernel",
-    "kernel-core", "kernel-modules*". Not kernel: linux-libc-dev, linux-perf, linux-tools-*,
-    linux-firmware, linux-base, kernel-headers (userland headers).
+    Every "linux" / "linux-*" package is one — images, headers, modules, signed images, Ubuntu
+    flavours and their metas (linux-aws, linux-gke, linux-nvidia, linux-oem-*, ...), restricted or
+    prebuilt driver modules (linux-restricted-modules-*, linux-objects-nvidia-*), Arch's
+    "linux-lts" — unless it is userland: linux-libc-dev, linux-perf, linux-tools-* (and a
+    flavour's *-tools-*), linux-cloud-tools-*, linux-firmware, linux-base, linux-kbuild-*,
+    linux-compiler-*, linux-doc, linux-source-*. A new flavour is a kernel until listed otherwise:
+    the safe side (it waits for an approval). RPM: "kernel", "kernel-core", "kernel-modules*";
+    not "kernel-headers" (userland headers).
     """
-    return bool(_KERNEL.match(name.strip()))
+    name = name.strip()
+    if name == "linux" or name.startswith("linux-"):
+        return not _LINUX_USERLAND.match(name)
+    return bool(_KERNEL_RPM.match(name))
 
 
 def _deb_epoch_and_first(version: str) -> tuple[int, int | None]:
@@ -117,6 +127,16 @@ def apt_kind(name: str, current: str, candidate: str, origin: str) -> Kind:
         if ea != eb or (fa is not None and fb is not None and fa != fb):
             return "major"
     return "other"
+
+
+Scope = Literal["security", "all"]
+
+
+def in_scope(updates: Iterable[PackageUpdate], scope: Scope) -> list[PackageUpdate]:
+    """The updates a run of `scope` plans: every one ("all"), or the security fixes ("security")."""
+    if scope not in ("security", "all"):
+        raise ValueError(f"unknown update scope {scope!r}: use 'security' (security fixes only) or 'all'")
+    return [u for u in updates if scope == "all" or u.is_security]
 
 
 def needs_approval(update: PackageUpdate) -> bool:
