@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from upkeep.decisions.disk import disk_verdicts
 from upkeep.decisions.guard import guard_decision, step_allowed
 from upkeep.hosts.base import DiskUsage, ResourceUsage
-from upkeep.hosts.procfs import cpu_percent, parse_df, parse_meminfo, parse_probe
+from upkeep.hosts.procfs import PROBE_ARGV, cpu_percent, parse_df, parse_meminfo, parse_probe
 from upkeep.report import RoutineReport
 from upkeep.windows import PRESETS
 
@@ -42,7 +42,20 @@ def test_disk_verdicts() -> None:
     usage = ResourceUsage("h", 1.0, 2.0, 100, 0.1, [DiskUsage("/", 100, 90, 10), DiskUsage("/data", 100, 10, 90)])
     (root,) = disk_verdicts(usage, 15)
     assert not root.ok and root.free_percent == 10.0
-    assert [v.ok for v in disk_verdicts(usage, 5, mounts=("/", "/data"))] == [True, True]
+    assert [v.ok for v in disk_verdicts(usage, 5, paths=("/", "/data"))] == [True, True]
+
+
+def test_disk_verdicts_watch_the_filesystem_holding_each_path_once() -> None:
+    usage = ResourceUsage("h", 1.0, 2.0, 100, 0.1, [DiskUsage("/", 100, 50, 50), DiskUsage("/var", 100, 99, 1),
+                                                    DiskUsage("/var/lib/docker", 100, 0, 100)])
+    verdicts = disk_verdicts(usage, 10)  # "/", "/var", "/boot" (on "/")
+    assert [(v.mount, v.ok) for v in verdicts] == [("/", True), ("/var", False)]
+
+
+def test_disk_verdicts_fail_what_was_not_measured() -> None:
+    usage = ResourceUsage("h", 1.0, 2.0, 100, 0.1, [DiskUsage("/data", 100, 10, 90)])  # no root reported
+    (root,) = disk_verdicts(usage, 5, paths=("/",))
+    assert not root.ok and not root.measured and "not measured" in root.detail
 
 
 PROBE_OUTPUT = """cpu  100 0 100 800 0 0 0 0 0 0
@@ -68,6 +81,18 @@ def test_procfs_probe_parsing() -> None:
     assert cpu_percent("cpu 1 1 1 1", "cpu 1 1 1 1") == 0.0
     assert parse_meminfo("MemTotal: 100 kB\nMemAvailable: 100 kB")[1] == 0.0
     assert parse_df("header\nbogus line\n") == []
+
+
+def test_procfs_probe_reports_an_overlay_root_from_its_own_df() -> None:
+    # a container: the first df leaves out overlay filesystems, the probe's `df -P -k /` adds the root
+    output = PROBE_OUTPUT.replace("/dev/sda1        100000000  60000000  40000000      60% /\n", "") + (
+        "Filesystem     1024-blocks      Used Available Capacity Mounted on\n"
+        "overlay          100000000  99000000   1000000      99% /\n")
+    usage = parse_probe("box-1", output)
+    root = usage.disk("/")
+    assert root is not None and root.free_bytes == 1000000 * 1024
+    assert [v.ok for v in disk_verdicts(usage, 5, paths=("/",))] == [False]
+    assert "LC_ALL=C df -P -k /" in PROBE_ARGV[-1]
 
 
 def test_report_markdown_and_rows() -> None:

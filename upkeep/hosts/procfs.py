@@ -11,7 +11,9 @@ SAMPLE_SECONDS = 0.2
 PROBE_ARGV = [
     "/bin/sh", "-c",
     "head -n1 /proc/stat; sleep 0.2; head -n1 /proc/stat; echo '--'; cat /proc/loadavg; echo '--'; "
-    "grep -E '^(MemTotal|MemAvailable):' /proc/meminfo; echo '--'; LC_ALL=C df -P -k -x tmpfs -x devtmpfs -x overlay 2>/dev/null || LC_ALL=C df -P -k",
+    "grep -E '^(MemTotal|MemAvailable):' /proc/meminfo; echo '--'; "
+    "{ LC_ALL=C df -P -k -x tmpfs -x devtmpfs -x overlay 2>/dev/null || LC_ALL=C df -P -k; }; "
+    "LC_ALL=C df -P -k /",  # the root filesystem always, even an overlay (a container's root)
 ]
 
 
