@@ -79,7 +79,11 @@ class Routine:
             self.report.outcome = "completed"
         try:
             if self._locked:
-                maintenance_lock([], run_key(), self.name, self.env.window.duration, release=True)
+                try:
+                    maintenance_lock([], run_key(), self.name, self.env.window.duration, release=True)
+                except Exception as err:  # noqa: BLE001 - the report still goes out; the lock expires with the window
+                    self.report.notes.append(f"maintenance lock not released ({err}); it expires with the window")
+                    self.logger.error("maintenance lock not released: %s", err)
             publish_report(self.report)
         finally:
             self._bound.__exit__(exc_type, exc, tb)

@@ -4,9 +4,10 @@ and kernel updates, verification after each host, and rollback of a host whose c
 
 pre: window guard · reachability, disk space and a snapshot of versions (one pass) · backup · notify
 plan: what would change, classified; approvals asked once; dry_run stops here
-execute + post, host by host (max_concurrency at once, error budget max_errors):
+execute + post, host by host (max_concurrency at once, error budget max_errors; none starts after
+the window's cutoff):
     stop services → apply → start → verify (health within 200 ms, smoke tests)
-    → on failure: rollback to the exact previous versions → verify again
+    → on any failure after the first change: rollback to the exact previous versions → verify again
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def system_update(environment: str = "development", config: str | None = None, h
         with r.stage("execute", disruptive=True):
             jobs = {h: chosen[h] for h in targets if chosen[h]}
             try:
-                done = r.group("execute", rolling_update, jobs, label="update", before=before)  # type: ignore[arg-type]
+                window = None if r.override else r.env.window.to_window()  # no host starts after its cutoff
+                done = r.group("execute", rolling_update, jobs, label="update", before=before, window=window)  # type: ignore[arg-type]
             except FanOutError as exc:
                 _report_versions(r, before, jobs, exc.result)
                 raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence, TypeVar
 
@@ -22,10 +23,13 @@ from tasks.services import verify_host
 from upkeep.config.models import PackageSource
 from upkeep.config.render import render
 from upkeep.decisions.disk import DiskVerdict, disk_verdicts
-from upkeep.hosts.fanout import FanOutResult, Outcome, Status, fan_out
+from upkeep.decisions.guard import step_allowed
+from upkeep.errors import UpkeepError
+from upkeep.hosts.fanout import FanOutResult, Outcome, Status, error_allowance, fan_out
 from upkeep.packages import AptDriver, NpmDriver, PackageDriver, PackageUpdate, SandboxDriver, Scope, in_scope
 from upkeep.packages.rolling import Versions, update_host
 from upkeep.resources import Resources
+from upkeep.windows import Window
 
 T = TypeVar("T")
 VERIFY_ATTEMPTS = 4  # the first probe and 3 retries with backoff, as the guide's "retried a few times"
@@ -132,11 +136,14 @@ def services_on(res: Resources, host: str) -> list[str]:
 
 
 @step("execute", "rolling-update", retries=0)
-def rolling_update(chosen: dict[str, list[PackageUpdate]], before: dict[str, Versions]) -> FanOutResult[Versions]:
+def rolling_update(chosen: dict[str, list[PackageUpdate]], before: dict[str, Versions],
+                   window: Window | None = None) -> FanOutResult[Versions]:
     """Update every host in `chosen` (with its approved updates), `max_concurrency` at once, within the
     error budget: stop → apply → start → verify, rolled back and re-verified when its checks fail.
 
-    A host finished by an earlier attempt of this flow run (same plan) is not touched again."""
+    A host finished by an earlier attempt of this flow run (same plan) is not touched again. With a
+    `window`, no host starts once its cutoff has passed (the host fails "not started"); the error
+    budget counts over every host of the plan, also when a retry resumes with fewer."""
     res, logger = resources(), get_run_logger()
     plan_digest = hashlib.sha256(repr(sorted((h, [u.versioned_id for u in us]) for h, us in chosen.items())).encode()).hexdigest()
     checkpoints = Checkpoints(f"rolling-update/{plan_digest}")
@@ -150,6 +157,10 @@ def rolling_update(chosen: dict[str, list[PackageUpdate]], before: dict[str, Ver
     progress = Progress.start("system_update", res.environment, len(chosen), done=len(earlier)) if len(chosen) >= 10 else None
 
     def one(host: str) -> Versions:
+        if window is not None:
+            allowed, why = step_allowed(window, datetime.now(timezone.utc), override=False)
+            if not allowed:
+                raise UpkeepError(f"not started: {why}")
         try:
             after = update_host(_HostOps(res, host), services_on(res, host), chosen[host], before.get(host, {}))
             checkpoints.put(host, after)
@@ -159,7 +170,7 @@ def rolling_update(chosen: dict[str, list[PackageUpdate]], before: dict[str, Ver
                 progress.advance()
 
     started = time.monotonic()
-    result = _group(res, pending, one, max_errors=res.env.max_errors)
+    result = _group(res, pending, one, max_errors=error_allowance(res.env.max_errors, len(chosen)))
     if progress:
         progress.finish()
     logger.info("rolling update: %s in %.1fs", result.summary(), time.monotonic() - started)
