@@ -30,7 +30,8 @@ def backup(environment: str = "development", config: str | None = None, retentio
             copied = [backup_config_file(f.host, f.path, backup_id) for f in files]
             write_manifest(backup_id, created_at, [o.value for o in dumped.succeeded.values()], copied)
         with r.stage("post"):
-            verify_backup(environment=environment, config=config, backup_id=backup_id)  # raises when it fails
+            # a full pass (every object, test restore): only that makes the new backup "verified" for retention
+            verify_backup(environment=environment, config=config, backup_id=backup_id, sample=1.0, restore=True)  # raises when it fails
             if retention:
                 apply_retention()
             notify("backup", f"backup {backup_id} written and verified")

@@ -23,9 +23,12 @@ class BackupVerificationFailed(UpkeepError):
 @flow(name="verify-backup")
 def verify_backup(environment: str = "development", config: str | None = None, backup_id: str | None = None,
                   sample: float | None = None, restore: bool = True) -> dict[str, Any]:
-    """`sample` reads only that share of the objects (default: the inventory's verify_sample)."""
+    """`sample` reads only that share of the objects (default: the inventory's verify_sample). The
+    record of the run keeps its mode: only a run that read every object and restored the backup
+    makes it "verified" (upkeep.backup.records)."""
     with Routine("verify_backup", environment, config) as r:
         findings: list[dict[str, Any]] = []
+        share = sample if sample is not None else r.env.backup.verify_sample
         with r.stage("pre"):
             refs = list_backups()
             fresh = freshness(refs, datetime.now(timezone.utc), r.env.backup.max_age)
@@ -36,7 +39,6 @@ def verify_backup(environment: str = "development", config: str | None = None, b
         restored: dict[str, Any] = {}
         with r.stage("execute"):
             if manifest is not None:
-                share = sample if sample is not None else r.env.backup.verify_sample
                 findings += check_integrity(backup_id, manifest, share)
                 required = r.env.backup.required_collections
                 findings += [vars(f) for f in completeness(manifest, required, [(c.host, c.path) for c in r.env.backup.config_files])]
@@ -54,7 +56,7 @@ def verify_backup(environment: str = "development", config: str | None = None, b
                                       f"({restored['docs_per_second']:.0f} documents/s); scratch database dropped")
             summary = {"findings": findings, "restore": {k: v for k, v in restored.items() if k != "findings"}}
             if backup_id:
-                record_verification(backup_id, not bad, summary)
+                record_verification(backup_id, not bad, summary, share=share, test_restore=bool(restored))
             if bad:
                 text = "; ".join(f"{f['subject']}: {f['message']}" for f in bad[:5])
                 notify("verify_backup", f"backup {backup_id or '-'} FAILED verification: {text}", "critical")

@@ -11,8 +11,9 @@ from prefect import get_run_logger
 
 from tasks._base import resources, step
 from upkeep.backup.manifest import MANIFEST, SIGNATURE, CollectionEntry, ConfigFileEntry, Manifest, new_backup_id, sign
-from upkeep.backup.retention import to_delete
-from upkeep.backup.store import BackupRef
+from upkeep.backup.records import new_record
+from upkeep.backup.retention import ORPHAN_GRACE, plan
+from upkeep.backup.store import BackupRef, StoreError
 from upkeep.backup.verify import check_object, load_signed_manifest, sample
 
 
@@ -67,15 +68,18 @@ def check_integrity(backup_id: str, manifest: Manifest, share: float, threads: i
 
 
 @step("post", "record-verification", cache=False)
-def record_verification(backup_id: str, ok: bool, summary: dict[str, Any]) -> None:
-    """Keep the verdict beside (not inside) the backup: later runs and the DR test read it."""
-    record = {"backup_id": backup_id, "ok": ok, "verified_at": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ"), **summary}
+def record_verification(backup_id: str, ok: bool, summary: dict[str, Any], share: float, test_restore: bool) -> None:
+    """Keep the verdict and its mode (share read, test restore or not) beside (not inside) the
+    backup: later runs, retention and the DR test read it."""
+    record = new_record(backup_id, ok, sample=share, test_restore=test_restore, summary=summary)
     resources().backup_store().record_verification(backup_id, record)
-    get_run_logger().info("verification of %s recorded: %s", backup_id, "passed" if ok else "FAILED")
+    get_run_logger().info("verification of %s recorded: %s (%.0f%% of the objects read, %s)", backup_id,
+                          "passed" if ok else "FAILED", share * 100, "test restore" if test_restore else "no test restore")
 
 
 @step("pre", "latest-verified", cache=False)
 def latest_verified_backup() -> str | None:
+    """The newest backup whose newest verification passed, every object read and restored."""
     store = resources().backup_store()
     for ref in reversed(store.list_backups()):
         if store.verified_ok(ref.backup_id):
@@ -85,14 +89,38 @@ def latest_verified_backup() -> str | None:
 
 @step("post", "retention", retries=1)
 def apply_retention(dry_run: bool = False) -> list[str]:
-    """Delete the verified backups the retention policy no longer keeps (never the newest)."""
+    """Delete what the retention plan no longer keeps (upkeep.backup.retention: slots from verified
+    backups, never the newest verified, a grace period for the others, orphans finished); the ids
+    deleted. Every deletion is tried; any that failed fail the task, named."""
     res = resources()
     store = res.backup_store()
-    doomed = to_delete(store.list_backups(), res.env.backup.retention)
+    now = datetime.now(timezone.utc)
+    refs = store.list_backups()
+    decided = plan(refs, store.verification_statuses([r.backup_id for r in refs]), res.env.backup.retention, now,
+                   orphans=store.list_orphans())
     logger = get_run_logger()
-    logger.info("retention plan: delete %s", ", ".join(doomed) or "nothing")
-    if not dry_run:
-        for backup_id in doomed:
-            store.delete_backup(backup_id)
-            logger.info("deleted backup %s", backup_id)
-    return doomed
+    logger.info("retention plan%s:\n%s", " (dry run)" if dry_run else "", "\n".join(decided.lines()))
+    if dry_run:
+        return sorted(decided.delete) + sorted(decided.orphans)
+    failed, deleted = [], []
+    for backup_id in sorted(decided.delete):
+        try:
+            n = store.delete_backup(backup_id)
+        except StoreError as exc:
+            failed.append(f"{backup_id}: {exc}")
+            logger.error("deleting backup %s failed: %s", backup_id, exc)
+            continue
+        deleted.append(backup_id)
+        logger.info("deleted backup %s (%d objects)", backup_id, n)
+    for backup_id in sorted(decided.orphans):
+        try:
+            n = store.delete_orphan(backup_id, before=now - ORPHAN_GRACE)
+        except StoreError as exc:
+            failed.append(f"orphan {backup_id}: {exc}")
+            logger.error("deleting orphan %s failed: %s", backup_id, exc)
+            continue
+        deleted.append(backup_id)
+        logger.info("deleted orphan %s (%d objects)", backup_id, n)
+    if failed:
+        raise StoreError(f"retention: {len(failed)} deletion(s) failed: " + "; ".join(failed)[:1500])
+    return deleted

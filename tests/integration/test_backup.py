@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 import yaml
+from blake3 import blake3
 
 from flows.backup import backup
 from flows.dr_test import dr_test
 from flows.verify_backup import verify_backup
 from sandbox.faultproxy import FaultProxy
 from sandbox.stack import Stack
-from tests.helpers import report_of, artifacts_of, inventory_variant, slack_calls
+from tests.helpers import inventory_variant, report_of, slack_calls
 from upkeep.backup.manifest import MANIFEST, SIGNATURE, Manifest, sign
 from upkeep.backup.store import BackupStore
 
@@ -57,6 +60,23 @@ def test_backup_then_verify_passes(store: BackupStore, backup_id: str) -> None:
     assert "test restore: 3000 documents in" in report.data and "documents/s" in report.data
 
 
+def _newest_record(store: BackupStore, backup_id: str) -> dict[str, Any]:
+    return store.latest_verifications([backup_id])[backup_id]
+
+
+def test_each_run_records_its_mode_and_lighter_passes_keep_a_thorough_verdict(store: BackupStore, backup_id: str) -> None:
+    """The backup flow's own verification is thorough (every object, test restore); a later sampled
+    run, or one without test restore, records its mode and leaves that verdict standing (records
+    and their statuses: tests/unit/test_backup_records.py)."""
+    assert _newest_record(store, backup_id)["mode"] == {"sample": 1.0, "test_restore": True}
+    assert store.verified_ok(backup_id)
+    assert verify_backup(environment="development", backup_id=backup_id, sample=0.5, return_state=True).is_completed()
+    assert _newest_record(store, backup_id)["mode"] == {"sample": 0.5, "test_restore": True}
+    assert verify_backup(environment="development", backup_id=backup_id, restore=False, return_state=True).is_completed()
+    assert _newest_record(store, backup_id)["mode"] == {"sample": 1.0, "test_restore": False}
+    assert store.verified_ok(backup_id)
+
+
 def _flip(data: bytes) -> bytes:
     i = len(data) // 2
     return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
@@ -90,6 +110,23 @@ def test_every_injected_corruption_is_detected_and_nothing_is_deleted(stack: Sta
             store.put_bytes(backup_id, SIGNATURE, sig.encode())
         return undo
 
+    def corrupt_deflate() -> Callable[[], None]:
+        """The dump's deflate data made invalid, the manifest's digests re-signed to match: the
+        integrity pass passes and the test restore meets a zlib.error."""
+        original = store.read_bytes(backup_id, data_key)
+        bad = original[:10] + b"\xff" * 40 + original[50:]
+        store.put_bytes(backup_id, data_key, bad)
+
+        def digests(data: dict[str, Any]) -> None:
+            entry = next(c for c in data["collections"] if c["data"]["key"] == data_key)["data"]
+            entry.update(size=len(bad), sha256=hashlib.sha256(bad).hexdigest(), blake3=blake3(bad).hexdigest())
+        undo_manifest = resigned_manifest(digests)
+
+        def undo() -> None:
+            undo_manifest()
+            store.put_bytes(backup_id, data_key, original)
+        return undo
+
     def events_count_plus_one(data: dict[str, Any]) -> None:
         next(c for c in data["collections"] if c["name"] == "events")["count"] += 1
 
@@ -104,6 +141,7 @@ def test_every_injected_corruption_is_detected_and_nothing_is_deleted(stack: Sta
          {"backup": {"required_collections": ["eventmanager.events", "eventmanager.payments"], "manifest_key": "env:UPKEEP_SANDBOX_MANIFEST_KEY"}},
          "eventmanager.payments: required collection missing from the backup"),
         ("tampered manifest", lambda: rewrite(MANIFEST, tampered), {}, "manifest signature mismatch"),
+        ("corrupt deflate data", corrupt_deflate, {}, "restore failed: error: Error -3 while decompressing data"),
         ("wrong document count", lambda: resigned_manifest(events_count_plus_one), {},
          "eventmanager.events: document count mismatch: manifest 1501, restored 1500"),
         ("too-old newest backup", lambda: (lambda: None),
@@ -121,11 +159,86 @@ def test_every_injected_corruption_is_detected_and_nothing_is_deleted(stack: Sta
             detected.append(name)
         else:
             pytest.fail(f"{name}: not detected as expected ({expected!r}); run ended {state.name}: {state.message}")
-    assert len(detected) == 7, detected
+    assert len(detected) == 8, detected
     assert objects(store, backup_id) == before  # verification deleted and changed nothing
     assert verify_backup(environment="development", backup_id=backup_id, return_state=True).is_completed()
     alerts = [c["args"]["text"] for c in slack_calls(stack) if "FAILED verification" in c["args"].get("text", "")]
-    assert len(alerts) >= 7
+    assert len(alerts) >= 8
+
+
+def test_restore_keeps_compound_index_key_order_and_options(stack: Stack) -> None:
+    """A compound index whose keys are not in alphabetical order, and index options, survive
+    dump → store → restore; the restore check compares them with the metadata."""
+    from pymongo import MongoClient
+
+    from upkeep.backup.dump import dump_collection, file_blake3, file_sha256, index_metadata
+    from upkeep.backup.manifest import CollectionEntry, FileEntry, new_backup_id
+    from upkeep.backup.verify import restore
+
+    client: MongoClient[Any] = MongoClient(stack.mongo_uri, serverSelectionTimeoutMS=10_000)
+    src, dst = "upkeep_itest_indexes", "upkeep_itest_indexes_restored"
+    store = BackupStore(stack.s3_client(), "upkeep-backups", "itest-indexes/")
+    store.ensure_bucket()  # (the backup flow creates it; not run yet when this test runs alone)
+    backup_id = new_backup_id()
+    try:
+        orders = client[src]["orders"]
+        orders.insert_many([{"_id": i, "status": "new" if i % 2 else "paid", "createdAt": i, "email": f"u{i}@x"} for i in range(50)])
+        orders.create_index([("status", 1), ("createdAt", -1)], name="status_1_createdAt_-1")
+        orders.create_index([("email", 1)], name="email_1", unique=True, sparse=True)
+        orders.create_index([("createdAt", 1)], name="createdAt_ttl", expireAfterSeconds=86400,
+                            partialFilterExpression={"status": "paid"})
+        count, content, dumped = dump_collection(orders, Path(stack.base) / f"{backup_id}.bson.gz")
+        meta = index_metadata(orders)
+        store.put_file(backup_id, "orders.bson.gz", dumped.path, dumped.sha256)
+        store.put_bytes(backup_id, "orders.metadata.json", meta)
+        entry = CollectionEntry(
+            database=src, name="orders", count=count, content_sha256=content,
+            indexes=sorted(ix["name"] for ix in orders.list_indexes()),
+            data=FileEntry(key="orders.bson.gz", size=dumped.size, sha256=dumped.sha256, blake3=dumped.blake3),
+            metadata=FileEntry(key="orders.metadata.json", size=len(meta), sha256=file_sha256(meta), blake3=file_blake3(meta)))
+        now = datetime.now(timezone.utc)
+        manifest = Manifest(backup_id=backup_id, environment="development", created_at=now, completed_at=now,
+                            source="itest", collections=[entry])
+        result = restore(client, store, manifest, into={src: dst})
+        assert all(f.ok for f in result.findings), [f for f in result.findings if not f.ok]
+        assert any("index definitions (keys in order, options) match the metadata" in f.message for f in result.findings)
+        restored = {ix["name"]: ix for ix in client[dst]["orders"].list_indexes()}
+        assert list(restored["status_1_createdAt_-1"]["key"].items()) == [("status", 1), ("createdAt", -1)]
+        assert restored["email_1"].get("unique") and restored["email_1"].get("sparse")
+        assert restored["createdAt_ttl"]["expireAfterSeconds"] == 86400
+        assert dict(restored["createdAt_ttl"]["partialFilterExpression"]) == {"status": "paid"}
+    finally:
+        client.drop_database(src)
+        client.drop_database(dst)
+        store.s3.delete_object(Bucket=store.bucket, Key=store.key(backup_id, MANIFEST))
+        for key in objects(store, backup_id):
+            store.s3.delete_object(Bucket=store.bucket, Key=key)
+        client.close()
+
+
+def test_orphaned_objects_are_listed_and_deleted_but_never_recent_ones(stack: Stack) -> None:
+    """Objects under a backup id without a manifest are an orphan; deleting one spares objects
+    written after the cut-off (a backup still being written) and ids that have a manifest."""
+    store = BackupStore(stack.s3_client(), "upkeep-backups", "itest-orphans/")
+    store.ensure_bucket()  # (the backup flow creates it; not run yet when this test runs alone)
+    orphan, complete = "20260101T020000Z-0a0a", "20260101T030000Z-0b0b"
+    for rel in ("db/a.bson.gz", "db/a.metadata.json"):
+        store.put_bytes(orphan, rel, b"half a backup")
+    for rel in ("db/a.bson.gz", MANIFEST):
+        store.put_bytes(complete, rel, b"{}")
+    store.put_bytes("not-a-backup-id", "x", b"x")
+    try:
+        found = store.list_orphans()
+        assert [(o.backup_id, o.objects) for o in found] == [(orphan, 2)]
+        assert store.delete_orphan(orphan, before=found[0].last_modified - timedelta(seconds=1)) == 0  # all too recent
+        assert store.delete_orphan(orphan, before=datetime.now(timezone.utc) + timedelta(minutes=1)) == 2
+        assert store.list_orphans() == [] and objects(store, orphan) == {}
+        assert store.delete_orphan(complete, before=datetime.now(timezone.utc) + timedelta(minutes=1)) == 0
+        assert store.delete_backup(complete) == 2 and objects(store, complete) == {}
+    finally:
+        for backup_id in (orphan, complete, "not-a-backup-id"):
+            for key in objects(store, backup_id):
+                store.s3.delete_object(Bucket=store.bucket, Key=key)
 
 
 def test_daily_maintenance_runs_its_routines(store: BackupStore, backup_id: str) -> None:

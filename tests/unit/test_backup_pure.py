@@ -10,7 +10,7 @@ import pytest
 
 from upkeep.backup.dump import iter_bson
 from upkeep.backup.manifest import backup_time, new_backup_id, sign, signature_ok
-from upkeep.backup.retention import to_delete, to_keep
+from upkeep.backup.retention import plan, to_keep
 from upkeep.backup.store import BackupRef
 from upkeep.backup.verify import completeness, freshness, sample
 from upkeep.backup.manifest import FileEntry
@@ -35,7 +35,8 @@ def test_retention_grandfather_father_son() -> None:
     assert kept[:7] == [T0 - timedelta(days=i) for i in range(7)]  # the last 7 days
     assert len(keep) <= 7 + 4 + 12 and len(keep) >= 12
     assert min(kept) > T0 - timedelta(days=366)  # nothing older than a year survives
-    assert set(to_delete(daily, RetentionPolicy())) == {r.backup_id for r in daily} - to_keep(daily, RetentionPolicy())
+    all_verified = {r.backup_id: "verified" for r in daily}
+    assert set(plan(daily, all_verified, RetentionPolicy(), T0).delete) == {r.backup_id for r in daily} - to_keep(daily, RetentionPolicy())
 
 
 def test_retention_keeps_the_last_n_of_one_day() -> None:
@@ -43,7 +44,7 @@ def test_retention_keeps_the_last_n_of_one_day() -> None:
     policy = RetentionPolicy(last=3, daily=1, weekly=0, monthly=0)
     newest_three = {r.backup_id for r in same_day[:3]}
     assert to_keep(same_day, policy) == newest_three
-    assert to_delete([], policy) == []
+    assert plan([], {}, policy, T0).delete == {}
 
 
 def test_backup_ids_sort_by_time() -> None:

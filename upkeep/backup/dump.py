@@ -8,7 +8,7 @@ import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, Mapping
 
 from bson.codec_options import CodecOptions
 from bson.json_util import dumps as bson_dumps
@@ -58,12 +58,25 @@ def dump_collection(collection: Any, path: Path, batch_size: int = 2000) -> tupl
 
 
 def index_metadata(collection: Any) -> bytes:
-    """The collection's indexes as mongodump-style metadata JSON."""
-    indexes = [dict(ix) for ix in collection.list_indexes()]
-    return bson_dumps({"indexes": indexes, "collectionName": collection.name}, sort_keys=True).encode()
+    """The collection's indexes as mongodump-style metadata JSON.
+
+    An index's `key` is an ordered document (`{status: 1, createdAt: -1}` is not
+    `{createdAt: -1, status: 1}`), so it is written in the server's order; everything else is
+    written with sorted names, so the same indexes always give the same bytes.
+    """
+    indexes = [_ordered_index(ix) for ix in collection.list_indexes()]
+    return bson_dumps({"collectionName": collection.name, "indexes": indexes}).encode()
+
+
+def _ordered_index(ix: Mapping[str, Any]) -> dict[str, Any]:
+    """One index document: `key` (pairs in index order) first, then the options by name."""
+    out: dict[str, Any] = {"key": {field: direction for field, direction in ix["key"].items()}}
+    out.update((name, ix[name]) for name in sorted(ix) if name != "key")
+    return out
 
 
 def parse_index_metadata(data: bytes) -> list[dict[str, Any]]:
+    """The index documents of `index_metadata`, every document's field order kept."""
     from bson.json_util import loads
 
     return list(loads(data.decode())["indexes"])

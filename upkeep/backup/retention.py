@@ -1,12 +1,53 @@
-"""Which backups to keep: grandfather-father-son over verified backups (pure)."""
+"""Which backups to keep (pure): grandfather-father-son over verified backups, a grace period for
+the others, and orphans finished.
+
+- The keep-slots (the `last` most recent, the newest of each of the last `daily` days, `weekly`
+  ISO weeks and `monthly` months; like restic's --keep-last/--keep-daily/…) are filled from
+  verified backups only (upkeep.backup.records: the newest record passed a run that read every
+  object and restored the backup). A run of failed verifications never pushes a verified backup
+  out of its slot.
+- The newest verified backup is never deleted.
+- A backup that failed verification, or was never (thoroughly) verified, is kept for a grace
+  period from its creation (by default `daily` days: time to verify it again or look at it),
+  then deleted.
+- An orphan (a backup id's objects without a manifest: a backup that failed half-way, or one
+  half deleted) is deleted once its newest object is older than ORPHAN_GRACE, so a backup still
+  being written is never touched.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable, Hashable, Mapping, Sequence
 
-from upkeep.backup.store import BackupRef
+from upkeep.backup.records import Status
+from upkeep.backup.store import BackupRef, Orphan
 from upkeep.config.models import RetentionPolicy
+
+ORPHAN_GRACE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    """Backup id → why, for what is kept, deleted, and the orphans deleted."""
+
+    keep: dict[str, str]
+    delete: dict[str, str]
+    orphans: dict[str, str]
+
+    def lines(self) -> list[str]:
+        """The plan as log lines: every deletion with its reason, then what is kept."""
+        out = [f"delete backup {b}: {why}" for b, why in sorted(self.delete.items())]
+        out += [f"delete orphan {b}: {why}" for b, why in sorted(self.orphans.items())]
+        if not out:
+            out.append("delete nothing")
+        out.append("keep " + (", ".join(f"{b} ({why})" for b, why in sorted(self.keep.items())) or "nothing"))
+        return out
+
+
+def _span(d: timedelta) -> str:
+    return f"{d.days} days" if d == timedelta(days=d.days) else str(d)
 
 
 def _newest_per(refs: Sequence[BackupRef], bucket: Callable[[datetime], Hashable], n: int) -> set[str]:
@@ -20,17 +61,47 @@ def _newest_per(refs: Sequence[BackupRef], bucket: Callable[[datetime], Hashable
     return set(seen.values())
 
 
-def to_keep(refs: Sequence[BackupRef], policy: RetentionPolicy) -> set[str]:
-    """The newest backup of each of the last `daily` days, `weekly` ISO weeks, `monthly` months
-    (like restic's --keep-daily/--keep-weekly/--keep-monthly), and the `last` most recent."""
+def slots(refs: Sequence[BackupRef], policy: RetentionPolicy) -> dict[str, str]:
+    """Backup id → the first keep-slot it fills (last, daily, weekly, monthly), over `refs` as given."""
     newest_first = sorted(refs, key=lambda r: r.created_at, reverse=True)
-    keep = {r.backup_id for r in newest_first[: policy.last]}
-    keep |= _newest_per(refs, lambda t: t.date(), policy.daily)
-    keep |= _newest_per(refs, lambda t: t.isocalendar()[:2], policy.weekly)
-    keep |= _newest_per(refs, lambda t: (t.year, t.month), policy.monthly)
-    return keep
+    out = {r.backup_id: f"last {policy.last}" for r in newest_first[: policy.last]}
+    for name, bucket, n in (("daily", lambda t: t.date(), policy.daily),
+                            ("weekly", lambda t: t.isocalendar()[:2], policy.weekly),
+                            ("monthly", lambda t: (t.year, t.month), policy.monthly)):
+        for backup_id in sorted(_newest_per(refs, bucket, n)):
+            out.setdefault(backup_id, name)
+    return out
 
 
-def to_delete(refs: Sequence[BackupRef], policy: RetentionPolicy) -> list[str]:
-    keep = to_keep(refs, policy)
-    return sorted(r.backup_id for r in refs if r.backup_id not in keep)
+def to_keep(refs: Sequence[BackupRef], policy: RetentionPolicy) -> set[str]:
+    """The backups of `refs` that fill a keep-slot (callers pass verified backups only)."""
+    return set(slots(refs, policy))
+
+
+def plan(refs: Sequence[BackupRef], statuses: Mapping[str, Status], policy: RetentionPolicy, now: datetime, *,
+         orphans: Sequence[Orphan] = (), grace: timedelta | None = None,
+         orphan_grace: timedelta = ORPHAN_GRACE) -> RetentionPlan:
+    """The retention plan at `now` (module docstring). A backup without a status is unverified;
+    `grace` defaults to `policy.daily` days."""
+    grace = timedelta(days=policy.daily) if grace is None else grace
+    verified = [r for r in refs if statuses.get(r.backup_id, "unverified") == "verified"]
+    keep = {b: f"verified, {slot}" for b, slot in slots(verified, policy).items()}
+    if verified:
+        keep.setdefault(max(verified, key=lambda r: r.created_at).backup_id, "newest verified")
+    delete: dict[str, str] = {}
+    for ref in refs:
+        state = statuses.get(ref.backup_id, "unverified")
+        if ref.backup_id in keep:
+            continue
+        if state == "verified":
+            delete[ref.backup_id] = "verified, in no keep-slot"
+            continue
+        what = "failed verification" if state == "failed" else "not verified (no thorough passing run)"
+        until = ref.created_at + grace
+        if now < until:
+            keep[ref.backup_id] = f"{what}, grace until {until:%Y-%m-%d %H:%M}Z"
+        else:
+            delete[ref.backup_id] = f"{what}, past its grace of {_span(grace)}"
+    done = {o.backup_id: f"{o.objects} objects without a manifest, newest written {o.last_modified:%Y-%m-%d %H:%M}Z"
+            for o in orphans if o.last_modified <= now - orphan_grace}
+    return RetentionPlan(keep, delete, done)

@@ -14,11 +14,13 @@ import random
 import secrets
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from blake3 import blake3
+from botocore.exceptions import BotoCoreError
 from bson.raw_bson import RawBSONDocument
 from pydantic import ValidationError
 from pymongo import IndexModel
@@ -77,8 +79,8 @@ def check_object(store: BackupStore, backup_id: str, entry: FileEntry) -> Findin
             size += len(chunk)
     except MissingObject:
         return Finding("integrity", False, entry.key, "missing object")
-    except StoreError as exc:
-        return Finding("integrity", False, entry.key, f"cannot read: {exc}")
+    except (StoreError, BotoCoreError) as exc:  # BotoCoreError: a read timeout or a broken stream mid-object
+        return Finding("integrity", False, entry.key, f"cannot read: {type(exc).__name__}: {str(exc)[:300]}")
     if size != entry.size:
         return Finding("integrity", False, entry.key, f"size mismatch: manifest {entry.size} bytes, stored {size} (truncated or replaced)")
     if sha.hexdigest() != expected:
@@ -144,7 +146,9 @@ def restore(client: Any, store: BackupStore, manifest: Manifest, *, into: dict[s
             result.documents += _load(store, manifest.backup_id, entry.data.key, target, batch)
             result.findings += _compare(store, manifest.backup_id, entry, target)
         result.seconds = time.monotonic() - started
-    except (ValueError, OSError, EOFError, StoreError, PyMongoError) as exc:
+    except (ValueError, OSError, EOFError, zlib.error, StoreError, BotoCoreError, PyMongoError) as exc:
+        # zlib.error: corrupt deflate data in a dump (not an OSError); BotoCoreError: the object's
+        # stream broke or timed out while it was being read
         result.seconds = time.monotonic() - started
         result.findings.append(Finding("restore", False, name, f"restore failed: {type(exc).__name__}: {str(exc)[:300]}"))
     finally:
@@ -214,12 +218,66 @@ def _compare(store: BackupStore, backup_id: str, entry: Any, target: Any) -> lis
                 "content hash matches" if sha.hexdigest() == entry.content_sha256 else "content hash mismatch after restore"),
     ]
     # every index in one createIndexes command: the server builds them in one pass over the documents
+    metadata = parse_index_metadata(store.read_bytes(backup_id, entry.metadata.key))
     models = [IndexModel(list(ix["key"].items()), **{k: v for k, v in ix.items() if k not in ("key", "v", "ns")})
-              for ix in parse_index_metadata(store.read_bytes(backup_id, entry.metadata.key)) if ix["name"] != "_id_"]
+              for ix in metadata if ix["name"] != "_id_"]
     if models:
         target.create_indexes(models)
-    restored = sorted(ix["name"] for ix in target.list_indexes())
+    restored_indexes = list(target.list_indexes())
+    restored = sorted(ix["name"] for ix in restored_indexes)
     findings.append(Finding("restore", restored == sorted(entry.indexes), subject,
                             f"indexes {', '.join(restored)}" if restored == sorted(entry.indexes)
                             else f"index mismatch: manifest {sorted(entry.indexes)}, restored {restored}"))
+    findings += index_findings(subject, metadata, restored_indexes)
     return findings
+
+
+# bookkeeping fields of an index document, not part of what the index is; `background` is ignored by
+# servers since MongoDB 4.2 (and no longer reported by them)
+_NOT_OPTIONS = frozenset({"key", "name", "v", "ns", "background"})
+_FALSE_BY_DEFAULT = frozenset({"unique", "sparse", "hidden"})
+
+
+def index_spec(ix: Mapping[str, Any]) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+    """(key pairs in index order, options) of an index document as `listIndexes` reports it; a false
+    `unique`/`sparse`/`hidden` is the same as none."""
+    keys = [(str(k), v) for k, v in ix["key"].items()]
+    options = {k: _plain(v) for k, v in ix.items() if k not in _NOT_OPTIONS and not (k in _FALSE_BY_DEFAULT and not v)}
+    return keys, options
+
+
+def _plain(value: Any) -> Any:
+    """Nested documents as plain dicts (SON and dict compare alike), lists element by element."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _keys_text(keys: Sequence[tuple[str, Any]]) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in keys) + "}"
+
+
+def index_findings(subject: str, metadata: Sequence[Mapping[str, Any]], restored: Sequence[Mapping[str, Any]]) -> list[Finding]:
+    """Every index of the metadata against the restored index of the same name: key pairs in order
+    (a compound index's field order is what it is) and options (unique, sparse,
+    partialFilterExpression, expireAfterSeconds, collation …). Indexes missing by name are the
+    name check's finding."""
+    by_name = {ix["name"]: ix for ix in restored}
+    out = []
+    for ix in metadata:
+        got = by_name.get(ix["name"])
+        if got is None:
+            continue
+        (want_keys, want_opts), (got_keys, got_opts) = index_spec(ix), index_spec(got)
+        if want_keys != got_keys:
+            out.append(Finding("restore", False, subject, f"index {ix['name']} keys differ: metadata {_keys_text(want_keys)}, "
+                                                          f"restored {_keys_text(got_keys)}"))
+        if want_opts != got_opts:
+            names = sorted(k for k in set(want_opts) | set(got_opts) if want_opts.get(k) != got_opts.get(k))
+            diff = ", ".join(f"{k}: metadata {want_opts.get(k)!r}, restored {got_opts.get(k)!r}" for k in names)
+            out.append(Finding("restore", False, subject, f"index {ix['name']} options differ: {diff}"))
+    if not out:
+        out.append(Finding("restore", True, subject, f"{len(metadata)} index definitions (keys in order, options) match the metadata"))
+    return out
