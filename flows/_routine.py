@@ -145,14 +145,15 @@ class Routine:
         publish_override(self.report, who, why, when)
         self.logger.warning("override recorded: %s at %s: %s", who, when, why)
 
-    def approve_items(self, items: dict[str, str]) -> list[str]:
-        """Ask once, in the Prefect UI, which of `items` (id → description) may go ahead.
-        An unanswered request approves nothing: those items are held back."""
+    def approve_items(self, items: dict[str, str], valid: set[str] | None = None) -> list[str]:
+        """Ask once, in the Prefect UI, which of `items` (id → description) may go ahead; `valid`: the
+        ids an answer may name (default: the item ids). An unanswered request approves nothing."""
         if not items:
             return []
         listing = "\n".join(f"- `{item}`: {text}" for item, text in sorted(items.items()))
         notify(self.name, f"{len(items)} item(s) need approval in the Prefect UI", "warning")
-        description = f"## {self.name} on {self.environment}: approve items\n\n{listing}\n\nList the ids you approve."
+        description = (f"## {self.name} on {self.environment}: approve items\n\n{listing}\n\nList the ids you approve "
+                       "(an id approves any version; `id=version` only that one).")
         try:
             answer = pause_flow_run(
                 wait_for_input=ItemApproval.with_initial_data(description=description, approver="", approved=[]),
@@ -160,8 +161,9 @@ class Routine:
         except FlowPauseTimeout:
             self.report.notes.append("no approval before the timeout: every item that needs one is held back")
             return []
-        unknown = sorted(set(answer.approved) - set(items))
-        approved = sorted(set(answer.approved) & set(items))
+        accepted = set(items) if valid is None else valid
+        unknown = sorted(set(answer.approved) - accepted)
+        approved = sorted(set(answer.approved) & accepted)
         self.report.notes.append(f"approved by **{answer.approver}**: {', '.join(approved) or 'nothing'}"
                                  + (f" (ignored unknown ids: {', '.join(unknown)})" if unknown else ""))
         if approved:

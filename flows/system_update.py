@@ -22,7 +22,7 @@ from flows.backup import backup
 from tasks.notify import notify
 from tasks.packages import check_hosts, plan_updates, rolling_update
 from upkeep.errors import FanOutError, UpkeepError
-from upkeep.packages import Scope, split_plan
+from upkeep.packages import Scope, approval_request, split_plan
 from upkeep.packages.rolling import HostRolledBack
 
 
@@ -43,8 +43,8 @@ def system_update(environment: str = "development", config: str | None = None, h
                    f"({scope}): {', '.join(targets)}; services restart host by host")
         with r.stage("plan"):
             plans = {h: o.value for h, o in r.group("plan", plan_updates, targets, scope=scope).succeeded.items()}
-            asking = {u_.item_id: u_.describe() for ups in plans.values() for u_ in ups if u_.needs_approval}
-            approved = [] if dry_run or u.approvals == "hold" else r.approve_items(asking)
+            asking, valid = approval_request(plans)
+            approved = [] if dry_run or u.approvals == "hold" else r.approve_items(asking, valid)
             chosen = {}
             for host, updates in plans.items():
                 chosen[host], held = split_plan(updates, approved)
@@ -62,6 +62,11 @@ def system_update(environment: str = "development", config: str | None = None, h
                 done = r.group("execute", rolling_update, jobs, label="update", before=before, window=window)  # type: ignore[arg-type]
             except FanOutError as exc:
                 _report_versions(r, before, jobs, exc.result)
+                failed = exc.result.failed  # type: ignore[attr-defined]
+                rolled = [h for h, o in failed.items() if isinstance(o.error, HostRolledBack)]
+                notify("system_update", f"update FAILED on {len(failed)} host(s): {', '.join(failed)}"
+                       + (f"; rolled back and verified: {', '.join(rolled)}" if rolled else "")
+                       + f"; {len(exc.result.succeeded)} updated; see the run's report", "critical")  # type: ignore[attr-defined]
                 raise
             _report_versions(r, before, jobs, done)
         notify("system_update", f"update complete on {len(done.succeeded)} host(s)")

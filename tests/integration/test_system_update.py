@@ -16,7 +16,9 @@ from prefect.states import Scheduled
 from flows.system_update import system_update
 from sandbox.procs import Proc
 from sandbox.stack import Stack
-from tests.helpers import settled_task_runs, flow_run_state, inventory_variant, latest_flow_run, report_of, standin, task_runs_of, wait_for
+from tests.helpers import (
+    flow_run_state, inventory_variant, latest_flow_run, report_of, settled_task_runs, slack_calls, standin, task_runs_of, wait_for,
+)
 from tests.integration.test_guard import closed_window
 from upkeep.hosts import HostPool
 from upkeep.packages import SandboxDriver, seed, set_fault
@@ -96,6 +98,8 @@ def test_failed_post_verification_rolls_back_that_host_only(stack: Stack, fleet:
     assert installed(fleet, "host1")["openssl"] == "3.0.15-1"  # kept
     report = report_of(state.state_details.flow_run_id).data
     assert "| openssl | host2 | rolled back |" in report and "| openssl | host1 | done |" in report
+    notices = [c["args"]["text"] for c in slack_calls(stack) if "update FAILED on 1 host(s): host2" in c["args"].get("text", "")]
+    assert notices and "rolled back and verified: host2" in notices[-1] and "1 updated" in notices[-1]
 
 
 def test_error_budget_leaves_remaining_hosts_untouched(stack: Stack, fleet: HostPool, tmp_path: Path) -> None:

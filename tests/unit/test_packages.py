@@ -494,3 +494,30 @@ def test_a_security_run_plans_security_fixes_kernels_from_a_security_suite_inclu
     with pytest.raises(ValueError, match="unknown update scope 'Security'"):
         in_scope(everything, "Security")  # type: ignore[arg-type]
 
+
+def test_an_approval_request_lists_every_move_of_an_item_and_accepts_versioned_ids() -> None:
+    from upkeep.packages import approval_request
+
+    k1 = PackageUpdate("apt", "linux-image-amd64", "6.1.115-1", "6.1.119-1", "kernel", "bookworm-security")
+    k2 = PackageUpdate("apt", "linux-image-amd64", "6.1.112-1", "6.1.119-1", "kernel", "bookworm-security")
+    ssl = PackageUpdate("apt", "openssl", "3.0.14-1", "3.0.15-1", "security", "bookworm-security")
+    items, valid = approval_request({"web1": [k1, ssl], "web2": [k1], "web3": [k2]})
+    assert items == {"apt:linux-image-amd64": "apt:linux-image-amd64 6.1.112-1 → 6.1.119-1 (kernel) on web3; "
+                                              "apt:linux-image-amd64 6.1.115-1 → 6.1.119-1 (kernel) on web1, web2"}
+    assert valid == {"apt:linux-image-amd64", "apt:linux-image-amd64=6.1.119-1"}  # openssl needs no approval
+    to_apply, held = split_plan([k1, ssl], ["apt:linux-image-amd64=6.1.119-1"])
+    assert to_apply == [k1, ssl] and not held
+
+
+def test_npm_wanted_goes_ahead_while_a_major_latest_waits_for_approval() -> None:
+    text = json.dumps({"express": {"current": "4.17.1", "wanted": "4.21.2", "latest": "5.1.0", "dependent": "app"},
+                       "ms": {"current": "2.1.2", "wanted": "2.1.3", "latest": "2.1.3", "dependent": "app"}})
+    updates = parse_npm_outdated(text)
+    assert [(u.name, u.candidate, u.kind) for u in updates] == [
+        ("express", "4.21.2", "minor"), ("express", "5.1.0", "major"), ("ms", "2.1.3", "patch")]
+    to_apply, held = split_plan(updates)
+    assert [(u.name, u.candidate) for u in to_apply] == [("express", "4.21.2"), ("ms", "2.1.3")]
+    assert [(h.update.name, h.update.candidate) for h in held] == [("express", "5.1.0")]
+    to_apply, held = split_plan(updates, ["npm:express"])  # the major approved: only it is applied
+    assert [(u.name, u.candidate) for u in to_apply] == [("express", "5.1.0"), ("ms", "2.1.3")] and not held
+

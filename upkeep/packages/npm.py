@@ -41,7 +41,10 @@ def parse_npm_outdated(text: str) -> list[PackageUpdate]:
     """Updates from `npm outdated --json`: name → {current, wanted, latest, dependent, location}.
 
     A dependency that is not installed (no "current") or already at `latest` is skipped; a
-    value that is a list (one entry per location) uses its first installed entry.
+    value that is a list (one entry per location) uses its first installed entry. When `wanted`
+    (the newest version the declared range allows) is a patch or minor move short of `latest`, it
+    is listed too, before `latest`: it goes ahead on its own while `latest` waits for an approval
+    (`split_plan` applies one candidate per package, the newest that may go ahead).
     """
     updates: list[PackageUpdate] = []
     for name, info in sorted(_load(text, "npm outdated").items()):
@@ -49,7 +52,10 @@ def parse_npm_outdated(text: str) -> list[PackageUpdate]:
         entry = next((e for e in entries if isinstance(e, dict) and e.get("current")), None)
         if entry is None or not entry.get("latest") or entry["latest"] == entry["current"]:
             continue
-        current, latest = str(entry["current"]), str(entry["latest"])
+        current, latest, wanted = str(entry["current"]), str(entry["latest"]), str(entry.get("wanted") or "")
+        if wanted not in ("", current, latest) and classify_semver(current, wanted) in ("patch", "minor"):
+            updates.append(PackageUpdate(MANAGER, name, current, wanted, classify_semver(current, wanted),
+                                         str(entry.get("dependent", ""))))
         updates.append(PackageUpdate(MANAGER, name, current, latest, classify_semver(current, latest),
                                      str(entry.get("dependent", ""))))
     return updates

@@ -15,7 +15,7 @@ Guide policy for the system update routine:
 from __future__ import annotations
 
 import re
-from typing import Iterable, Literal, NamedTuple
+from typing import Iterable, Literal, Mapping, NamedTuple, Sequence
 
 from upkeep.packages.model import HeldBack, Kind, PackageUpdate
 
@@ -159,14 +159,34 @@ def split_plan(
     """(updates to apply, updates held back with the reason) under the policy and approvals.
 
     An approval is an item id ("apt:linux-image-amd64": any version) or a versioned id
-    ("apt:linux-image-amd64=6.1.119-1": only that candidate). Order is preserved.
+    ("apt:linux-image-amd64=6.1.119-1": only that candidate). Order is preserved. A package listed
+    with several candidates (npm's `wanted` before its `latest`) is applied once: the last listed
+    of those that may go ahead.
     """
     approved = set(approved_ids)
-    to_apply: list[PackageUpdate] = []
+    allowed: list[PackageUpdate] = []
     held: list[HeldBack] = []
     for u in updates:
         if not needs_approval(u) or u.item_id in approved or u.versioned_id in approved:
-            to_apply.append(u)
+            allowed.append(u)
         else:
             held.append(HeldBack(u, _reason(u)))
-    return to_apply, held
+    last = {u.item_id: u for u in allowed}
+    return [u for u in allowed if last[u.item_id] is u], held
+
+
+def approval_request(plans: Mapping[str, Sequence[PackageUpdate]]) -> tuple[dict[str, str], set[str]]:
+    """What to ask approval for, once per run: item id → every distinct move of that item and the
+    hosts it is planned on (hosts can differ in their current or candidate versions); and the ids an
+    approver may answer with: those item ids (any version) and the versioned ids (only that candidate)."""
+    moves: dict[str, dict[str, list[str]]] = {}
+    valid: set[str] = set()
+    for host, updates in plans.items():
+        for u in updates:
+            if u.needs_approval:
+                moves.setdefault(u.item_id, {}).setdefault(u.describe(), []).append(host)
+                valid |= {u.item_id, u.versioned_id}
+    items = {item: "; ".join(f"{move} on {', '.join(hosts)}" for move, hosts in sorted(by_move.items()))
+             for item, by_move in moves.items()}
+    return items, valid
+
