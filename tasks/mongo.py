@@ -15,10 +15,11 @@ from pymongo.errors import PyMongoError
 
 from tasks._base import resources, step
 from upkeep.backup.dump import dump_collection, file_blake3, file_sha256, index_metadata
-from upkeep.backup.manifest import CollectionEntry, FileEntry
-from upkeep.backup.verify import restore
+from upkeep.backup.manifest import CollectionEntry, FileEntry, Manifest
+from upkeep.backup.verify import load_signed_manifest, restore
 from upkeep.errors import UpkeepError
 from upkeep.monitoring.samples import Sample
+from upkeep.resources import Resources
 
 
 class DatabaseError(UpkeepError):
@@ -95,7 +96,8 @@ def restore_into_dr(backup_id: str) -> dict[str, Any]:
     assert res.env.dr is not None and res.env.mongodb is not None
     store = res.backup_store()
     mapping = dict(zip(res.env.mongodb.databases, res.env.dr.mongodb.databases))
-    result = restore(res.dr_mongo(), store, store.load_manifest(backup_id), into=mapping)
+    manifest = _signed_manifest(res, backup_id, mapping)
+    result = restore(res.dr_mongo(), store, manifest, into=mapping)
     get_run_logger().info("restored %s into %s: %d documents in %.2fs", backup_id, result.database, result.documents, result.seconds)
     return {"documents": result.documents, "seconds": result.seconds, "findings": [asdict(f) for f in result.findings]}
 
@@ -137,9 +139,25 @@ def restore_into_primary(backup_id: str) -> dict[str, Any]:
     assert res.env.mongodb is not None
     store = res.backup_store()
     mapping = {db: db for db in res.env.mongodb.databases}
-    result = restore(res.mongo, store, store.load_manifest(backup_id), into=mapping)
+    manifest = _signed_manifest(res, backup_id, mapping)  # before anything is dropped
+    result = restore(res.mongo, store, manifest, into=mapping)
     bad = [f for f in result.findings if not f.ok]
     if bad:
         raise DatabaseError(f"restore of {backup_id} is wrong: {bad[0].subject}: {bad[0].message}")
     get_run_logger().warning("restored %s over %s: %d documents", backup_id, ", ".join(mapping), result.documents)
     return {"documents": result.documents, "seconds": result.seconds}
+
+
+def _signed_manifest(res: Resources, backup_id: str, mapping: dict[str, str]) -> Manifest:
+    """The backup's manifest, checked before a restore that empties its targets: signature and
+    structure valid, and every database it holds has a target (never restored under its own name
+    by default: on the wrong server that would be production's)."""
+    manifest, findings = load_signed_manifest(res.backup_store(), backup_id, res.manifest_key())
+    if manifest is None:
+        raise DatabaseError(f"not restoring {backup_id}: {findings[0].message}")
+    unmapped = sorted({c.database for c in manifest.collections} - set(mapping))
+    if unmapped:
+        raise DatabaseError(f"not restoring {backup_id}: it holds database(s) {', '.join(unmapped)} that the configuration "
+                            "maps to no target (mongodb.databases / dr.mongodb.databases); restore them by hand or add them")
+    return manifest
+

@@ -244,10 +244,11 @@ def test_orphaned_objects_are_listed_and_deleted_but_never_recent_ones(stack: St
 def test_daily_maintenance_runs_its_routines(store: BackupStore, backup_id: str) -> None:
     from flows.maintenance import daily_maintenance
 
-    before = len(store.list_backups())
+    before = {r.backup_id for r in store.list_backups()}
     outcomes = daily_maintenance(environment="development")
     assert outcomes == {"disk_check": "Completed", "backup": "Completed"}
-    assert len(store.list_backups()) == before + 1
+    newest = store.list_backups()[-1].backup_id  # retention may have pruned older ones (keep-last 3 a day)
+    assert newest not in before and store.verified_ok(newest)
 
 
 @pytest.fixture
@@ -281,3 +282,26 @@ def test_dr_test_reports_rto_and_rpo(stack: Stack, backup_id: str, tmp_path: Pat
     config = inventory_variant(stack, tmp_path / "inv.yaml", "development", dr=dr)
     state = dr_test(environment="development", config=config, return_state=True)
     assert state.is_failed() and "RTO" in state.message and "FAIL" in state.message
+
+
+def test_a_restore_refuses_a_tampered_manifest_before_touching_its_target(stack: Stack, store: BackupStore,
+                                                                          backup_id: str) -> None:
+    """The DR restore (like the emergency restore over production) empties its target databases: it
+    checks the manifest's signature first, and a bad one stops it with the target untouched."""
+    import pymongo
+
+    dr_db = yaml.safe_load(stack.inventory_path.read_text())["environments"]["development"]["dr"]["mongodb"]["databases"][0]
+    client = pymongo.MongoClient(stack.mongo_uri)
+    try:
+        before = {name: client[dr_db][name].count_documents({}) for name in client[dr_db].list_collection_names()}
+        original = store.read_bytes(backup_id, SIGNATURE)
+        store.put_bytes(backup_id, SIGNATURE, b"hmac-sha256:" + b"0" * 64)
+        try:
+            state = dr_test(environment="development", backup_id=backup_id, return_state=True)
+        finally:
+            store.put_bytes(backup_id, SIGNATURE, original)
+        assert state.is_failed() and backup_id in state.message and "manifest signature mismatch" in state.message
+        assert {name: client[dr_db][name].count_documents({}) for name in client[dr_db].list_collection_names()} == before
+    finally:
+        client.close()
+

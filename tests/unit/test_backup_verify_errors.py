@@ -115,3 +115,21 @@ def test_restore_reports_a_stream_that_breaks_mid_object(error: Exception) -> No
     assert [(f.ok, f.check) for f in result.findings] == [(False, "restore")]
     assert result.findings[0].message.startswith(f"restore failed: {type(error).__name__}: ")
     assert len(client.dropped) == 1
+
+
+def test_a_failed_bulk_insert_is_reported_by_codes_and_counts_never_its_documents() -> None:
+    from pymongo.errors import BulkWriteError
+
+    class _Refusing(_Client):
+        def insert_many(self, docs: list[Any], ordered: bool = True) -> None:
+            raise BulkWriteError({"nInserted": 7, "writeErrors": [
+                {"index": 0, "code": 11000, "errmsg": "E11000 duplicate key: { email: \"ann@example.com\" }",
+                 "op": {"_id": 1, "email": "ann@example.com", "card": "4111 1111 1111 1111"}}]})
+
+    client = _Refusing()
+    result = restore(client, _Store({"app/orders.bson.gz": DUMP, "app/orders.metadata.json": META}), manifest(DUMP), batch=10)
+    (finding,) = result.findings
+    assert finding.message == "restore failed: BulkWriteError: 1 write error(s), codes 11000; 7 inserted"
+    assert "example.com" not in finding.message and "4111" not in finding.message
+    assert len(client.dropped) == 1
+

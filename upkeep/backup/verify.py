@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError
 from bson.raw_bson import RawBSONDocument
 from pydantic import ValidationError
 from pymongo import IndexModel
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from upkeep.backup.dump import RAW, iter_bson, parse_index_metadata
 from upkeep.backup.manifest import FileEntry, Manifest, signature_ok
@@ -118,6 +118,16 @@ def freshness(refs: Sequence[BackupRef], now: datetime, max_age: timedelta) -> F
     return Finding("freshness", ok, newest.backup_id, text + ("" if ok else f", older than the allowed {max_age}"))
 
 
+def _error_text(exc: BaseException) -> str:
+    """What a finding may say of an error: a bulk write's error codes and counts, never the documents
+    (its text carries the failing documents and duplicate keys, and findings go to Slack and reports)."""
+    if isinstance(exc, BulkWriteError):
+        errors = exc.details.get("writeErrors", [])
+        codes = sorted({str(e.get("code", "?")) for e in errors})
+        return f"{len(errors)} write error(s), codes {', '.join(codes) or '?'}; {exc.details.get('nInserted', 0)} inserted"
+    return str(exc)[:300]
+
+
 def scratch_name(backup_id: str) -> str:
     return f"upkeep_verify_{backup_id.replace('-', '_')}_{secrets.token_hex(3)}"[:63]
 
@@ -150,7 +160,7 @@ def restore(client: Any, store: BackupStore, manifest: Manifest, *, into: dict[s
         # zlib.error: corrupt deflate data in a dump (not an OSError); BotoCoreError: the object's
         # stream broke or timed out while it was being read
         result.seconds = time.monotonic() - started
-        result.findings.append(Finding("restore", False, name, f"restore failed: {type(exc).__name__}: {str(exc)[:300]}"))
+        result.findings.append(Finding("restore", False, name, f"restore failed: {type(exc).__name__}: {_error_text(exc)}"))
     finally:
         if scratch:
             client.drop_database(name)
