@@ -39,14 +39,20 @@ def ping_database() -> str:
 
 @step("pre", "list-collections", cache=False)
 def list_collections() -> list[str]:
-    """`db.collection` names of the configured databases."""
+    """`db.collection` names of the configured databases: collections only (a view holds no data of
+    its own and cannot be dumped like one; views found are logged as not backed up)."""
     res = resources()
     assert res.env.mongodb is not None
     try:
-        return sorted(f"{db}.{name}" for db in res.env.mongodb.databases
-                      for name in res.mongo[db].list_collection_names() if not name.startswith("system."))
+        names = {db: res.mongo[db].list_collection_names(filter={"type": "collection"}) for db in res.env.mongodb.databases}
+        views = sorted(f"{db}.{name}" for db in res.env.mongodb.databases
+                       for name in res.mongo[db].list_collection_names(filter={"type": "view"}))
     except PyMongoError as exc:
         raise DatabaseError(f"cannot list collections: {exc}") from exc
+    if views:
+        get_run_logger().warning("views are not backed up (no data of their own; recreate them from their "
+                                 "definitions): %s", ", ".join(views))
+    return sorted(f"{db}.{name}" for db, found in names.items() for name in found if not name.startswith("system."))
 
 
 @step("execute", "dump", run_name="dump[{qualified}]")

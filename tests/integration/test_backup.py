@@ -305,3 +305,21 @@ def test_a_restore_refuses_a_tampered_manifest_before_touching_its_target(stack:
     finally:
         client.close()
 
+
+def test_a_view_in_a_backed_up_database_is_left_out_not_a_failure(stack: Stack, store: BackupStore) -> None:
+    import pymongo
+
+    db_name = yaml.safe_load(stack.inventory_path.read_text())["environments"]["development"]["mongodb"]["databases"][0]
+    client = pymongo.MongoClient(stack.mongo_uri)
+    try:
+        source = next(n for n in client[db_name].list_collection_names() if not n.startswith("system."))
+        client[db_name].command({"create": "recent_view", "viewOn": source, "pipeline": [{"$limit": 5}]})
+        try:
+            new_id = backup(environment="development", retention=False)
+        finally:
+            client[db_name].drop_collection("recent_view")
+    finally:
+        client.close()
+    names = {c.qualified for c in store.load_manifest(new_id).collections}
+    assert f"{db_name}.{source}" in names and f"{db_name}.recent_view" not in names
+
