@@ -9,7 +9,7 @@ import bson
 import pytest
 
 from upkeep.backup.dump import iter_bson
-from upkeep.backup.manifest import backup_time, new_backup_id, sign, signature_ok
+from upkeep.backup.manifest import backup_time, new_backup_id, sign, signature_ok, signature_problem
 from upkeep.backup.retention import plan, to_keep
 from upkeep.backup.store import BackupRef
 from upkeep.backup.verify import completeness, freshness, sample
@@ -125,3 +125,15 @@ def test_check_object_uses_blake3_when_recorded_and_sha256_for_older_manifests()
     assert check_object(store, "b", FileEntry(key="old", size=len(data), sha256=sha)).message == "12 bytes, sha256 ok"
     bad = check_object(store, "b", FileEntry(key="rotted", size=len(data), sha256=sha, blake3=b3))
     assert not bad.ok and bad.message.startswith("checksum mismatch (blake3): manifest " + b3[:12])
+
+
+def test_signature_problems_are_named() -> None:
+    body = b'{"backup_id": "x"}'
+    assert signature_problem(body, sign(body, b"key"), b"key") is None
+    assert signature_problem(body + b" ", sign(body, b"key"), b"key") == "signature mismatch: the manifest was changed after it was written"
+    assert signature_problem(body + b" ", sign(body, None), None) == "checksum mismatch: the manifest was changed after it was written"
+    assert "no manifest key is configured" in signature_problem(body, sign(body, b"key"), None)  # type: ignore[operator]
+    assert "written without a manifest key" in signature_problem(body, sign(body, None), b"key")  # type: ignore[operator]
+    assert signature_problem(body, "hmac-sha256:é" + "0" * 63, b"key") is not None  # not ASCII: a mismatch, not a crash
+    assert signature_problem(body, "md5:abc", b"key") == "unknown signature scheme 'md5'"
+

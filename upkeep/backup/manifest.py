@@ -94,4 +94,22 @@ def sign(manifest_bytes: bytes, key: bytes | None) -> str:
 
 
 def signature_ok(manifest_bytes: bytes, signature: str, key: bytes | None) -> bool:
-    return hmac.compare_digest(sign(manifest_bytes, key), signature.strip())
+    return signature_problem(manifest_bytes, signature, key) is None
+
+
+def signature_problem(manifest_bytes: bytes, signature: str, key: bytes | None) -> str | None:
+    """Why `signature` does not vouch for `manifest_bytes` under `key`, or None when it does. A
+    signature of the other scheme (keyed vs unkeyed) is named as such: a key added, rotated away or
+    missing in the configuration reads differently from a changed manifest."""
+    expected, given = sign(manifest_bytes, key), signature.strip()
+    scheme, _, _ = given.partition(":")
+    if scheme != expected.partition(":")[0]:
+        if scheme == "hmac-sha256":
+            return "the manifest is signed with a key but no manifest key is configured (backup.manifest_key)"
+        if scheme == "sha256":
+            return "the manifest is unsigned (written without a manifest key) but a key is configured now"
+        return f"unknown signature scheme {scheme[:20]!r}"
+    if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
+        return ("signature mismatch: the manifest was changed after it was written" if key else
+                "checksum mismatch: the manifest was changed after it was written")
+    return None

@@ -27,7 +27,7 @@ from pymongo import IndexModel
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from upkeep.backup.dump import RAW, iter_bson, parse_index_metadata
-from upkeep.backup.manifest import FileEntry, Manifest, signature_ok
+from upkeep.backup.manifest import FileEntry, Manifest, signature_problem
 from upkeep.backup.store import BackupRef, BackupStore, MissingObject, StoreError
 
 
@@ -57,14 +57,18 @@ def load_signed_manifest(store: BackupStore, backup_id: str, key: bytes | None) 
         data, sig = store.manifest(backup_id)
     except MissingObject as exc:
         return None, [Finding("manifest", False, backup_id, f"manifest or signature missing: {exc}")]
-    if not signature_ok(data, sig, key):
-        return None, [Finding("manifest", False, backup_id, "manifest signature mismatch: the manifest was changed after it was written")]
+    problem = signature_problem(data, sig, key)
+    if problem is not None:
+        return None, [Finding("manifest", False, backup_id, f"manifest {problem}")]
     try:
         manifest = Manifest.model_validate_json(data)
     except ValidationError as exc:
         return None, [Finding("manifest", False, backup_id, f"manifest structure invalid: {exc.errors()[0]['msg']}")]
     if manifest.backup_id != backup_id:
         return None, [Finding("manifest", False, backup_id, f"manifest names backup {manifest.backup_id!r}")]
+    if not key:
+        return manifest, [Finding("manifest", True, backup_id, "checksum and structure valid; unsigned (no manifest key "
+                                  "configured): corruption is detected, a deliberate change is not")]
     return manifest, [Finding("manifest", True, backup_id, "signature and structure valid")]
 
 
