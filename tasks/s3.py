@@ -102,25 +102,18 @@ def apply_retention(dry_run: bool = False) -> list[str]:
     logger.info("retention plan%s:\n%s", " (dry run)" if dry_run else "", "\n".join(decided.lines()))
     if dry_run:
         return sorted(decided.delete) + sorted(decided.orphans)
+    jobs = [(b, "backup", lambda b=b: store.delete_backup(b)) for b in sorted(decided.delete)]
+    jobs += [(b, "orphan", lambda b=b: store.delete_orphan(b, before=now - ORPHAN_GRACE)) for b in sorted(decided.orphans)]
     failed, deleted = [], []
-    for backup_id in sorted(decided.delete):
+    for backup_id, what, delete in jobs:  # every deletion is tried; failures are collected
         try:
-            n = store.delete_backup(backup_id)
+            n = delete()
         except StoreError as exc:
-            failed.append(f"{backup_id}: {exc}")
-            logger.error("deleting backup %s failed: %s", backup_id, exc)
+            failed.append(f"{what} {backup_id}: {exc}")
+            logger.error("deleting %s %s failed: %s", what, backup_id, exc)
             continue
         deleted.append(backup_id)
-        logger.info("deleted backup %s (%d objects)", backup_id, n)
-    for backup_id in sorted(decided.orphans):
-        try:
-            n = store.delete_orphan(backup_id, before=now - ORPHAN_GRACE)
-        except StoreError as exc:
-            failed.append(f"orphan {backup_id}: {exc}")
-            logger.error("deleting orphan %s failed: %s", backup_id, exc)
-            continue
-        deleted.append(backup_id)
-        logger.info("deleted orphan %s (%d objects)", backup_id, n)
+        logger.info("deleted %s %s (%d objects)", what, backup_id, n)
     if failed:
         raise StoreError(f"retention: {len(failed)} deletion(s) failed: " + "; ".join(failed)[:1500])
     return deleted
