@@ -133,3 +133,22 @@ def test_a_failed_bulk_insert_is_reported_by_codes_and_counts_never_its_document
     assert "example.com" not in finding.message and "4111" not in finding.message
     assert len(client.dropped) == 1
 
+
+def test_the_load_batches_by_bytes_as_well_as_by_count() -> None:
+    from upkeep.backup.verify import _load
+
+    big = [bson.encode({"_id": i, "blob": b"x" * 4000}) for i in range(20)]  # ~4 KB each
+    dump = gzip.compress(b"".join(big), mtime=0)
+
+    class _Batches(_Client):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sizes: list[int] = []
+
+        def insert_many(self, docs: list[Any], ordered: bool = True) -> None:
+            self.sizes.append(len(docs))
+
+    target = _Batches()
+    assert _load(_Store({"k": dump}), "b", "k", target, batch=1000, batch_bytes=10_000) == 20  # type: ignore[arg-type]
+    assert target.sizes == [3] * 6 + [2]  # 3 documents reach 10 kB; never 1000 at once
+

@@ -171,9 +171,14 @@ def restore(client: Any, store: BackupStore, manifest: Manifest, *, into: dict[s
     return result
 
 
-def _load(store: BackupStore, backup_id: str, key: str, target: Any, batch: int) -> int:
-    """Insert the dump's documents `batch` at a time. A reader thread streams, gunzips and splits the
-    next batches while the server inserts the current one (at most two batches wait in between)."""
+#: A batch also ends at this many bytes of BSON: 1000 GridFS chunks (255 KiB each) would be 250 MiB.
+BATCH_BYTES = 16 * 1024 * 1024
+
+
+def _load(store: BackupStore, backup_id: str, key: str, target: Any, batch: int, batch_bytes: int = BATCH_BYTES) -> int:
+    """Insert the dump's documents `batch` (or `batch_bytes` of BSON) at a time. A reader thread
+    streams, gunzips and splits the next batches while the server inserts the current one (at most
+    two batches wait in between: memory stays within a few batches, whatever the documents' size)."""
     batches: queue.Queue[list[RawBSONDocument] | BaseException | None] = queue.Queue(maxsize=2)
     stop = threading.Event()
 
@@ -181,12 +186,14 @@ def _load(store: BackupStore, backup_id: str, key: str, target: Any, batch: int)
         body = store.stream(backup_id, key)
         try:
             docs: list[RawBSONDocument] = []
+            size = 0
             with gzip.GzipFile(fileobj=body, mode="rb") as gz:
                 for raw in iter_bson(gz):
                     docs.append(RawBSONDocument(raw))
-                    if len(docs) >= batch:
+                    size += len(raw)
+                    if len(docs) >= batch or size >= batch_bytes:
                         batches.put(docs)
-                        docs = []
+                        docs, size = [], 0
                         if stop.is_set():
                             return
             if docs:
