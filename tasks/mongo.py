@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from pymongo.errors import PyMongoError
 from tasks._base import resources, step
 from upkeep.backup.dump import dump_collection, file_blake3, file_sha256, index_metadata
 from upkeep.backup.manifest import CollectionEntry, FileEntry, Manifest
-from upkeep.backup.verify import load_signed_manifest, restore
+from upkeep.backup.verify import load_signed_manifest, restore, stale_scratch
 from upkeep.errors import UpkeepError
 from upkeep.monitoring.samples import Sample
 from upkeep.resources import Resources
@@ -85,9 +85,16 @@ def dump_to_store(qualified: str, backup_id: str) -> CollectionEntry:
 
 @step("execute", "test-restore", retries=1)
 def test_restore(backup_id: str) -> dict[str, Any]:
-    """Restore into a scratch database (always dropped) and compare with the manifest."""
+    """Restore into a scratch database (always dropped) and compare with the manifest. Scratch
+    databases that a killed run left behind (copies of production data) are dropped first."""
     res = resources()
     store = res.backup_store()
+    try:
+        for name in stale_scratch(res.mongo.list_database_names(), datetime.now(timezone.utc)):
+            res.mongo.drop_database(name)
+            get_run_logger().warning("dropped %s: a scratch database an earlier test restore left behind", name)
+    except PyMongoError as exc:
+        get_run_logger().warning("leftover scratch databases not checked: %s", exc)
     result = restore(res.mongo, store, store.load_manifest(backup_id))
     get_run_logger().info("test restore of %s: %d documents in %.2fs (%.0f docs/s) into %s (dropped)",
                           backup_id, result.documents, result.seconds, result.docs_per_second, result.database)

@@ -323,3 +323,21 @@ def test_a_view_in_a_backed_up_database_is_left_out_not_a_failure(stack: Stack, 
     names = {c.qualified for c in store.load_manifest(new_id).collections}
     assert f"{db_name}.{source}" in names and f"{db_name}.recent_view" not in names
 
+
+def test_a_scratch_database_left_by_a_killed_restore_is_dropped_by_the_next_one(stack: Stack, backup_id: str) -> None:
+    import pymongo
+
+    left = "upkeep_verify_20200101T000000_20200101T000000Z_dead_000000"  # a killed run's scratch copy
+    running = "upkeep_verify_29991231T000000_20200101T000000Z_live_000000"  # one still in use: never touched
+    client = pymongo.MongoClient(stack.mongo_uri)
+    try:
+        for name in (left, running):
+            client[name]["eventmanager.events"].insert_one({"_id": 1})
+        assert verify_backup(environment="development", backup_id=backup_id, return_state=True).is_completed()
+        names = client.list_database_names()
+        assert left not in names and running in names
+        assert not [n for n in names if n.startswith("upkeep_verify_") and n != running]  # its own scratch dropped too
+    finally:
+        client.drop_database(running)
+        client.close()
+

@@ -137,3 +137,18 @@ def test_signature_problems_are_named() -> None:
     assert signature_problem(body, "hmac-sha256:é" + "0" * 63, b"key") is not None  # not ASCII: a mismatch, not a crash
     assert signature_problem(body, "md5:abc", b"key") == "unknown signature scheme 'md5'"
 
+
+def test_scratch_names_say_when_and_what_and_stale_ones_are_found() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from upkeep.backup.verify import scratch_name, stale_scratch
+
+    now = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+    fresh = scratch_name("20261122T020000Z-abcd", now - timedelta(hours=2))
+    old = scratch_name("20261122T020000Z-abcd", now - timedelta(days=2))
+    assert fresh.startswith("upkeep_verify_20261123T000000_20261122T020000Z_abcd_") and len(fresh) <= 63
+    legacy_old = "upkeep_verify_20261101T020000Z_ffff_a1b2c3"  # before run times were written: the backup's time
+    legacy_recent = "upkeep_verify_20261123T013000Z_ffff_a1b2c3"
+    names = [fresh, old, legacy_old, legacy_recent, "upkeep_verify_garbage", "eventmanager", "admin"]
+    assert stale_scratch(names, now) == sorted([old, legacy_old])
+

@@ -16,7 +16,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 from blake3 import blake3
@@ -132,8 +132,34 @@ def _error_text(exc: BaseException) -> str:
     return str(exc)[:300]
 
 
-def scratch_name(backup_id: str) -> str:
-    return f"upkeep_verify_{backup_id.replace('-', '_')}_{secrets.token_hex(3)}"[:63]
+SCRATCH_PREFIX = "upkeep_verify_"
+
+
+def scratch_name(backup_id: str, now: datetime | None = None) -> str:
+    """A unique scratch database name that says when the test restore started (UTC) and of what."""
+    now = now or datetime.now(timezone.utc)
+    return f"{SCRATCH_PREFIX}{now.astimezone(timezone.utc):%Y%m%dT%H%M%S}_{backup_id.replace('-', '_')}_{secrets.token_hex(3)}"[:63]
+
+
+def stale_scratch(names: Iterable[str], now: datetime, max_age: timedelta = timedelta(days=1)) -> list[str]:
+    """The scratch databases a test restore left behind (a killed run cannot drop its own): those
+    started more than `max_age` ago, by the time in their name (for names from before that time was
+    written, the backup's time, which is earlier still). A running restore is never that old."""
+    out = []
+    for name in names:
+        if not name.startswith(SCRATCH_PREFIX):
+            continue
+        stamp = name[len(SCRATCH_PREFIX):].split("_", 1)[0]
+        started = None
+        for fmt in ("%Y%m%dT%H%M%S", "%Y%m%dT%H%M%SZ"):
+            try:
+                started = datetime.strptime(stamp, fmt).replace(tzinfo=timezone.utc)
+                break
+            except ValueError:
+                continue
+        if started is not None and now - started > max_age:
+            out.append(name)
+    return sorted(out)
 
 
 def restore(client: Any, store: BackupStore, manifest: Manifest, *, into: dict[str, str] | None = None,
