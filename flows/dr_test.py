@@ -52,7 +52,7 @@ def dr_test(environment: str = "development", config: str | None = None, backup_
                 verify_service(dr.host, service, stage="dr")  # retried until healthy
             rto = time.monotonic() - started  # start of the test → application healthy
             for q in dr.queries:
-                dr_read_query(q.collection, q.filter, q.min_count)
+                dr_read_query(q.collection, q.filter, q.min_count, database=q.database)
             verdict = recovery_verdict(rto, datetime.now(timezone.utc) - manifest.created_at, dr.rto_target, dr.rpo_target)
             r.report.notes += [f"backup `{backup_id}`: {restored['documents']} documents restored in {restored['seconds']:.2f}s",
                                *verdict.lines]

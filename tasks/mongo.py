@@ -116,11 +116,12 @@ def restore_into_dr(backup_id: str) -> dict[str, Any]:
 
 
 @step("post", "read-query", retries=1, run_name="read-query[{collection}]")
-def dr_read_query(collection: str, filter: dict[str, Any], min_count: int) -> int:  # noqa: A002 - MongoDB's word
-    """A read the application needs works on the restored data."""
+def dr_read_query(collection: str, filter: dict[str, Any], min_count: int,  # noqa: A002 - MongoDB's word
+                  database: str | None = None) -> int:
+    """A read the application needs works on the restored data (in `database`, default the first DR database)."""
     res = resources()
     assert res.env.dr is not None
-    db = res.dr_mongo()[res.env.dr.mongodb.databases[0]]
+    db = res.dr_mongo()[database or res.env.dr.mongodb.databases[0]]
     n = db[collection].count_documents(filter)
     if n < min_count:
         raise DatabaseError(f"read query on {collection} {filter} found {n} documents, expected at least {min_count}")

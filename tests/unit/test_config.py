@@ -161,3 +161,15 @@ def test_placeholders_render_per_host_and_stay_one_word() -> None:
     assert render_argv(["ls", "{root}/logs", "{address}"], host) == ["ls", "/srv/em/logs", "10.0.0.1"]
     with pytest.raises(ConfigError, match=r"unknown placeholder \{nope\}"):
         render_argv(["{nope}"], host)
+
+
+def test_a_dr_read_query_names_one_of_the_dr_databases() -> None:
+    data = copy.deepcopy(VALID)
+    data["environments"]["production"]["dr"] = {
+        "mongodb": {"uri": "block:dr-mongo-uri", "databases": ["em_dr"]}, "host": "api-1", "services": ["api"],
+        "queries": [{"collection": "events", "database": "eventmanager"}]}
+    assert ("environments.production.dr: queries[0].database 'eventmanager' is not one of dr.mongodb.databases (em_dr); "
+            "name one of them or leave it out for the first") in error_of(data)
+    data["environments"]["production"]["dr"]["queries"][0]["database"] = "em_dr"
+    assert parse_inventory(data).environments["production"].dr.queries[0].database == "em_dr"  # type: ignore[union-attr]
+

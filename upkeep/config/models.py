@@ -155,6 +155,7 @@ class ReadQuery(Model):
     """A read the application needs to work: `find(filter)` on a collection returns ≥ min_count."""
 
     collection: str
+    database: str | None = Field(None, description="one of dr.mongodb.databases (default: the first)")
     filter: dict[str, object] = Field(default_factory=dict)
     min_count: int = Field(1, ge=0)
 
@@ -168,6 +169,14 @@ class DrConfig(Model):
     queries: list[ReadQuery] = Field(default_factory=list)
     rto_target: Duration = timedelta(minutes=30)
     rpo_target: Duration = timedelta(hours=26)
+
+    @model_validator(mode="after")
+    def _queries_name_dr_databases(self) -> "DrConfig":
+        for i, q in enumerate(self.queries):
+            if q.database is not None and q.database not in self.mongodb.databases:
+                raise ValueError(f"queries[{i}].database {q.database!r} is not one of dr.mongodb.databases "
+                                 f"({', '.join(self.mongodb.databases)}); name one of them or leave it out for the first")
+        return self
 
 
 class AutoRecover(Model):
