@@ -114,7 +114,12 @@ def test_delete_backup_raises_naming_the_keys_the_store_refused(s3: FakeS3) -> N
 
 def test_delete_backup_counts_what_it_deleted(s3: FakeS3) -> None:
     store = BackupStore(s3, "bucket", "p/")
+    store.record_verification(OLD, new_record(OLD, True, sample=1.0, test_restore=True, at=NOW))
+    store.record_verification(NEW, new_record(NEW, True, sample=1.0, test_restore=True, at=NOW))
     assert store.delete_backup(OLD) == 4
+    assert not [k for k in s3.objects if k.startswith(f"p/_verifications/{OLD}/")]  # its records went with it
+    assert [k for k in s3.objects if k.startswith(f"p/_verifications/{NEW}/")]
+    del s3.objects[next(k for k in s3.objects if k.startswith(f"p/_verifications/{NEW}/"))]
     assert sorted(s3.objects) == sorted(f"p/{NEW}/{r}" for r in ("manifest.json", "manifest.sig", "app/orders.bson.gz",
                                                                  "app/orders.metadata.json"))
 

@@ -247,12 +247,16 @@ class BackupStore:
         return self.verification_statuses([backup_id])[backup_id] == "verified"
 
     def delete_backup(self, backup_id: str) -> int:
-        """Delete a backup: its manifest first (so it is never listed half-deleted), then the rest.
+        """Delete a backup: its manifest first (so it is never listed half-deleted), then the rest,
+        then its verification records (not counted in the objects returned).
         A failed deletion raises StoreError naming the keys left; what is left has no manifest and
         is finished as an orphan by a later retention run."""
         self._call("delete", self.s3.delete_object, Key=self.key(backup_id, MANIFEST))
         keys = [o["Key"] for page in self._objects(self.key(backup_id, "")) for o in page.get("Contents", [])]
         self._delete_keys(keys)
+        records = [o["Key"] for page in self._objects(f"{self.prefix}_verifications/{backup_id}/")
+                   for o in page.get("Contents", [])]
+        self._delete_keys(records)  # its verification records go with it, last
         return len(keys) + 1
 
     def delete_orphan(self, backup_id: str, before: datetime) -> int:
