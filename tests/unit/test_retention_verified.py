@@ -81,3 +81,12 @@ def test_orphans_past_their_grace_are_planned_for_deletion() -> None:
     assert decided.orphans == {stale.backup_id: "7 objects without a manifest, newest written 2026-11-20 06:00Z"}
     assert decided.lines()[0] == f"delete orphan {stale.backup_id}: 7 objects without a manifest, newest written 2026-11-20 06:00Z"
     assert plan([], {}, RetentionPolicy(), NOW).lines() == ["delete nothing", "keep nothing"]
+
+
+def test_the_grace_of_unverified_backups_is_configurable() -> None:
+    failed = ref(NOW - timedelta(days=10))
+    statuses: dict[str, Status] = {failed.backup_id: "failed"}
+    assert failed.backup_id in plan([failed], statuses, RetentionPolicy(daily=7), NOW).delete
+    kept = plan([failed], statuses, RetentionPolicy(daily=7, unverified_days=14), NOW).keep[failed.backup_id]
+    assert kept.startswith("failed verification, grace until ")
+

@@ -82,8 +82,8 @@ def plan(refs: Sequence[BackupRef], statuses: Mapping[str, Status], policy: Rete
          orphans: Sequence[Orphan] = (), grace: timedelta | None = None,
          orphan_grace: timedelta = ORPHAN_GRACE) -> RetentionPlan:
     """The retention plan at `now` (module docstring). A backup without a status is unverified;
-    `grace` defaults to `policy.daily` days."""
-    grace = timedelta(days=policy.daily) if grace is None else grace
+    `grace` defaults to `policy.unverified_days`, else `policy.daily`, days."""
+    grace = timedelta(days=policy.unverified_days or policy.daily) if grace is None else grace
     verified = [r for r in refs if statuses.get(r.backup_id, "unverified") == "verified"]
     keep = {b: f"verified, {slot}" for b, slot in slots(verified, policy).items()}
     if verified:

@@ -127,6 +127,8 @@ class RetentionPolicy(Model):
     daily: int = Field(7, ge=1)
     weekly: int = Field(4, ge=0)
     monthly: int = Field(12, ge=0)
+    unverified_days: int | None = Field(None, ge=1, description="days a backup that failed or never passed a full "
+                                        "verification is kept (default: `daily`); verified ones fill the slots above")
 
 
 class ConfigFile(Model):
