@@ -62,11 +62,7 @@ def system_update(environment: str = "development", config: str | None = None, h
                 done = r.group("execute", rolling_update, jobs, label="update", before=before, window=window)  # type: ignore[arg-type]
             except FanOutError as exc:
                 _report_versions(r, before, jobs, exc.result)
-                failed = exc.result.failed  # type: ignore[attr-defined]
-                rolled = [h for h, o in failed.items() if isinstance(o.error, HostRolledBack)]
-                notify("system_update", f"update FAILED on {len(failed)} host(s): {', '.join(failed)}"
-                       + (f"; rolled back and verified: {', '.join(rolled)}" if rolled else "")
-                       + f"; {len(exc.result.succeeded)} updated; see the run's report", "critical")  # type: ignore[attr-defined]
+                notify("system_update", _failure_notice(exc.result), "critical")
                 raise
             _report_versions(r, before, jobs, done)
         notify("system_update", f"update complete on {len(done.succeeded)} host(s)")
@@ -87,6 +83,14 @@ def _ready_hosts(r: Routine, targets: list[str], min_free: float, on_unreachable
     if low:
         raise UpkeepError(f"not enough free disk (< {min_free:g}%) on {', '.join(low)}: free space first; nothing was changed")
     return {h: result.succeeded[h].value for h in targets if h in result.succeeded}
+
+
+def _failure_notice(result: Any) -> str:
+    """Which hosts failed, which of them are back on their previous versions, how many were updated."""
+    rolled = [h for h, o in result.failed.items() if isinstance(o.error, HostRolledBack)]
+    return (f"update FAILED on {len(result.failed)} host(s): {', '.join(result.failed)}"
+            + (f"; rolled back and verified: {', '.join(rolled)}" if rolled else "")
+            + f"; {len(result.succeeded)} updated; see the run's report")
 
 
 def _report_versions(r: Routine, before: dict[str, Any], chosen: dict[str, list[Any]], result: Any) -> None:
