@@ -79,7 +79,7 @@ def record_verification(backup_id: str, ok: bool, summary: dict[str, Any], share
 
 @step("pre", "latest-verified", cache=False)
 def latest_verified_backup() -> str | None:
-    """The newest backup whose newest verification passed, every object read and restored."""
+    """The newest verified backup (a thorough verification passed, none failed since; upkeep.backup.records)."""
     store = resources().backup_store()
     for ref in reversed(store.list_backups()):
         if store.verified_ok(ref.backup_id):

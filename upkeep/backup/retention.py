@@ -3,12 +3,13 @@ the others, and orphans finished.
 
 - The keep-slots (the `last` most recent, the newest of each of the last `daily` days, `weekly`
   ISO weeks and `monthly` months; like restic's --keep-last/--keep-daily/…) are filled from
-  verified backups only (upkeep.backup.records: the newest record passed a run that read every
-  object and restored the backup). A run of failed verifications never pushes a verified backup
-  out of its slot.
+  verified backups only (upkeep.backup.records: a run that read every object and restored the
+  backup passed, and none failed since). A run of failed verifications never pushes a verified
+  backup out of its slot.
 - The newest verified backup is never deleted.
 - A backup that failed verification, or was never (thoroughly) verified, is kept for a grace
-  period from its creation (by default `daily` days: time to verify it again or look at it),
+  period from its creation (`unverified_days`, by default `daily` days: time to verify it again
+  or look at it),
   then deleted.
 - An orphan (a backup id's objects without a manifest: a backup that failed half-way, or one
   half deleted) is deleted once its newest object is older than ORPHAN_GRACE, so a backup still

@@ -243,7 +243,7 @@ class BackupStore:
         return out
 
     def verified_ok(self, backup_id: str) -> bool:
-        """Did the newest verification of this backup pass, reading every object and restoring it?"""
+        """Is this backup verified: a run that read every object and restored it passed, none failed since?"""
         return self.verification_statuses([backup_id])[backup_id] == "verified"
 
     def delete_backup(self, backup_id: str) -> int:
