@@ -98,6 +98,11 @@ def s3() -> FakeS3:
     return s3
 
 
+def record(store: BackupStore, backup_id: str, ok: bool, at: datetime, sample: float = 1.0) -> None:
+    """One verification run's record (test restore done), stored as the flow stores it."""
+    store.record_verification(backup_id, new_record(backup_id, ok, sample=sample, test_restore=True, at=at))
+
+
 def test_delete_backup_raises_naming_the_keys_the_store_refused(s3: FakeS3) -> None:
     store = BackupStore(s3, "bucket", "p/")
     s3.refuse = {f"p/{OLD}/app/orders.bson.gz"}
@@ -114,8 +119,8 @@ def test_delete_backup_raises_naming_the_keys_the_store_refused(s3: FakeS3) -> N
 
 def test_delete_backup_counts_what_it_deleted(s3: FakeS3) -> None:
     store = BackupStore(s3, "bucket", "p/")
-    store.record_verification(OLD, new_record(OLD, True, sample=1.0, test_restore=True, at=NOW))
-    store.record_verification(NEW, new_record(NEW, True, sample=1.0, test_restore=True, at=NOW))
+    record(store, OLD, True, NOW)
+    record(store, NEW, True, NOW)
     assert store.delete_backup(OLD) == 4
     assert not [k for k in s3.objects if k.startswith(f"p/_verifications/{OLD}/")]  # its records went with it
     assert [k for k in s3.objects if k.startswith(f"p/_verifications/{NEW}/")]
@@ -140,14 +145,14 @@ def test_orphans_are_backup_ids_without_a_manifest_and_recent_objects_stay(s3: F
 def test_verification_records_are_read_newest_first_until_one_settles_the_status(s3: FakeS3) -> None:
     store = BackupStore(s3, "bucket", "p/")
     t = NOW - timedelta(days=1)
-    store.record_verification(OLD, new_record(OLD, True, sample=1.0, test_restore=True, at=t))
-    store.record_verification(OLD, new_record(OLD, False, sample=1.0, test_restore=True, at=t + timedelta(hours=1)))
-    store.record_verification(NEW, new_record(NEW, True, sample=0.5, test_restore=True, at=t))
+    record(store, OLD, True, t)
+    record(store, OLD, False, t + timedelta(hours=1))
+    record(store, NEW, True, t, sample=0.5)
     assert not store.verified_ok(OLD)  # passed once, failed since
     assert not store.verified_ok(NEW)  # sampled
     assert store.verification_statuses([OLD, NEW, "20261122T000000Z-dddd"]) == {
         OLD: "failed", NEW: "unverified", "20261122T000000Z-dddd": "unverified"}
-    store.record_verification(NEW, new_record(NEW, True, sample=1.0, test_restore=True, at=t + timedelta(hours=2)))
+    record(store, NEW, True, t + timedelta(hours=2))
     s3.calls.clear()
     assert store.verified_ok(NEW)
     assert [c for c in s3.calls if c[0] == "get"] == [("get", f"p/_verifications/{NEW}/" + (t + timedelta(hours=2)).strftime("%Y%m%dT%H%M%S.%fZ") + ".json")]
@@ -160,11 +165,11 @@ def test_verification_records_are_read_newest_first_until_one_settles_the_status
 def test_a_later_sampled_pass_keeps_a_backup_verified_and_does_not_clear_a_failure(s3: FakeS3) -> None:
     store = BackupStore(s3, "bucket", "p/")
     t = NOW - timedelta(days=3)
-    store.record_verification(OLD, new_record(OLD, True, sample=1.0, test_restore=True, at=t))
-    store.record_verification(OLD, new_record(OLD, True, sample=0.1, test_restore=True, at=t + timedelta(days=1)))
-    store.record_verification(NEW, new_record(NEW, True, sample=1.0, test_restore=True, at=t))
-    store.record_verification(NEW, new_record(NEW, False, sample=0.1, test_restore=True, at=t + timedelta(days=1)))
-    store.record_verification(NEW, new_record(NEW, True, sample=0.1, test_restore=True, at=t + timedelta(days=2)))
+    record(store, OLD, True, t)
+    record(store, OLD, True, t + timedelta(days=1), sample=0.1)
+    record(store, NEW, True, t)
+    record(store, NEW, False, t + timedelta(days=1), sample=0.1)
+    record(store, NEW, True, t + timedelta(days=2), sample=0.1)
     s3.calls.clear()
     assert store.verification_statuses([OLD, NEW]) == {OLD: "verified", NEW: "failed"}
     assert len([c for c in s3.calls if c[0] == "get"]) == 4  # OLD: 2 records, NEW: the 2 newest; never the 5th
