@@ -143,7 +143,7 @@ def prefect_yaml(specs: list[DeploymentSpec] | None = None) -> dict[str, Any]:
     specs = specs or deployment_specs()
     return {
         "name": "upkeep",
-        "prefect-version": "3.8.8",
+        "prefect-version": "3.9.1",
         "deployments": [
             {
                 "name": s.name,
