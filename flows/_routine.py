@@ -258,13 +258,25 @@ class Routine:
 
 
 def _describe(value: Any) -> str:
-    """A short text for a step's result in the report."""
+    """A short sentence for a step's result in the report: the value's own `describe()` or `detail`,
+    never its repr (a value without either is named by its fields, unquoted)."""
     if value is None:
         return ""
     if isinstance(value, list):
-        return "; ".join(_describe(v) for v in value)
+        return "; ".join(_describe(v) for v in value)[:200] if value else "nothing to do"
     if callable(getattr(value, "describe", None)):
         return str(value.describe())[:200]
+    if isinstance(getattr(value, "detail", None), str):
+        return str(value.detail)[:200]
     if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-        return ", ".join(f"{k}: {len(v)} item(s)" for k, v in value.items())[:200]  # e.g. manager → packages
-    return str(getattr(value, "detail", value))[:200]
+        return "; ".join(f"{k}: " + _versions(v) for k, v in value.items())[:200]  # manager → {package: version}
+    if isinstance(value, (str, int, float)):
+        return str(value)[:200]
+    fields = value.model_dump() if hasattr(value, "model_dump") else vars(value) if hasattr(value, "__dict__") else {}
+    return ", ".join(f"{k} {v}" for k, v in fields.items() if isinstance(v, (str, int, float)))[:200]
+
+
+def _versions(packages: dict[str, Any]) -> str:
+    """'event-manager 2.4.0, openssl 3.0.15-1' (the first three, then how many more)."""
+    shown = ", ".join(f"{name} {version}" for name, version in list(packages.items())[:3])
+    return shown + (f" and {len(packages) - 3} more" if len(packages) > 3 else "")

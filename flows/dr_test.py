@@ -18,6 +18,7 @@ from tasks.s3 import latest_verified_backup, load_manifest
 from tasks.services import verify_service
 from upkeep.decisions.recovery import recovery_verdict
 from upkeep.errors import UpkeepError
+from upkeep.humanize import count, duration
 
 
 class RecoveryTestFailed(UpkeepError):
@@ -54,7 +55,8 @@ def dr_test(environment: str = "development", config: str | None = None, backup_
             for q in dr.queries:
                 dr_read_query(q.collection, q.filter, q.min_count, database=q.database)
             verdict = recovery_verdict(rto, datetime.now(timezone.utc) - manifest.created_at, dr.rto_target, dr.rpo_target)
-            r.report.notes += [f"backup `{backup_id}`: {restored['documents']} documents restored in {restored['seconds']:.2f}s",
+            r.report.notes += [f"backup `{backup_id}`: {count(restored['documents'], 'document')} restored in "
+                               f"{duration(restored['seconds'])}",
                                *verdict.lines]
             for line in verdict.lines:
                 r.report.add("post", "recovery-objective", "done" if "PASS" in line else "failed", detail=line)

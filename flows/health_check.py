@@ -18,6 +18,7 @@ from tasks.monitoring import evaluate_alerts, event_dicts, history, store_sample
 from tasks.notify import notify
 from tasks.recovery import trigger_recovery
 from tasks.services import probe_services
+from upkeep.humanize import metric, metric_name
 from upkeep.monitoring.samples import breaches, consecutive_failures, frame, level_breaches, service_levels
 
 
@@ -32,8 +33,8 @@ def health_check(environment: str = "development", config: str | None = None) ->
             problems = breaches(samples, t.response_time.total_seconds() * 1000)
             for s in samples:
                 if s.metric in ("up", "response_time_ms", "db_ping_ms", "cpu_percent", "memory_percent", "disk_percent"):
-                    r.report.add("probe", f"{s.target}:{s.metric}", "failed" if s.metric == "up" and s.value < 1 else "done",
-                                 host=s.host, detail=f"{s.value:g}")
+                    r.report.add("probe", f"{s.target} {metric_name(s.metric)}", "failed" if s.metric == "up" and s.value < 1 else "done",
+                                 host=s.host, detail=metric(s.metric, s.value))
         alerts: dict[str, Any] = {"events": [], "suppressed": []}
         with r.stage("evaluate"):
             if r.env.monitoring is not None:

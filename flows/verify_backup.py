@@ -14,6 +14,7 @@ from tasks.notify import notify
 from tasks.s3 import check_integrity, list_backups, load_manifest, record_verification
 from upkeep.backup.verify import completeness, freshness
 from upkeep.errors import UpkeepError
+from upkeep.humanize import count, duration
 
 
 class BackupVerificationFailed(UpkeepError):
@@ -52,8 +53,8 @@ def verify_backup(environment: str = "development", config: str | None = None, b
             for f in findings:
                 r.report.add("execute", f["check"], "done" if f["ok"] else "failed", host=f["subject"], detail=f["message"])
             if restored:
-                r.report.notes.append(f"test restore: {restored['documents']} documents in {restored['seconds']:.2f}s "
-                                      f"({restored['docs_per_second']:.0f} documents/s); scratch database dropped")
+                r.report.notes.append(f"test restore: {count(restored['documents'], 'document')} in {duration(restored['seconds'])} "
+                                      f"({restored['docs_per_second']:,.0f} documents/s); scratch database dropped")
             summary = {"findings": findings, "restore": {k: v for k, v in restored.items() if k != "findings"}}
             if backup_id:
                 record_verification(backup_id, not bad, summary, share=share, test_restore=bool(restored))

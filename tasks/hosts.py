@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from prefect import get_run_logger
@@ -14,6 +15,7 @@ from upkeep.decisions.disk import DiskVerdict, disk_verdicts
 from upkeep.errors import ConfigError
 from upkeep.hosts.base import ResourceUsage
 from upkeep.hosts.fanout import fan_out
+from upkeep.humanize import duration
 from upkeep.logs import errors_in
 from upkeep.monitoring.samples import Sample
 from upkeep.resources import Resources
@@ -58,11 +60,20 @@ def run_service_command(res: Resources, host: str, service: str, action: str, *,
         raise ConfigError(f"services.{service}.{action} is not configured; add the command as an argv list")
     command = render_argv(argv, res.hosts.get_config(host))
     logger = get_run_logger()
+    what = f"{action.replace('_', ' ')} {service}"
     if dry_run:
         logger.info("%s: would run %s (dry run)", host, command)
-        return "dry run"
+        return f"{what}: not run (dry run)"
     logger.info("%s: %s %s", host, action, service)
-    return res.hosts.get(host).run(command).stdout.strip()
+    started = time.monotonic()
+    out = res.hosts.get(host).run(command).stdout.strip()
+    return f"{what}: done in {duration(time.monotonic() - started)}" + _said(out)
+
+
+def _said(output: str) -> str:
+    """A command's one-line message, when it printed one a person can read (not JSON, not pages)."""
+    line = output.splitlines()[0].strip() if output else ""
+    return f" ({line})" if line and len(line) <= 120 and output.count("\n") == 0 and line[0] not in "{[<" else ""
 
 
 @step("execute", "config-file", run_name="config-file[{host}:{path}]")

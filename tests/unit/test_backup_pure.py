@@ -71,7 +71,7 @@ def test_freshness_and_sampling() -> None:
     refs = refs_every(24, 3)
     assert freshness(refs, T0 + timedelta(hours=2), timedelta(hours=26)).ok
     stale = freshness(refs, T0 + timedelta(hours=30), timedelta(hours=26))
-    assert not stale.ok and "older than the allowed 1 day, 2:00:00" in stale.message
+    assert not stale.ok and stale.message.endswith("is 30 h old, older than the allowed 26 h")
     assert not freshness([], T0, timedelta(hours=1)).ok
     entries = [FileEntry(key=f"k{i}", size=1, sha256="0" * 64) for i in range(20)]
     assert len(sample(entries, 0.25, seed=1)) == 5 and len(sample(entries, 1.0)) == 20
@@ -80,7 +80,7 @@ def test_freshness_and_sampling() -> None:
 
 def test_recovery_verdict() -> None:
     v = recovery_verdict(12.0, timedelta(hours=3), timedelta(minutes=5), timedelta(hours=26))
-    assert v.ok and "RTO 12.0s against a target of 300s: PASS" in v.lines[0]
+    assert v.ok and "RTO 12 s against a target of 5 min: PASS" in v.lines[0]
     late = recovery_verdict(400.0, timedelta(hours=30), timedelta(minutes=5), timedelta(hours=26))
     assert not late.rto_ok and not late.rpo_ok and "FAIL" in late.lines[1]
 
@@ -121,8 +121,8 @@ def test_check_object_uses_blake3_when_recorded_and_sha256_for_older_manifests()
     data = b"backup bytes"
     sha, b3 = hashlib.sha256(data).hexdigest(), blake3(data).hexdigest()
     store = _Chunks({"new": data, "old": data, "rotted": b"backup bytez"})
-    assert check_object(store, "b", FileEntry(key="new", size=len(data), sha256=sha, blake3=b3)).message == "12 bytes, blake3 ok"
-    assert check_object(store, "b", FileEntry(key="old", size=len(data), sha256=sha)).message == "12 bytes, sha256 ok"
+    assert check_object(store, "b", FileEntry(key="new", size=len(data), sha256=sha, blake3=b3)).message == "12 B, blake3 digest matches"
+    assert check_object(store, "b", FileEntry(key="old", size=len(data), sha256=sha)).message == "12 B, sha256 digest matches"
     bad = check_object(store, "b", FileEntry(key="rotted", size=len(data), sha256=sha, blake3=b3))
     assert not bad.ok and bad.message.startswith("checksum mismatch (blake3): manifest " + b3[:12])
 

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from upkeep import __version__
+from upkeep import __version__, humanize
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -29,6 +29,11 @@ class FileEntry(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256: also S3's own checksum, checked on upload")
     blake3: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$",
                                description="BLAKE3-256, what verification checks (SHA-256 when absent: older backups)")
+
+    def describe(self) -> str:
+        """'25 KB · blake3 962a3923…'"""
+        return f"{humanize.size(self.size)} · " + (humanize.digest(self.blake3, "blake3") if self.blake3
+                                                     else humanize.digest(self.sha256, "sha256"))
 
 
 class CollectionEntry(BaseModel):
@@ -46,6 +51,10 @@ class CollectionEntry(BaseModel):
     def qualified(self) -> str:
         return f"{self.database}.{self.name}"
 
+    def describe(self) -> str:
+        """'1,500 documents · 25 KB · blake3 962a3923… · 3 indexes'"""
+        return f"{humanize.count(self.count, 'document')} · {self.data.describe()} · {humanize.count(len(self.indexes), 'index', 'indexes')}"
+
 
 class ConfigFileEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -53,6 +62,9 @@ class ConfigFileEntry(BaseModel):
     host: str
     path: str
     file: FileEntry
+
+    def describe(self) -> str:
+        return f"{self.host}:{self.path} · {self.file.describe()}"
 
 
 class Manifest(BaseModel):

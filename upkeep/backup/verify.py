@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from pymongo import IndexModel
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from upkeep import humanize
 from upkeep.backup.dump import RAW, iter_bson, parse_index_metadata
 from upkeep.backup.manifest import FileEntry, Manifest, signature_problem
 from upkeep.backup.store import BackupRef, BackupStore, MissingObject, StoreError
@@ -86,10 +87,12 @@ def check_object(store: BackupStore, backup_id: str, entry: FileEntry) -> Findin
     except (StoreError, BotoCoreError) as exc:  # BotoCoreError: a read timeout or a broken stream mid-object
         return Finding("integrity", False, entry.key, f"cannot read: {type(exc).__name__}: {str(exc)[:300]}")
     if size != entry.size:
-        return Finding("integrity", False, entry.key, f"size mismatch: manifest {entry.size} bytes, stored {size} (truncated or replaced)")
+        return Finding("integrity", False, entry.key,
+                       f"size mismatch: the manifest says {entry.size:,} bytes, {size:,} are stored (truncated or replaced)")
     if sha.hexdigest() != expected:
         return Finding("integrity", False, entry.key, f"checksum mismatch ({algo}): manifest {expected[:12]}…, stored {sha.hexdigest()[:12]}…")
-    return Finding("integrity", True, entry.key, f"{size} bytes, {algo} ok")
+    exact = f" ({size:,} bytes)" if size >= 1000 else ""
+    return Finding("integrity", True, entry.key, f"{humanize.size(size)}{exact}, {algo} digest matches")
 
 
 def sample(entries: Sequence[FileEntry], share: float, seed: int | None = None) -> list[FileEntry]:
@@ -118,8 +121,8 @@ def freshness(refs: Sequence[BackupRef], now: datetime, max_age: timedelta) -> F
     newest = max(refs, key=lambda r: r.created_at)
     age = now - newest.created_at
     ok = age <= max_age
-    text = f"newest backup {newest.backup_id} is {age - timedelta(microseconds=age.microseconds)} old"
-    return Finding("freshness", ok, newest.backup_id, text + ("" if ok else f", older than the allowed {max_age}"))
+    text = f"newest backup {newest.backup_id} is {humanize.duration(age)} old"
+    return Finding("freshness", ok, newest.backup_id, text + ("" if ok else f", older than the allowed {humanize.duration(max_age)}"))
 
 
 def _error_text(exc: BaseException) -> str:
@@ -260,7 +263,8 @@ def _compare(store: BackupStore, backup_id: str, entry: Any, target: Any) -> lis
         count += 1
     findings = [
         Finding("restore", count == entry.count, subject,
-                f"{count} documents restored" if count == entry.count else f"document count mismatch: manifest {entry.count}, restored {count}"),
+                f"{humanize.count(count, 'document')} restored" if count == entry.count
+                else f"document count mismatch: the manifest says {entry.count:,}, {count:,} were restored"),
         Finding("restore", sha.hexdigest() == entry.content_sha256, subject,
                 "content hash matches" if sha.hexdigest() == entry.content_sha256 else "content hash mismatch after restore"),
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from upkeep.humanize import duration
+
 
 @dataclass(frozen=True)
 class RecoveryVerdict:
@@ -22,8 +24,8 @@ class RecoveryVerdict:
     @property
     def lines(self) -> list[str]:
         return [
-            f"RTO {self.rto_seconds:.1f}s against a target of {self.rto_target:.0f}s: {'PASS' if self.rto_ok else 'FAIL'}",
-            f"RPO {self.rpo_seconds:.0f}s (age of the restored data) against a target of {self.rpo_target:.0f}s: "
+            f"RTO {duration(self.rto_seconds)} against a target of {duration(self.rto_target)}: {'PASS' if self.rto_ok else 'FAIL'}",
+            f"RPO {duration(self.rpo_seconds)} (age of the restored data) against a target of {duration(self.rpo_target)}: "
             f"{'PASS' if self.rpo_ok else 'FAIL'}",
         ]
 
