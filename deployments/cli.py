@@ -10,8 +10,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from upkeep.config.loader import load_inventory
+from upkeep.config.loader import DEFAULT_PATH, ENV_VAR, load_inventory
 from upkeep.errors import ConfigError, UpkeepError
+from upkeep.windows import PRESETS, Window
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,15 +35,24 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _windows(config: str | None) -> tuple[dict[str, Window], str | None]:
+    """The inventory's windows; the guide's defaults (and a note saying so) when there is no inventory at all."""
+    if config or os.environ.get(ENV_VAR) or DEFAULT_PATH.exists():
+        inv = load_inventory(config)  # one named but unreadable is still an error
+        return {name: env.window.to_window() for name, env in inv.environments.items()}, None
+    return dict(PRESETS), f"no inventory (./{DEFAULT_PATH}, ${ENV_VAR} or --config): showing the guide's default windows"
+
+
 def cmd_windows(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
     from upkeep.windows import describe_decision, next_windows
 
-    inv = load_inventory(args.config)
+    windows, note = _windows(args.config)
+    if note:
+        out(note)
     now = datetime.now(timezone.utc)
-    for name, env in inv.environments.items():
-        window = env.window.to_window()
+    for name, window in windows.items():
         out(f"{name}: {describe_decision(window, now).reason}")
         if window.always:
             continue
@@ -103,9 +113,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from sandbox.stack import Stack, StackSettings, stop_from_state
+    from sandbox.stack import Stack, StackSettings, default_base, stop_from_state
 
-    base = Path(args.base).resolve()
+    base = Path(args.base).resolve() if args.base else default_base()
     if args.action == "down":
         pids = stop_from_state(base)
         out(f"stopped {len(pids)} process(es)" if pids else "no sandbox running there")
@@ -123,8 +133,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from deployments.demo import run_demo
+    from sandbox.stack import default_base
 
-    return run_demo(Path(args.base).resolve(), prefect_port=args.prefect_port, hosts=args.hosts, once=args.once)
+    return run_demo(Path(args.base).resolve() if args.base else default_base(), prefect_port=args.prefect_port, hosts=args.hosts, once=args.once)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -159,7 +170,8 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("action", choices=["up", "down"])
         else:
             c.add_argument("--once", action="store_true", help="stop after the first runs (for CI)")
-        c.add_argument("--base", default=str(ROOT / ".sandbox"))
+        c.add_argument("--base", help="the stack's directory (default: .sandbox here, or a directory of this "
+                                      "checkout's under /var/tmp when the test hosts' user cannot enter the checkout)")
         c.add_argument("--hosts", type=int, default=3)
         c.add_argument("--prefect-port", type=int, default=4200)
         c.set_defaults(fn=fn)

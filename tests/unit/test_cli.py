@@ -34,6 +34,18 @@ def test_windows_lists_next_openings(inventory: Path, capsys: pytest.CaptureFixt
     assert "development: anytime window: always open" in out
 
 
+def test_windows_without_inventory_shows_the_guides_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./upkeep.yaml here
+    monkeypatch.delenv("UPKEEP_CONFIG", raising=False)
+    assert main(["windows", "-n", "1"]) == 0
+    first, *rest = capsys.readouterr().out.splitlines()
+    assert "no inventory" in first and "the guide's default windows" in first
+    assert rest[0].startswith("production: ") and "Sun " in rest[1] and "02:00 – 04:00 UTC" in rest[1]
+    assert "development: anytime window: always open" in rest
+
+
 def test_schedule_lists_every_deployment(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schedule", "-n", "1"]) == 0
     out = capsys.readouterr().out
