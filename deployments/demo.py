@@ -14,7 +14,8 @@ from sandbox.procs import spawn
 from sandbox.stack import Stack, StackSettings, stop_from_state
 
 ROOT = Path(__file__).resolve().parent.parent
-FIRST_RUNS = ("disk-check/disk-check-development", "clear-cache/clear-cache-development")
+# a backup first: verification and the DR test, run from the UI, find a verified one
+FIRST_RUNS = ("backup/backup-development", "disk-check/disk-check-development", "clear-cache/clear-cache-development")
 
 
 def _say(text: str) -> None:

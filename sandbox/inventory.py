@@ -9,7 +9,6 @@ if TYPE_CHECKING:
 
 from sandbox.sshd import USER
 
-CTL = str(__import__("pathlib").Path(__file__).resolve().parent / "standinctl.py")
 WINDOWS = {
     "production": ({"cron": "0 2 * * 0", "timezone": "UTC", "duration": "2h", "cutoff": "15m"}, "approval"),
     "staging": ({"cron": "0 22 * * *", "timezone": "UTC", "duration": "1h", "cutoff": "10m"}, "notify"),
@@ -17,8 +16,8 @@ WINDOWS = {
 }
 
 
-def _service(port: int, component: str, path: str, role: str | None = None) -> dict[str, Any]:
-    ctl = ["/usr/bin/python3", CTL, f"http://{{address}}:{port}"]
+def _service(ctl_path: str, port: int, component: str, path: str, role: str | None = None) -> dict[str, Any]:
+    ctl = ["/usr/bin/python3", ctl_path, f"http://{{address}}:{port}"]
     return {
         "role": role or component,
         "health_url": f"http://{{address}}:{port}{path}",
@@ -38,11 +37,12 @@ def sandbox_inventory(stack: "Stack") -> dict[str, Any]:
         for i, h in enumerate(fleet.hosts):
             roles = ["api", "worker"] if i < stack.settings.app_hosts else ["dr"] if i == stack.settings.app_hosts else ["db"]
             hosts.append({"name": h.name, "address": h.address, "port": h.port, "roles": roles, "vars": {"root": str(h.root)}})
+    ctl = str(stack.tools / "standinctl.py")
     env: dict[str, Any] = {"hosts": hosts, "max_concurrency": 10, "max_errors": 0}
     if "standin" in stack.ports:
         env["services"] = {
-            "api": _service(stack.ports["standin"], "api", "/health"),
-            "worker": _service(stack.ports["standin"], "worker", "/worker-health"),
+            "api": _service(ctl, stack.ports["standin"], "api", "/health"),
+            "worker": _service(ctl, stack.ports["standin"], "worker", "/worker-health"),
         }
         env["updates"] = {
             "sources": [{"manager": "sandbox", "root": "{root}"}], "min_free_percent": 5, "backup_first": "mongo" in stack.ports,
@@ -64,7 +64,7 @@ def sandbox_inventory(stack: "Stack") -> dict[str, Any]:
         }
     if "standin_dr" in stack.ports and fleet is not None:
         dr_host = fleet.hosts[stack.settings.app_hosts]
-        env.setdefault("services", {})["dr-api"] = {**_service(stack.ports["standin_dr"], "api", "/health", role="dr"),
+        env.setdefault("services", {})["dr-api"] = {**_service(ctl, stack.ports["standin_dr"], "api", "/health", role="dr"),
                                                     "monitored": False, "log_file": "{root}/event-manager-dr.log"}
         env["dr"] = {
             "mongodb": {"uri": "env:UPKEEP_SANDBOX_MONGO_URI", "databases": ["eventmanager_dr"]},

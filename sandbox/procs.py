@@ -12,8 +12,19 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 
-class SandboxError(RuntimeError):
-    """A sandbox server did not start or stop as expected."""
+from upkeep.errors import UpkeepError
+
+
+class SandboxError(UpkeepError):
+    """A sandbox server did not start or stop as expected (the message says what to do)."""
+
+
+def untraversable(path: Path) -> Path | None:
+    """The first directory on the way to `path` that other users cannot enter (no o+x), if any."""
+    for parent in [*reversed(path.resolve().parents), path.resolve()]:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            return parent
+    return None
 
 
 def free_port(address: str = "127.0.0.1") -> int:

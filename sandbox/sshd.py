@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.procs import Proc, SandboxError, port_open, spawn, stop_pid, wait_until
+from sandbox.procs import Proc, SandboxError, port_open, spawn, stop_pid, untraversable, wait_until
 
 SSHD = Path("/usr/sbin/sshd")
 USER = "upkeep-sbx"
@@ -86,10 +86,9 @@ class SshdFleet:
         require_openssh()
         self.base.mkdir(mode=0o755, parents=True, exist_ok=True)
         self.base.chmod(0o755)
-        for parent in [self.base, *self.base.resolve().parents]:
-            if parent.exists() and not parent.stat().st_mode & 0o001:
-                raise SandboxError(f"{parent} is not traversable by {USER} (mode {oct(parent.stat().st_mode & 0o777)}); "
-                                   "put the sandbox under a world-traversable directory")
+        if (closed := untraversable(self.base)) is not None:
+            raise SandboxError(f"the test hosts' user {USER} cannot enter {closed} (mode {oct(closed.stat().st_mode & 0o777)}): "
+                               "choose a sandbox directory outside it (--base), e.g. under /var/tmp")
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
         (self.base / "keys").mkdir(parents=True, exist_ok=True)
         keygen(self.client_key, "upkeep-sandbox-client")

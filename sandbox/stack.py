@@ -8,19 +8,24 @@ what is asked for, waits until every server answers and writes a sandbox invento
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from sandbox.procs import Proc, SandboxError, free_port, http_ok_status, port_open, spawn, stop_pid, wait_until
+from sandbox.procs import (Proc, SandboxError, free_port, http_ok_status, port_open, spawn, stop_pid, untraversable,
+                           wait_until)
 from sandbox.sshd import SshdFleet
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+HOST_TOOLS = ("standinctl.py",)  # what the test hosts' user runs: copied into the stack's bin/
 SECRETS = {
     "UPKEEP_SANDBOX_MONGO_URI": "",  # filled in with the port
     "UPKEEP_SANDBOX_S3_KEY": "sandbox-access",
@@ -64,6 +69,11 @@ class Stack:
         return self.base / "upkeep.yaml"
 
     @property
+    def tools(self) -> Path:
+        """The stack's own copy of what the test hosts run (the checkout may be closed to their user)."""
+        return self.base / "bin"
+
+    @property
     def prefect_api_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['prefect']}/api"
 
@@ -102,6 +112,7 @@ class Stack:
         """Start the requested servers (all launched first, then awaited) and write the inventory."""
         self.base.mkdir(parents=True, exist_ok=True)
         self.base.chmod(0o755)
+        self._install_tools()
         logs = self.base / "logs"
         want = set(self.settings.components)
         try:
@@ -119,6 +130,8 @@ class Stack:
                 self.fleet = SshdFleet(self.base / "ssh", self.settings.ssh_hosts, port=free_port("127.0.0.10"))
                 self.fleet.prepare()
                 self.fleet.start(logs)
+            if self.fleet is not None:
+                self.seed_hosts()
             if "standin" in want:
                 waits.extend(self._start_standins(logs))
             for check in waits:
@@ -240,6 +253,27 @@ class Stack:
                                           key=f"standin-dr-{h.name}"))
         return waits
 
+    def seed_hosts(self) -> None:
+        """Package sources on every host, and a day of the application's log on the app hosts."""
+        import pwd
+
+        from sandbox.seed import seed_log, seed_packages
+        from sandbox.sshd import USER
+
+        assert self.fleet is not None
+        user = pwd.getpwnam(USER)
+        seed_packages([h.root for h in self.fleet.hosts], (user.pw_uid, user.pw_gid))
+        for h in self.fleet.hosts[: self.settings.app_hosts]:
+            seed_log(h.root / "event-manager.log", h.name)
+
+    def _install_tools(self) -> None:
+        self.tools.mkdir(exist_ok=True)
+        self.tools.chmod(0o755)
+        for name in HOST_TOOLS:
+            target = self.tools / name
+            shutil.copyfile(Path(__file__).resolve().parent / name, target)
+            target.chmod(0o755)
+
     def _write_app_config(self) -> None:
         """A configuration file of the application on the first host (backed up with the data)."""
         assert self.fleet is not None
@@ -257,6 +291,29 @@ class Stack:
         from sandbox.inventory import sandbox_inventory
 
         self.inventory_path.write_text(yaml.safe_dump(sandbox_inventory(self), sort_keys=False))
+
+
+def default_base(checkout: Path = ROOT) -> Path:
+    """Where `upkeep demo` / `upkeep sandbox` keep the stack: `.sandbox` in the checkout when the
+    test hosts' user can reach it; otherwise a directory of this checkout's own under /var/tmp
+    (created by us, mode 0755), with `.sandbox` a symlink to it so the README's paths still hold."""
+    link = checkout / ".sandbox"
+    if untraversable(checkout) is None:
+        return link
+    digest = hashlib.sha256(str(checkout.resolve()).encode()).hexdigest()[:12]
+    base = Path("/var/tmp") / f"upkeep-sandbox-{os.getuid()}-{digest}"
+    try:
+        base.mkdir(mode=0o755)
+    except FileExistsError:
+        st = base.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            raise SandboxError(f"{base} exists but is not a directory of ours: remove it, or pass --base DIR") from None
+    base.chmod(0o755)
+    if link.is_symlink() and link.resolve() != base:
+        link.unlink()
+    if not link.exists() and not link.is_symlink():
+        link.symlink_to(base)
+    return base
 
 
 def stop_from_state(base: Path) -> list[int]:

@@ -12,8 +12,8 @@ import pymongo
 import pytest
 from slack_sdk import WebClient
 
-from sandbox.procs import http_ok_status
-from sandbox.stack import Stack, StackSettings, stop_from_state
+from sandbox.procs import http_ok_status, untraversable
+from sandbox.stack import Stack, StackSettings, default_base, stop_from_state
 from upkeep.hosts import HostPool
 
 pytestmark = pytest.mark.stack
@@ -62,4 +62,32 @@ def test_stack_stops_leaving_no_process_behind() -> None:
         assert not [p for p in pids if alive(p)]
     finally:
         small.down()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_what_the_test_hosts_run_lies_in_the_stack_not_the_checkout(stack: Stack, inventory) -> None:
+    """The hosts' login user may not enter the checkout (a clone under /root or `mktemp -d`): every
+    file a service command names is the stack's own copy, readable by that user."""
+    files = set()
+    for env in inventory.environments.values():
+        for svc in env.services.values():
+            for argv in (svc.start, svc.stop, svc.restart, svc.clear_cache):
+                files.update(Path(a) for a in argv or [] if a.startswith("/") and not a.startswith("/usr/"))
+    assert files, "the sandbox services name no script"
+    for path in files:
+        assert path.is_relative_to(stack.base), f"{path} is outside the stack's directory {stack.base}"
+        assert untraversable(path.parent) is None and path.stat().st_mode & 0o004, f"{path} is closed to other users"
+
+
+def test_demo_directory_is_reachable_from_a_closed_checkout(tmp_path: Path) -> None:
+    """A checkout under a 0700 directory keeps its stack under /var/tmp, linked as `.sandbox`."""
+    checkout = tmp_path / "closed" / "p"
+    checkout.mkdir(parents=True)
+    (tmp_path / "closed").chmod(0o700)
+    base = default_base(checkout)
+    try:
+        assert untraversable(base) is None and base.stat().st_mode & 0o777 == 0o755
+        assert (checkout / ".sandbox").resolve() == base
+        assert default_base(checkout) == base  # the same place on the next run
+    finally:
         shutil.rmtree(base, ignore_errors=True)

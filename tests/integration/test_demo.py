@@ -1,0 +1,87 @@
+"""The demo (`make run`): every deployment it serves can be run from the UI on development and ends
+Completed (or Skipped, with the reason); every report it leaves reads as sentences, not Python reprs.
+
+The session's stack is the demo's stack (same `Stack.up()`, same seeding, same `upkeep serve`); the
+demo's first runs come first, as `make run` does them, then every other development deployment is
+triggered the way the UI's "Quick run" does it (`POST /deployments/{id}/create_flow_run`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter,
+                                            FlowRunFilterStartTime)
+
+from deployments.demo import FIRST_RUNS
+from deployments.specs import deployment_specs
+from sandbox.procs import Proc
+from sandbox.stack import Stack
+from tests.helpers import standin
+
+pytestmark = pytest.mark.stack
+REPR = re.compile(r"""=['"]|\(\w+=|<[\w.]+ object at 0x""")  # name='x', FileEntry(key=…, <… object at 0x…>
+
+
+def _run(client: Any, deployment: str, timeout: float = 300) -> Any:
+    """Create a run of `deployment` with its default parameters (the UI's Quick run); its final state."""
+    d = client.read_deployment_by_name(deployment)
+    run = client.create_flow_run_from_deployment(d.id)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = client.read_flow_run(run.id).state
+        if state is not None and state.is_final():
+            return state
+        if state is not None and state.is_paused():
+            pytest.fail(f"{deployment} paused for input ({state.message}): a demo run must not wait for anyone")
+        time.sleep(1)
+    pytest.fail(f"{deployment} did not finish within {timeout:g}s")
+
+
+def _deployment_names() -> list[str]:
+    """Every development deployment, the demo's first runs first (verification and the DR test need
+    the backup made by one of them)."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    names = []
+    for spec in deployment_specs():
+        if spec.environment == "development":
+            flow = load_flow_from_entrypoint(spec.routine.entrypoint, use_placeholder_flow=False)
+            names.append(f"{flow.name}/{spec.name}")
+    first = [n for n in FIRST_RUNS]
+    return first + sorted(set(names) - set(first))
+
+
+def test_every_demo_deployment_runs_from_the_ui_and_reports_in_sentences(stack: Stack, served: Proc) -> None:
+    stack.seed_hosts()  # the demo's package sources, whatever earlier tests applied
+    for i in range(stack.settings.app_hosts):
+        standin(stack, i, "reset")
+    started = datetime.now(timezone.utc) - timedelta(seconds=1)
+    outcomes: dict[str, str] = {}
+    with get_client(sync_client=True) as client:
+        for name in _deployment_names():
+            state = _run(client, name)
+            if state.name == "Skipped":
+                assert state.message, f"{name} was skipped without saying why"
+            outcomes[name] = f"{state.name}: {state.message or ''}"[:300]
+        bad = {n: o for n, o in outcomes.items() if not (o.startswith("Completed") or o.startswith("Skipped"))}
+        assert not bad, "runs that did not complete:\n" + "\n".join(f"{n}: {o}" for n, o in bad.items())
+
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=started)))
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[r.id for r in runs])))
+    reports = [a for a in artifacts if a.type == "markdown" and (a.key or "").endswith("-report")]
+    assert len({a.flow_run_id for a in reports}) >= len(outcomes), "a run left no report"
+    reprs = []
+    for a in artifacts:
+        text = a.data if isinstance(a.data, str) else json.dumps(a.data)
+        if a.type == "table" and isinstance(a.data, str):
+            text = "\n".join(str(v) for row in json.loads(a.data) for v in (row.values() if isinstance(row, dict) else row))
+        reprs += [f"{a.key}: …{text[max(0, m.start() - 60):m.end() + 60]}…" for m in REPR.finditer(text)]
+    assert not reprs, "report text that reads as a Python repr:\n" + "\n".join(reprs[:20])
