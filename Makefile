@@ -27,4 +27,5 @@ bench: $(VENV)/.installed system
 
 clean-sandbox:
 	$(VENV)/bin/upkeep sandbox down
+	if [ -L .sandbox ]; then rm -rf "$$(readlink -f .sandbox)"; fi
 	rm -rf .sandbox

@@ -116,6 +116,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.stack import Stack, StackSettings, default_base, stop_from_state
 
     base = Path(args.base).resolve() if args.base else default_base()
+    if args.action == "fail":
+        from sandbox.stack import fail_next
+
+        out(fail_next(base, args.host, args.step, args.times))
+        return 0
     if args.action == "down":
         pids = stop_from_state(base)
         out(f"stopped {len(pids)} process(es)" if pids else "no sandbox running there")
@@ -167,7 +172,12 @@ def parser() -> argparse.ArgumentParser:
                            ("demo", cmd_demo, "sandbox + Prefect UI + deployments + one routine run")):
         c = sub.add_parser(name, help=text)
         if name == "sandbox":
-            c.add_argument("action", choices=["up", "down"])
+            c.add_argument("action", choices=["up", "down", "fail"],
+                           help="fail: make a step of the stand-in fail on one host (a failed run to retry)")
+            c.add_argument("--host", default="host2", help="fail: which sandbox host (default: host2)")
+            c.add_argument("--step", default="clear-cache", choices=["clear-cache", "restart", "start", "stop"],
+                           help="fail: which service action (default: clear-cache)")
+            c.add_argument("--times", type=int, default=50, help="fail: how many calls fail (0: fixed again)")
         else:
             c.add_argument("--once", action="store_true", help="stop after the first runs (for CI)")
         c.add_argument("--base", help="the stack's directory (default: .sandbox here, or a directory of this "

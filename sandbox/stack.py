@@ -316,6 +316,29 @@ def default_base(checkout: Path = ROOT) -> Path:
     return base
 
 
+def fail_next(base: Path, host: str, action: str, times: int) -> str:
+    """Make the next `times` calls of a stand-in control action (e.g. clear-cache) on `host` fail,
+    for a demo of a failed run and its retry; times=0 clears the fault."""
+    import urllib.request
+
+    state, inventory = base / "state.json", base / "upkeep.yaml"
+    if not state.exists():
+        raise SandboxError(f"no sandbox is running from {base}: start it with `make run` (or pass --base)")
+    port = json.loads(state.read_text())["ports"]["standin"]
+    hosts = {h["name"]: h["address"] for h in yaml.safe_load(inventory.read_text())["environments"]["development"]["hosts"]}
+    if host not in hosts:
+        raise SandboxError(f"no sandbox host {host!r}: choose one of {', '.join(hosts)}")
+    body = json.dumps({"action": action, "times": times}).encode()
+    req = urllib.request.Request(f"http://{hosts[host]}:{port}/_control/fail", data=body,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5):  # noqa: S310 - the stand-in's loopback URL
+            pass
+    except OSError as exc:
+        raise SandboxError(f"the stand-in on {host} did not answer ({exc}): is the sandbox running?") from exc
+    return (f"{action} on {host} fails the next {times} time(s)" if times else f"{action} on {host} works again")
+
+
 def stop_from_state(base: Path) -> list[int]:
     """Stop a stack started by another process, from its state.json (by PID)."""
     path = base / "state.json"

@@ -57,7 +57,7 @@ def test_backup_then_verify_passes(store: BackupStore, backup_id: str) -> None:
     result = state.result()
     assert result["documents"] == 3000 and result["docs_per_second"] > 0
     report = report_of(state.state_details.flow_run_id)
-    assert "test restore: 3000 documents in" in report.data and "documents/s" in report.data
+    assert "test restore: 3,000 documents in" in report.data and "documents/s" in report.data
 
 
 def _newest_record(store: BackupStore, backup_id: str) -> dict[str, Any]:
@@ -143,9 +143,9 @@ def test_every_injected_corruption_is_detected_and_nothing_is_deleted(stack: Sta
         ("tampered manifest", lambda: rewrite(MANIFEST, tampered), {}, "manifest signature mismatch"),
         ("corrupt deflate data", corrupt_deflate, {}, "restore failed: error: Error -3 while decompressing data"),
         ("wrong document count", lambda: resigned_manifest(events_count_plus_one), {},
-         "eventmanager.events: document count mismatch: manifest 1501, restored 1500"),
+         "eventmanager.events: document count mismatch: the manifest says 1,501, 1,500 were restored"),
         ("too-old newest backup", lambda: (lambda: None),
-         {"backup": {"max_age": "1s", "manifest_key": "env:UPKEEP_SANDBOX_MANIFEST_KEY"}}, "older than the allowed 0:00:01"),
+         {"backup": {"max_age": "1s", "manifest_key": "env:UPKEEP_SANDBOX_MANIFEST_KEY"}}, "older than the allowed 1.0 s"),
     ]
     detected = []
     for name, corrupt, env_changes, expected in cases:

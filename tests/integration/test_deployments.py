@@ -56,34 +56,41 @@ def test_prefect_yaml_agrees_with_specs_windows_and_flows(capsys: pytest.Capture
     assert scheduled == 8 * len(ENVIRONMENTS)  # updates, patches, health-check, verify-backup, four composites
 
 
-def test_prefect_deploy_all_against_the_server(stack: Stack) -> None:
+def test_prefect_deploy_all_against_the_server(stack: Stack, tmp_path: Path) -> None:
+    """prefect.yaml as it is, but each deployment's name prefixed: the session's served deployments
+    (same names) stay as they are for the tests that run them."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     prefect = str(Path(sys.executable).parent / "prefect")
     subprocess.run([prefect, "work-pool", "create", "upkeep-process", "--type", "process", "--overwrite"],
                    check=True, env=env, cwd=ROOT, capture_output=True, timeout=120)
-    done = subprocess.run([prefect, "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    data = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    for d in data["deployments"]:
+        d["name"] = f"deploy-check-{d['name']}"
+    (tmp_path / "prefect.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    done = subprocess.run([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(tmp_path / "prefect.yaml")],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     with get_client(sync_client=True) as client:
-        d = client.read_deployment_by_name("weekly-maintenance/weekly-maintenance-production")
+        d = client.read_deployment_by_name("weekly-maintenance/deploy-check-weekly-maintenance-production")
         assert d.work_pool_name == "upkeep-process"
         assert [s.schedule.cron for s in d.schedules] == ["0 2 * * 0"]
-        monthly = client.read_deployment_by_name("system-update/system-update-production")
+        monthly = client.read_deployment_by_name("system-update/deploy-check-system-update-production")
         assert [(s.schedule.cron, s.schedule.day_or) for s in monthly.schedules] == [("0 2 1-7 * 0", False)]
         assert d.parameters == {"environment": "production"}
         for spec in deployment_specs():  # leave the server as we found it
             flow_name = load_flow_from_entrypoint(str(ROOT / spec.routine.entrypoint), use_placeholder_flow=False).name
-            client.delete_deployment(client.read_deployment_by_name(f"{flow_name}/{spec.name}").id)
+            client.delete_deployment(client.read_deployment_by_name(f"{flow_name}/deploy-check-{spec.name}").id)
 
 
 def test_retry_from_the_ui_reruns_only_the_failed_steps(stack: Stack, served: Proc) -> None:
     before = [standin(stack, i)["cache_clears"] for i in (0, 1)]
-    standin(stack, 1, "fail", action="clear-cache", times=50)  # host2's cache clear keeps failing
+    fault = ["sandbox", "fail", "--base", str(stack.base), "--host", "host2", "--step", "clear-cache"]
+    assert upkeep(fault) == 0  # host2's cache clear keeps failing (the README tour's command)
     try:
         run = run_deployment("clear-cache/clear-cache-development", timeout=180)
         assert run.state is not None and run.state.is_failed(), run.state
     finally:
-        standin(stack, 1, "fail", action="clear-cache", times=0)  # the fault is fixed
+        assert upkeep([*fault, "--times", "0"]) == 0  # the fault is fixed
     after_fail = [standin(stack, i)["cache_clears"] for i in (0, 1)]
     assert after_fail == [before[0] + 1, before[1]]  # host1 cleared, host2 failed
 
