@@ -195,6 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UpkeepError as exc:
         sys.stderr.write(f"upkeep: {exc}\n")
         return 1
+    except BrokenPipeError:  # `upkeep schedule | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

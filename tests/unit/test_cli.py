@@ -78,3 +78,10 @@ def test_monthly_update_runs_in_the_first_window_of_the_month() -> None:
     runs = next_runs(spec, datetime(2026, 11, 22, tzinfo=timezone.utc), 3)
     assert [t.date().isoformat() for t in runs] == ["2026-12-06", "2027-01-03", "2027-02-07"]  # first Sundays
     assert all(t.hour == 2 and t.weekday() == 6 for t in runs)
+
+
+def test_sandbox_problems_are_one_line_with_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A sandbox that is not there (or a directory the hosts' user cannot enter) is a sentence, not a traceback."""
+    assert main(["sandbox", "fail", "--base", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no sandbox is running" in err and "make run" in err and "Traceback" not in err
