@@ -34,12 +34,12 @@ class RecoveryFailed(UpkeepError):
 def _apply(action: str, host: str, service: str, restartable: bool) -> str:
     """The fix behind one interface: each action ends with the service started."""
     if action == "restart":
-        return service_command(host, service, "restart" if restartable else "start")
+        return service_command(host, service, "restart" if restartable else "start", purpose="fix")
     if action == "clear_cache":
-        service_command(host, service, "clear_cache")
+        service_command(host, service, "clear_cache", purpose="fix")
     elif action == "rollback":
-        service_command(host, service, "rollback")
-    return service_command(host, service, "start")
+        service_command(host, service, "rollback", purpose="fix")
+    return service_command(host, service, "start", purpose="fix")
 
 
 @flow(name="emergency-recovery")
@@ -103,7 +103,7 @@ def emergency_recovery(environment: str = "development", service: str = "api", a
                     stopped.clear()  # verified running
                 for host in list(stopped):
                     try:
-                        service_command(host, service, "start")
+                        service_command(host, service, "start", purpose="restart after a failed fix")
                         stopped.remove(host)
                         incident.actions.append(f"started {service} on {host} again")
                     except UpkeepError as exc:

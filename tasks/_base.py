@@ -1,22 +1,26 @@
 """What every Upkeep task shares: stage naming, retries that skip permanent errors, resources.
 
 Results are persisted (so retrying a failed flow run from the UI re-executes only the failed
-steps: completed ones come back Cached) with Prefect's default cache policy
-(inputs + task source + flow run id).
+steps: completed ones come back Cached) with Prefect's default cache key (inputs + task source +
+flow run id) plus the call's ordinal among identical calls of the run (`PerCall`): the same
+command twice in one run runs twice, and a retry, replaying the run, finds each call's own result.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, TypeVar
 
 from prefect import Task, task
-from prefect.cache_policies import NO_CACHE
+from prefect.cache_policies import DEFAULT, NO_CACHE, CachePolicy
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.results import get_result_store
 from prefect.tasks import exponential_backoff
+from prefect.utilities.hashing import hash_objects
 
 from upkeep.errors import PermanentError, UpkeepError
 from upkeep.hosts.fanout import FanOutResult
@@ -43,6 +47,34 @@ def is_transient(task_: Task, task_run: Any, state: Any) -> bool:
     return True
 
 
+@dataclass
+class PerCall(CachePolicy):
+    """Prefect's default cache key, told apart per call: the n-th task run with the same inputs in
+    a flow run gets key n. Without it a second identical call (a service started again after a
+    failed check) is served from the first one's cache and never runs. A retried flow run makes
+    its calls in the same order, so each finds its own result; a task's own retries keep their
+    task run, hence their key."""
+
+    def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+                    **kwargs: Any) -> str | None:
+        base = DEFAULT.compute_key(task_ctx, inputs, flow_parameters, **kwargs)
+        if base is None:
+            return None
+        flow_ctx = FlowRunContext.get()
+        attempt = flow_ctx.flow_run.run_count if flow_ctx is not None and flow_ctx.flow_run is not None else 0
+        with _CALLS_LOCK:  # ordinals start afresh with each attempt of the flow run (an in-process retry)
+            runs = _CALLS.setdefault((base, attempt), [])
+            if task_ctx.task_run.id not in runs:
+                runs.append(task_ctx.task_run.id)
+            ordinal = runs.index(task_ctx.task_run.id)
+        return base if ordinal == 0 else hash_objects(base, ordinal)
+
+
+_CALLS: dict[tuple[str, int], list[Any]] = {}  # (base key, flow run attempt) → task run ids in call order
+_CALLS_LOCK = threading.Lock()
+PER_CALL = PerCall()
+
+
 def step(stage: str, name: str, *, retries: int = 2, timeout: float | None = None,
          cache: bool = True, run_name: str | None = None) -> Callable[[F], F]:
     """Declare a task of a routine stage: `pre`, `plan`, `execute`, `post`, `rollback`, `guard`.
@@ -62,7 +94,7 @@ def step(stage: str, name: str, *, retries: int = 2, timeout: float | None = Non
             retry_condition_fn=is_transient,
             timeout_seconds=timeout,
             persist_result=True,
-            **({} if cache else {"cache_policy": NO_CACHE}),
+            cache_policy=PER_CALL if cache else NO_CACHE,
         )
     return decorate
 

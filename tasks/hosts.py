@@ -46,7 +46,8 @@ def _disk_verdicts(res: Resources, host: str, min_free_percent: float) -> list[D
 def service_command(host: str, service: str, action: str, dry_run: bool = False, purpose: str = "") -> str:
     """Run a service's configured `start` / `stop` / `restart` / `clear_cache` command on a host.
 
-    `purpose` tells apart (and caches apart) the same command run twice in one flow run."""
+    `purpose` says why, in the task's inputs (the UI shows it); the same command twice in one flow
+    run runs twice either way (tasks._base.PerCall)."""
     return run_service_command(resources(), host, service, action, dry_run=dry_run)
 
 

@@ -16,7 +16,8 @@ from flows.emergency_recovery import emergency_recovery
 from flows.health_check import health_check
 from sandbox.procs import Proc, free_port, port_open, stop_pid
 from sandbox.stack import Stack
-from tests.helpers import report_of, artifacts_of, flow_run_state, inventory_variant, latest_flow_run, slack_calls, standin, wait_for
+from tests.helpers import (artifacts_of, flow_run_state, inventory_variant, latest_flow_run, report_of, settled_task_runs,
+                           slack_calls, standin, wait_for)
 from tests.integration.test_ssh import silent_server  # noqa: F401 - fixture
 from upkeep.monitoring.store import MonitoringStore
 
@@ -176,3 +177,21 @@ def test_a_fix_that_does_not_hold_escalates_and_leaves_nothing_stopped(stack: St
     assert "## verify: failed" in report.data and "## restart: done" in report.data and "left stopped" not in report.data
     postmortem = artifacts["postmortem-development"].data
     assert "escalated" in postmortem and "- started worker on host2 again" in postmortem
+
+
+def test_the_same_command_twice_in_one_run_runs_twice(stack: Stack, tmp_path: Path) -> None:
+    """No side effect is served from cache: the fix's `start` and the restart stage's identical
+    `start` after a failed verification are two calls on the host, and no task of a first attempt
+    ends Cached (a retried run still resumes: tests/integration/test_deployments.py)."""
+    standin(stack, 1, "reset")
+    standin(stack, 1, "crash-worker")  # clear_cache + start does not fix a crash: verification fails
+    log = stack.fleet.hosts[1].root / "event-manager.log"
+    before = log.read_text().count('"/_control/start"')
+    state = emergency_recovery(environment="development", service="worker", action="clear_cache", hosts=["host2"],
+                               settle_checks=1, settle_interval_s=0.1, config=quiet(stack, tmp_path / "i.yaml"),
+                               return_state=True)
+    assert state.is_failed() and "host2 worker unhealthy" in state.message
+    assert log.read_text().count('"/_control/start"') - before == 2  # the fix's start, then the restart stage's
+    runs = settled_task_runs(state.state_details.flow_run_id)
+    assert not [tr.name for tr in runs if tr.state.name == "Cached"]
+    standin(stack, 1, "reset")
