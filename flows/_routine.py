@@ -26,7 +26,7 @@ from tasks._base import bind_resources, run_key
 from tasks.monitoring import maintenance_lock
 from tasks.notify import notify
 from tasks.reports import Progress, publish_override, publish_report
-from upkeep.errors import FanOutError
+from upkeep.errors import FanOutError, WindowClosed
 from upkeep.hosts.fanout import FanOutResult, Status, fan_out
 from upkeep.decisions.guard import guard_decision, step_allowed
 from upkeep.report import RoutineReport, StageRecord
@@ -47,10 +47,6 @@ class ItemApproval(RunInput):
     approver: str
     approved: list[str] = []
     reason: str = ""
-
-
-class WindowClosed(Exception):
-    """The window closed (or its cutoff passed) before a disruptive stage could start."""
 
 
 class Routine:

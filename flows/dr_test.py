@@ -17,12 +17,8 @@ from tasks.notify import notify
 from tasks.s3 import latest_verified_backup, load_manifest
 from tasks.services import verify_service
 from upkeep.decisions.recovery import recovery_verdict
-from upkeep.errors import UpkeepError
+from upkeep.errors import RecoveryTestFailed
 from upkeep.humanize import count, duration
-
-
-class RecoveryTestFailed(UpkeepError):
-    """The restored environment did not work, or missed its RTO/RPO target."""
 
 
 @flow(name="dr-test")

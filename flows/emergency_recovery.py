@@ -21,14 +21,10 @@ from tasks.notify import notify, run_url
 from tasks.recovery import run_timeline
 from tasks.s3 import latest_verified_backup
 from tasks.services import probe_once, settle
-from upkeep.errors import ConfigError, UpkeepError
+from upkeep.errors import ConfigError, RecoveryFailed, UpkeepError
 from upkeep.incident import Incident, new_incident_id
 
 ACTIONS = ("restart", "clear_cache", "rollback", "restore")
-
-
-class RecoveryFailed(UpkeepError):
-    """The fix did not make the service healthy: escalated to people."""
 
 
 def _apply(action: str, host: str, service: str, restartable: bool) -> str:

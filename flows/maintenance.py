@@ -19,6 +19,7 @@ from flows.clear_cache import clear_cache
 from flows.disk_check import disk_check
 from flows.dr_test import dr_test
 from flows.verify_backup import verify_backup
+from upkeep.errors import MaintenanceFailed
 
 
 def _outcome(state: Any) -> str:
@@ -48,10 +49,6 @@ def monthly_maintenance(environment: str = "development", config: str | None = N
 @flow(name="quarterly-maintenance")
 def quarterly_maintenance(environment: str = "development", config: str | None = None) -> dict[str, str]:
     return _finish({"dr_test": dr_test(environment=environment, config=config, return_state=True)})
-
-
-class MaintenanceFailed(Exception):
-    """One or more routines of a composite run failed."""
 
 
 def _finish(states: dict[str, Any]) -> dict[str, str]:

@@ -13,12 +13,8 @@ from tasks.mongo import test_restore
 from tasks.notify import notify
 from tasks.s3 import check_integrity, list_backups, load_manifest, record_verification
 from upkeep.backup.verify import completeness, freshness
-from upkeep.errors import UpkeepError
+from upkeep.errors import BackupVerificationFailed
 from upkeep.humanize import count, duration
-
-
-class BackupVerificationFailed(UpkeepError):
-    """At least one check of the backup failed."""
 
 
 @flow(name="verify-backup")

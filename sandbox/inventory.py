@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Mapping, Protocol
 
-if TYPE_CHECKING:
-    from sandbox.stack import Stack
-
-from sandbox.sshd import USER
+from sandbox.sshd import USER, SshdFleet
 
 WINDOWS = {
     "production": ({"cron": "0 2 * * 0", "timezone": "UTC", "duration": "2h", "cutoff": "15m"}, "approval"),
     "staging": ({"cron": "0 22 * * *", "timezone": "UTC", "duration": "1h", "cutoff": "10m"}, "notify"),
     "development": ({"always": True}, "anytime"),
 }
+
+
+class _HostCounts(Protocol):
+    @property
+    def app_hosts(self) -> int: ...
+
+
+class StackView(Protocol):
+    """What `sandbox_inventory` reads from a stack: `sandbox.stack.Stack` is one. A protocol, not
+    that class, so that this module does not import the stack that imports it to write the inventory."""
+
+    @property
+    def fleet(self) -> SshdFleet | None: ...
+    @property
+    def settings(self) -> _HostCounts: ...  # the first `app_hosts` hosts run the app, the next one is DR
+    @property
+    def ports(self) -> Mapping[str, int]: ...  # by component; only the started ones are present
+    @property
+    def tools(self) -> Path: ...  # where the host tools (standinctl.py) are
+    @property
+    def s3_url(self) -> str: ...
+    @property
+    def slack_url(self) -> str: ...
 
 
 def _service(ctl_path: str, port: int, component: str, path: str, role: str | None = None) -> dict[str, Any]:
@@ -29,7 +50,7 @@ def _service(ctl_path: str, port: int, component: str, path: str, role: str | No
     }
 
 
-def sandbox_inventory(stack: "Stack") -> dict[str, Any]:
+def sandbox_inventory(stack: StackView) -> dict[str, Any]:
     """An inventory dict (YAML-ready) for the running stack."""
     fleet = stack.fleet
     hosts = []

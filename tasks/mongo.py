@@ -17,13 +17,9 @@ from tasks._base import resources, step
 from upkeep.backup.dump import dump_collection, file_blake3, file_sha256, index_metadata
 from upkeep.backup.manifest import CollectionEntry, FileEntry, Manifest
 from upkeep.backup.verify import load_signed_manifest, restore, stale_scratch
-from upkeep.errors import UpkeepError
+from upkeep.errors import DatabaseError
 from upkeep.monitoring.samples import Sample
 from upkeep.resources import Resources
-
-
-class DatabaseError(UpkeepError):
-    """The database is unreachable or refused an operation."""
 
 
 @step("pre", "database-ping", retries=2)

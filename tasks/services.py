@@ -12,15 +12,11 @@ from prefect import get_run_logger
 
 from tasks._base import resources, step
 from upkeep.config.render import render
-from upkeep.errors import UpkeepError
+from upkeep.errors import ServiceUnhealthy
 from upkeep.monitoring.samples import Sample
 from upkeep.packages.rolling import with_retries
 from upkeep.probes import ProbeResult, probe_http
 from upkeep.resources import Resources
-
-
-class ServiceUnhealthy(UpkeepError):
-    """A service did not answer healthy."""
 
 
 @step("verify", "service", retries=3, run_name="{stage}:verify-{service}[{host}]")

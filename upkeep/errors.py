@@ -6,6 +6,11 @@ everything else derived from `UpkeepError` may be transient.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for the annotation only: upkeep.hosts.fanout imports this module
+    from upkeep.hosts.fanout import FanOutResult
+
 
 class UpkeepError(Exception):
     """Base class of every error Upkeep raises on purpose."""
@@ -61,10 +66,66 @@ class CommandTimeoutError(HostError):
 class FanOutError(UpkeepError):
     """One or more hosts of a fan-out failed; `.result` holds every host's outcome."""
 
-    def __init__(self, result: "object", message: str) -> None:
+    def __init__(self, result: FanOutResult[Any], message: str) -> None:
         super().__init__(message)
         self.result = result
 
 
 class NotifyError(UpkeepError):
     """A notification could not be delivered."""
+
+
+class WindowError(ConfigError, ValueError):
+    """A window definition (or a query on it) is invalid; names field and value."""
+
+
+class WindowClosed(UpkeepError):
+    """The window closed (or its cutoff passed) before a disruptive stage could start."""
+
+
+class PackageError(UpkeepError):
+    """A package manager could not list, simulate, apply or roll back; names the host when known."""
+
+    def __init__(self, message: str, *, host: str | None = None) -> None:
+        super().__init__(f"{host}: {message}" if host else message)
+        self.host = host
+
+
+class HostRolledBack(UpkeepError):
+    """A host failed its post-update checks and was returned to its previous versions."""
+
+
+class StoreError(UpkeepError):
+    """The object store failed or refused an operation."""
+
+
+class MissingObject(StoreError):
+    """An object the manifest names is not in the store."""
+
+
+class MonitoringStoreError(UpkeepError):
+    """The monitoring store is unreachable or refused an operation."""
+
+
+class DatabaseError(UpkeepError):
+    """The database is unreachable or refused an operation."""
+
+
+class ServiceUnhealthy(UpkeepError):
+    """A service did not answer healthy."""
+
+
+class BackupVerificationFailed(UpkeepError):
+    """At least one check of the backup failed."""
+
+
+class RecoveryFailed(UpkeepError):
+    """The fix did not make the service healthy: escalated to people."""
+
+
+class RecoveryTestFailed(UpkeepError):
+    """The restored environment did not work, or missed its RTO/RPO target."""
+
+
+class MaintenanceFailed(UpkeepError):
+    """One or more routines of a composite run failed."""

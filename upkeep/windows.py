@@ -43,13 +43,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from upkeep.errors import ConfigError
+from upkeep.errors import WindowError
 
 UTC = timezone.utc
-
-
-class WindowError(ConfigError, ValueError):
-    """A window definition (or a query on it) is invalid; names field and value."""
 
 
 def _zone(name: object) -> ZoneInfo:

@@ -3,7 +3,6 @@ SecantusDB and the real Prefect server (served deployments for the automatic rec
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path

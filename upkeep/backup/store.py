@@ -21,18 +21,10 @@ from urllib3.exceptions import HTTPError as URLLib3Error
 
 from upkeep.backup.manifest import MANIFEST, SIGNATURE, Manifest, backup_time
 from upkeep.backup.records import Status, status, verdict
-from upkeep.errors import UpkeepError
+from upkeep.errors import MissingObject, StoreError
 
 CHUNK = 1024 * 1024
 SINGLE_PUT_LIMIT = 256 * 1024 * 1024
-
-
-class StoreError(UpkeepError):
-    """The object store failed or refused an operation."""
-
-
-class MissingObject(StoreError):
-    """An object the manifest names is not in the store."""
 
 
 @dataclass(frozen=True)

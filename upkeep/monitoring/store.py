@@ -8,13 +8,9 @@ from typing import Any, Iterable
 
 from pymongo.errors import CollectionInvalid, OperationFailure, PyMongoError
 
-from upkeep.errors import UpkeepError
+from upkeep.errors import MonitoringStoreError
 from upkeep.monitoring.rules import AlertState
 from upkeep.monitoring.samples import Sample
-
-
-class MonitoringStoreError(UpkeepError):
-    """The monitoring store is unreachable or refused an operation."""
 
 
 class MonitoringStore:

@@ -5,25 +5,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from upkeep.errors import UpkeepError
+from upkeep.errors import PackageError  # noqa: F401 - re-exported: drivers import it from here
 
 Kind = Literal["security", "patch", "minor", "major", "kernel", "other"]
 KINDS: frozenset[str] = frozenset(get_args(Kind))
 
+# The approval rule of the update policy (`upkeep.packages.policy` explains it). It lives here, below
+# the policy, because an update answers `needs_approval` itself and the policy builds on this module.
+SEMVER_MANAGERS: frozenset[str] = frozenset({"npm"})
+OS_APPROVAL_KINDS: frozenset[str] = frozenset({"major", "kernel"})
+SEMVER_AUTOMATIC_KINDS: frozenset[str] = frozenset({"patch", "minor"})
 
-class PackageError(UpkeepError):
-    """A package manager could not list, simulate, apply or roll back; names the host when known."""
 
-    def __init__(self, message: str, *, host: str | None = None) -> None:
-        super().__init__(f"{host}: {message}" if host else message)
-        self.host = host
+def approval_needed(manager: str, kind: str) -> bool:
+    """Whether an update of `kind` by `manager` waits for an approval: semver managers (npm) take
+    patch and minor on their own; OS managers hold back major and kernel updates."""
+    if manager in SEMVER_MANAGERS:
+        return kind not in SEMVER_AUTOMATIC_KINDS
+    return kind in OS_APPROVAL_KINDS
 
 
 @dataclass(frozen=True)
 class PackageUpdate:
     """One package that can move from `current` to `candidate`.
 
-    `kind` drives the approval policy (see `upkeep.packages.policy.needs_approval`); `source` is
+    `kind` drives the approval policy (`approval_needed`, explained in `upkeep.packages.policy`); `source` is
     where the candidate comes from (an apt suite such as "bookworm-security", an npm dependent).
     """
 
@@ -57,9 +63,7 @@ class PackageUpdate:
     @property
     def needs_approval(self) -> bool:
         """Whether the policy holds this update back until someone approves it."""
-        from upkeep.packages.policy import needs_approval  # policy imports this module
-
-        return needs_approval(self)
+        return approval_needed(self.manager, self.kind)
 
     def describe(self) -> str:
         """A one-line human description, e.g. "apt:openssl 3.0.14 → 3.0.15 (security)"."""

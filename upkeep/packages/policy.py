@@ -10,6 +10,9 @@ Guide policy for the system update routine:
   from a security suite (`in_scope`), kernels included: they still wait for their approval.
 * npm (semver managers): patch and minor are automatic; MAJOR needs approval, and so does
   anything the semver rules cannot classify ("other": prereleases, downgrades, git refs).
+
+The approval rule itself is `upkeep.packages.model.approval_needed`, which `PackageUpdate.needs_approval`
+applies: the model sits below this module, so the two do not import each other.
 """
 
 from __future__ import annotations
@@ -17,11 +20,8 @@ from __future__ import annotations
 import re
 from typing import Iterable, Literal, Mapping, NamedTuple, Sequence
 
-from upkeep.packages.model import HeldBack, Kind, PackageUpdate
-
-SEMVER_MANAGERS: frozenset[str] = frozenset({"npm"})
-OS_APPROVAL_KINDS: frozenset[str] = frozenset({"major", "kernel"})
-SEMVER_AUTOMATIC_KINDS: frozenset[str] = frozenset({"patch", "minor"})
+from upkeep.packages.model import HeldBack, Kind, PackageUpdate, approval_needed
+from upkeep.packages.model import SEMVER_MANAGERS as SEMVER_MANAGERS  # re-exported for the sandbox driver
 
 _RANGE_PREFIX = re.compile(r"^\s*(?:[\^~=v]|>=?)*\s*")
 _SEMVER = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
@@ -141,9 +141,7 @@ def in_scope(updates: Iterable[PackageUpdate], scope: Scope) -> list[PackageUpda
 
 def needs_approval(update: PackageUpdate) -> bool:
     """Whether the guide policy holds `update` back until approved (see the module docstring)."""
-    if update.manager in SEMVER_MANAGERS:
-        return update.kind not in SEMVER_AUTOMATIC_KINDS
-    return update.kind in OS_APPROVAL_KINDS
+    return approval_needed(update.manager, update.kind)
 
 
 def _reason(update: PackageUpdate) -> str:

@@ -16,15 +16,11 @@ import time
 from collections import defaultdict
 from typing import Callable, Mapping, NoReturn, Protocol, Sequence, TypeVar
 
-from upkeep.errors import UpkeepError
+from upkeep.errors import HostRolledBack, UpkeepError
 from upkeep.packages.model import PackageUpdate
 
 T = TypeVar("T")
 Versions = dict[str, dict[str, str]]  # manager → package → version
-
-
-class HostRolledBack(UpkeepError):
-    """A host failed its post-update checks and was returned to its previous versions."""
 
 
 class HostOps(Protocol):

@@ -1,4 +1,7 @@
-"""One local stack of real servers per test session (Prefect, SeaweedFS, SecantusDB, sshd, ...)."""
+"""One local stack of real servers per test session (Prefect, SeaweedFS, SecantusDB, sshd, ...).
+
+Only the integration tests get it: `tests/unit` has its own conftest and starts nothing.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,17 @@ from typing import Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
+
+# Prefect reads its settings when it is imported (test modules import flows at collection), so
+# the session's stack location and Prefect port are chosen, and exported, before that: pytest
+# imports this conftest before the test modules of this directory. Had something imported Prefect
+# already (a plugin, a test module collected earlier), these tests would talk to whatever server
+# the shell's settings name: stop and say so instead.
+if "prefect" in sys.modules:
+    raise pytest.UsageError(
+        "Prefect was imported before tests/integration/conftest.py could point it at the test stack: "
+        "run the integration tests without plugins or test modules that import Prefect ahead of them")
 
 # fast task retries in tests (read when the task modules are imported)
 os.environ.setdefault("UPKEEP_RETRY_DELAY", "0.2")
@@ -19,8 +32,6 @@ os.environ.setdefault("UPKEEP_RETRY_DELAY", "0.2")
 from sandbox.procs import Proc, free_port, spawn
 from sandbox.stack import Stack, StackSettings
 
-# Prefect reads its settings when it is imported (test modules import flows at collection), so
-# the session's stack location and Prefect port are chosen, and exported, before that.
 # Not under pytest's 0700 tmp dir: the sshd test hosts' user must reach the keys and host dirs.
 _BASE = Path(tempfile.mkdtemp(prefix="upkeep-stack-"))
 _BASE.chmod(0o755)
