@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: run test system bench clean-sandbox
+.PHONY: run test lint system bench clean-sandbox
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,11 @@ system:
 run: $(VENV)/.installed system
 	$(VENV)/bin/upkeep demo
 
-test: $(VENV)/.installed system
+# Lint and types (configured in pyproject.toml): `make test` runs them first.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy
+
+test: $(VENV)/.installed lint system
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed system

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 def write_results(benchmark: str, payload: dict[str, Any]) -> Path:
     """`payload` as JSON in `results/<benchmark>-<UTC time>.json` (gitignored); the path written."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{benchmark}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path = RESULTS_DIR / f"{benchmark}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps({"benchmark": benchmark, **payload}, indent=2, default=str) + "\n")
     return path
 

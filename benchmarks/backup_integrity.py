@@ -15,14 +15,14 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
-from benchmarks._backup_common import (
-    BUCKET, PREFIX, BenchError, GiB, MiB, Series, measure, plain_s3_client, rotated, server_pid,
-)
+from benchmarks._backup_common import BUCKET, PREFIX, BenchError, GiB, MiB, Series, measure, plain_s3_client, rotated, server_pid
 
 READ_SIZE = MiB  # the hashlib pass and the raw GETs read 1 MiB at a time (Upkeep's CHUNK too)
 THREADS = 4  # tasks/s3.py check_integrity's default
@@ -199,7 +199,7 @@ class ThreadProfiles:
         self._lock = threading.Lock()
         self._original = threading.Thread.run
 
-    def __enter__(self) -> "ThreadProfiles":
+    def __enter__(self) -> ThreadProfiles:
         original = self._original
 
         def run(thread: threading.Thread) -> None:
@@ -208,11 +208,11 @@ class ThreadProfiles:
                 self.profiles.append(prof)
             prof.runcall(original, thread)
 
-        threading.Thread.run = run  # type: ignore[method-assign]
+        threading.Thread.run = run  # type: ignore[method-assign, assignment]  # every thread profiled; restored on exit
         return self
 
     def __exit__(self, *exc: object) -> None:
-        threading.Thread.run = self._original  # type: ignore[method-assign]
+        threading.Thread.run = self._original  # type: ignore[method-assign]  # the original
 
     def _stats(self, out: io.StringIO) -> pstats.Stats:
         stats = pstats.Stats(self.profiles[0], stream=out)
@@ -251,7 +251,7 @@ def sweep_upkeep(ctx: IntegrityCtx, weed_pid: int | None, threads: Sequence[int]
         for chunk in chunks:
             store = _chunked(BackupStore, chunk)(ctx.store.s3, BUCKET, PREFIX)
             for n in threads:
-                best = min((measure(lambda: upkeep_pass(store, ctx.backup_id, entries, n), weed_pid)[0]
+                best = min((measure(partial(upkeep_pass, store, ctx.backup_id, entries, n), weed_pid)[0]
                             for _ in range(2)), key=lambda s: s.wall)
                 rows.append({"variant": variant, "chunk": chunk, "threads": n, **asdict(best),
                              "gib_s": ctx.total_bytes / GiB / best.wall})
@@ -262,7 +262,7 @@ def sweep_upkeep(ctx: IntegrityCtx, weed_pid: int | None, threads: Sequence[int]
 
 def _chunked(cls: type, chunk: int) -> type:
     """A subclass of the store class whose iter_chunks reads `chunk` bytes at a time."""
-    class Chunked(cls):  # type: ignore[misc, valid-type]
+    class Chunked(cls):  # type: ignore[misc]  # a subclass of whichever store class is given
         def iter_chunks(self, backup_id: str, relative: str, chunk_: int = chunk) -> Iterator[bytes]:
             return super().iter_chunks(backup_id, relative, chunk_)
 
@@ -278,7 +278,8 @@ def ensure_b3sum() -> tuple[list[str], str]:
         return [path], "Debian package b3sum (already installed)"
     if shutil.which("apt-get") and os.geteuid() == 0:
         print("  b3sum missing: apt-get install -y b3sum", flush=True)
-        for cmd in (["apt-get", "install", "-y", "-qq", "b3sum"], ["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "b3sum"]):
+        install = ["apt-get", "install", "-y", "-qq", "b3sum"]
+        for cmd in (install, ["apt-get", "update", "-qq"], install):
             ok = subprocess.run(cmd, capture_output=True).returncode == 0
             if ok and (path := shutil.which("b3sum")):
                 return [path], "Debian package b3sum (installed by this run with apt-get)"

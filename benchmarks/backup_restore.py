@@ -11,11 +11,12 @@ import gzip
 import random
 import statistics
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from benchmarks._backup_common import BUCKET, PREFIX, BenchError, MiB, measure, rotated, server_pid
 
@@ -30,7 +31,7 @@ def event_docs(n: int, seed: int = 7) -> list[dict[str, Any]]:
     from bson import ObjectId
 
     rnd = random.Random(seed)
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     kinds = ["login", "logout", "purchase", "refund", "error", "page_view", "signup"]
     return [{
         "_id": ObjectId(),
@@ -84,7 +85,7 @@ def dump_backup(store: Any, coll: Any, work: Path) -> Any:
     entry = CollectionEntry(database=database, name=name, count=count, content_sha256=content, indexes=indexes,
                             data=FileEntry(key=data_key, size=dumped.size, sha256=dumped.sha256),
                             metadata=FileEntry(key=meta_key, size=len(meta), sha256=file_sha256(meta)))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return Manifest(backup_id=backup_id, environment="bench", created_at=now, completed_at=now,
                     source=f"mongodb databases {database}", collections=[entry])
 
@@ -96,7 +97,7 @@ def raw_documents(path: Path) -> list[Any]:
     from upkeep.backup.dump import iter_bson
 
     with gzip.open(path, "rb") as gz:
-        return [RawBSONDocument(raw) for raw in iter_bson(gz)]  # type: ignore[arg-type]
+        return [RawBSONDocument(raw) for raw in iter_bson(gz)]
 
 
 def prepare_restore(stack: Any, store: Any, n_docs: int, work: Path) -> RestoreCtx:
@@ -134,13 +135,13 @@ def phase_clock() -> Iterator[dict[str, float]]:
                 phases[name] += time.perf_counter() - t0
         return wrapper
 
-    verify._load = timed("load", originals[0])  # type: ignore[assignment]
-    verify._compare = timed("compare", originals[1])  # type: ignore[assignment]
-    Collection.create_indexes = timed("index_build", originals[2])  # type: ignore[method-assign]
+    verify._load = timed("load", originals[0])
+    verify._compare = timed("compare", originals[1])
+    Collection.create_indexes = timed("index_build", originals[2])  # type: ignore[method-assign]  # timed; restored below
     try:
         yield phases
     finally:
-        verify._load, verify._compare, Collection.create_indexes = originals  # type: ignore[assignment, method-assign]
+        verify._load, verify._compare, Collection.create_indexes = originals  # type: ignore[method-assign]  # the original
 
 
 @dataclass
@@ -188,7 +189,8 @@ def run_ceiling(ctx: RestoreCtx, mongo_pid: int | None, k: int) -> RestoreSample
         for i in range(0, len(ctx.raw_docs), INSERT_BATCH):
             target.insert_many(ctx.raw_docs[i:i + INSERT_BATCH], ordered=False)
         t1 = time.perf_counter()
-        target.create_indexes([IndexModel([("ts", 1)], name="ts_1"), IndexModel([("type", 1), ("host", 1)], name="type_1_host_1")])
+        target.create_indexes([IndexModel([("ts", 1)], name="ts_1"),
+                               IndexModel([("type", 1), ("host", 1)], name="type_1_host_1")])
         phases.update(insert=t1 - t0, index_build=time.perf_counter() - t1)
         return len(ctx.raw_docs)
 
@@ -248,8 +250,8 @@ def print_restore(sm: dict[str, Any], ctx: RestoreCtx) -> dict[str, Any]:
     print(f"{'  = restored (load + indexes)':50s} {p['load'] + p['index_build']:8.2f} {sm['restored_docs_s']:9.0f}")
     print(f"{'  verify: count + _id-order content-hash scan':50s} {p['compare_scan']:8.2f}")
     print(f"{'  (scratch drop, after RestoreResult.seconds)':50s} {sm['restore_wall_with_drop_s'] - sm['restore_seconds']:8.2f}")
-    print(f"{'server ceiling: insert_many raw x1000 + createIndexes':50s} {sm['ceiling_seconds']:8.2f} {sm['ceiling_docs_s']:9.0f} "
-          f"{sm['ceiling_db_cpu_s']:9.2f} {sm['ceiling_client_cpu_s']:6.2f}")
+    print(f"{'server ceiling: insert_many raw x1000 + createIndexes':50s} {sm['ceiling_seconds']:8.2f} "
+          f"{sm['ceiling_docs_s']:9.0f} {sm['ceiling_db_cpu_s']:9.2f} {sm['ceiling_client_cpu_s']:6.2f}")
     print(f"{'  of which insert_many (the insert ceiling)':50s} {c['insert']:8.2f} {sm['insert_ceiling_docs_s']:9.0f}")
     print(f"{'  of which createIndexes':50s} {c['index_build']:8.2f}")
     restored, ceiling = sm["restored_docs_s"], sm["ceiling_docs_s"]

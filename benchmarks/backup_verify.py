@@ -28,11 +28,12 @@ import platform
 import shutil
 import signal
 import time
+from collections.abc import Sequence
 from importlib import metadata
-from typing import Any, Sequence
+from typing import Any
 
-from benchmarks._report import write_results
 from benchmarks._backup_common import GiB, MiB, loadavg, make_base
+from benchmarks._report import write_results
 from benchmarks.backup_integrity import ensure_b3sum, integrity_part, tool_version
 from benchmarks.backup_restore import restore_part
 

@@ -19,14 +19,14 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
-from benchmarks._report import SampleStats, write_results
 from benchmarks._cpu import CpuMeter, become_subreaper, reap
 from benchmarks._fleet import running_fleet, scratch_dir
+from benchmarks._report import SampleStats, write_results
 from sandbox.sshd import USER, SshdFleet, SshdHost
 
 TOOLS = ("upkeep", "ansible", "ssh-loop")
@@ -249,7 +249,8 @@ def show(label: str, tool: str, n: int, s: Sample) -> None:
           f"hosts {s.host_cpu:6.2f}s", flush=True)
 
 
-def run_all(setup: Setup, counts: Sequence[int], repeats: int, tools: Sequence[str], warmup: bool) -> dict[tuple[str, int], Series]:
+def run_all(setup: Setup, counts: Sequence[int], repeats: int, tools: Sequence[str],
+            warmup: bool) -> dict[tuple[str, int], Series]:
     """Interleaved schedule: for each repeat, for each host count, every tool once."""
     series = {(t, n): Series(t, n) for n in counts for t in tools}
     if warmup:
@@ -296,7 +297,8 @@ def print_table(series: dict[tuple[str, int], Series], counts: Sequence[int], to
     for n in counts:
         for tool in tools:
             s = series[(tool, n)]
-            extra = (fmt_ratio(ratio(series, "ansible", n)), fmt_ratio(ratio(series, "ssh-loop", n))) if tool == "upkeep" else ("", "")
+            extra = ((fmt_ratio(ratio(series, "ansible", n)), fmt_ratio(ratio(series, "ssh-loop", n)))
+                     if tool == "upkeep" else ("", ""))
             print(f"{tool:<9} {n:>5} {s.median:>9.3f} {s.min:>8.3f} {extra[0]:>15} {extra[1]:>16}"
                   f"   {s.controller_cpu:>10.2f} {s.host_cpu:>10.2f}")
     print("(median/min: wall seconds; ctrl/host cpu: median CPU seconds of the tool's side and of the sshd/remote side,"

@@ -26,14 +26,18 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from benchmarks._report import target_check, write_results
 from benchmarks._fleet import make_base
+from benchmarks._report import target_check, write_results
+
+if TYPE_CHECKING:
+    from sandbox.stack import Stack
 
 ENVIRONMENT = "development"
 TARGET_SECONDS = 10.0
@@ -42,7 +46,7 @@ PLAIN_WORKERS = 50
 
 
 # -- stack ----------------------------------------------------------------------------------------
-def start_stack(prefix: str, hosts: int, components: tuple[str, ...]):  # noqa: ANN201 - sandbox.stack.Stack
+def start_stack(prefix: str, hosts: int, components: tuple[str, ...]) -> Stack:
     """A stack in a fresh 0755 temp dir. Prefect's settings are exported *before* prefect is imported
     (it reads them at import), the sandbox secrets after `up()` (the Mongo port is known only then)."""
     from sandbox.procs import free_port

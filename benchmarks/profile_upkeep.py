@@ -19,8 +19,8 @@ import io
 import pstats
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import paramiko.transport
 
@@ -29,6 +29,7 @@ from benchmarks._fleet import running_fleet
 from sandbox.sshd import USER, SshdFleet
 from upkeep.hosts.fanout import fan_out
 from upkeep.hosts.ssh import SSHHost
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -85,14 +86,14 @@ class ThreadProfiles:
             prof.runcall(orig, thread)
         return run
 
-    def __enter__(self) -> "ThreadProfiles":
+    def __enter__(self) -> ThreadProfiles:
         for cls, orig in self._originals.items():
-            cls.run = self._wrap(orig)  # type: ignore[method-assign]
+            cls.run = self._wrap(orig)  # type: ignore[method-assign, assignment]  # profiled; restored on exit
         return self
 
     def __exit__(self, *exc: object) -> None:
         for cls, orig in self._originals.items():
-            cls.run = orig  # type: ignore[method-assign]
+            cls.run = orig  # type: ignore[method-assign]  # the original
 
     def stats(self) -> pstats.Stats:
         out = io.StringIO()
@@ -111,7 +112,7 @@ def profiled_run(fleet: SshdFleet, n: int, forks: int, top: int) -> None:
     for key in ("tottime", "cumulative"):
         out = io.StringIO()
         stats = tp.stats()
-        stats.stream = out  # type: ignore[attr-defined]
+        stats.stream = out  # type: ignore[attr-defined]  # undeclared in the stubs; print_stats writes to it
         stats.sort_stats(key).print_stats(top)
         print(f"--- by {key} (thread CPU seconds, summed over threads) ---")
         print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:6000])

@@ -33,14 +33,25 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from benchmarks._cpu import CpuMeter, become_subreaper, tree_cpu
 from benchmarks._report import target_check, write_results
 from benchmarks.health_check import (
-    ENVIRONMENT, breakdown, flow_run, loadavg, median, parse_args, quiet_prefect_console, start_stack,
-    stop_stack, task_runs, versions, write_variant,
+    ENVIRONMENT,
+    breakdown,
+    flow_run,
+    loadavg,
+    median,
+    parse_args,
+    quiet_prefect_console,
+    start_stack,
+    stop_stack,
+    task_runs,
+    versions,
+    write_variant,
 )
 
 CONCURRENCY = 5
@@ -280,7 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     flows.append(wall)
                     runs.append(run_s)
                     api.append(info)
-                    samples.append({"side": "flow", "label": label, "wall": wall, "flow_run_id": str(fr_id), "cpu_s": cpu, **info})
+                    samples.append({"side": "flow", "label": label, "wall": wall, "flow_run_id": str(fr_id), "cpu_s": cpu,
+                                    **info})
             else:
                 (wall, phases, per_host), cpu = cpu_split(lambda: run_plain(variant))
                 check_updated(variant)
@@ -288,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 lower = sum(b / CONCURRENCY for b in busy.values())
                 print(f"  {label:<12} plain  {wall:7.3f}s  phases "
                       + ", ".join(f"{p} {s:.2f}s" for p, s in phases.items())
-                      + f"; per-host sum/{CONCURRENCY} {lower:.2f}s  (re-seed {seed_s:.2f}s)\n{'':<21}CPU-s " + cpu_text(cpu), flush=True)
+                      + f"; per-host sum/{CONCURRENCY} {lower:.2f}s  (re-seed {seed_s:.2f}s)\n{'':<21}CPU-s " + cpu_text(cpu),
+                      flush=True)
                 if record:
                     cpus["plain"].append(cpu)
                     plains.append(wall)
@@ -320,10 +333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'flow run':<10} {run_med:>9.3f} {min(runs):>8.3f} {max(runs):>8.3f}   (Prefect API: Running -> final state)")
     print(f"{'plain':<10} {plain_med:>9.3f} {min(plains):>8.3f} {max(plains):>8.3f}")
     print(f"{'flow call':<10} {flow_med:>9.3f} {min(flows):>8.3f} {max(flows):>8.3f}   (the in-process call)")
-    print(f"orchestration overhead = flow run - plain = {run_med:.3f} - {plain_med:.3f} = {overhead:.3f}s = {share:.1%} of the run's wall time")
-    print(f"  the in-process call: {flow_med - plain_med:.3f}s = {call_share:.1%} of its {flow_med:.3f}s; {flow_med - run_med:.3f}s of it is"
-          f" outside the run: flow-run creation before it and, after the final state, the join of Prefect's heartbeat thread"
-          f" (sleeps in 1 s steps)")
+    print(f"orchestration overhead = flow run - plain = {run_med:.3f} - {plain_med:.3f} = {overhead:.3f}s = {share:.1%}"
+          " of the run's wall time")
+    print(f"  the in-process call: {flow_med - plain_med:.3f}s = {call_share:.1%} of its {flow_med:.3f}s;"
+          f" {flow_med - run_med:.3f}s of it is outside the run: flow-run creation before it and, after the final state,"
+          f" the join of Prefect's heartbeat thread (sleeps in 1 s steps)")
     print(f"  (alternative: hosts' work as per-host sums / {CONCURRENCY} = {ideal_med:.3f}s -> overhead {alt_share:.1%};"
           f" stage tasks' run time sum (API) {task_sum_med:.3f}s: they run one after another, each over all hosts)")
     med_cpu = {side: {k: median([c[k] for c in cs]) for k in ("client", "server", "hosts")} for side, cs in cpus.items()}
@@ -333,13 +347,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for n, d in sorted(api[-1]["tasks"].items(), key=lambda kv: -kv[1]["sum_s"]):
         print(f"  {n:<32} x{int(d['count']):<3} sum {d['sum_s']:7.3f}s  max {d['max_s']:6.3f}s  retries {int(d['retries'])}")
     print(f"load average after: {load_after}")
-    check = target_check(f"orchestration overhead <= {TARGET_SHARE:.0%} of the run's wall time ({args.hosts} hosts, concurrency {CONCURRENCY})",
+    check = target_check(f"orchestration overhead <= {TARGET_SHARE:.0%} of the run's wall time "
+                         f"({args.hosts} hosts, concurrency {CONCURRENCY})",
                          round(share, 4), share <= TARGET_SHARE, f"measured {share:.1%}")
     path = write_results("rolling_update", {
         "hosts": args.hosts, "repeats": args.repeats, "concurrency": CONCURRENCY,
         "samples": samples, "flow_median": flow_med, "plain_median": plain_med, "overhead_s": overhead,
-        "overhead_share": share, "call_overhead_share": call_share, "per_host_sum_over_concurrency_median": ideal_med, "overhead_share_vs_sum": alt_share,
-        "api_task_sum_median": task_sum_med, "idle_tag_slot_call_s": slot_probe, "flow_run_median": run_med, "cpu_s_median": med_cpu, "checks": [check], "versions": vers,
+        "overhead_share": share, "call_overhead_share": call_share, "per_host_sum_over_concurrency_median": ideal_med,
+        "overhead_share_vs_sum": alt_share, "api_task_sum_median": task_sum_med, "idle_tag_slot_call_s": slot_probe,
+        "flow_run_median": run_med, "cpu_s_median": med_cpu, "checks": [check], "versions": vers,
         "loadavg_before": load_before, "loadavg_after": load_after,
     })
     print(f"results: {path}")

@@ -6,9 +6,9 @@ import argparse
 import os
 import shlex
 import sys
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 from upkeep.config.loader import DEFAULT_PATH, ENV_VAR, load_inventory
 from upkeep.errors import ConfigError, UpkeepError
@@ -51,7 +51,7 @@ def cmd_windows(args: argparse.Namespace) -> int:
     windows, note = _windows(args.config)
     if note:
         out(note)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for name, window in windows.items():
         out(f"{name}: {describe_decision(window, now).reason}")
         if window.always:
@@ -66,7 +66,7 @@ def cmd_windows(args: argparse.Namespace) -> int:
 def cmd_schedule(args: argparse.Namespace) -> int:
     from deployments.specs import deployment_specs, next_runs
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for spec in deployment_specs():
         if spec.cron is None:
             out(f"{spec.name:34} on demand (run by a composite, or from the UI)")
@@ -140,7 +140,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from deployments.demo import run_demo
     from sandbox.stack import default_base
 
-    return run_demo(Path(args.base).resolve() if args.base else default_base(), prefect_port=args.prefect_port, hosts=args.hosts, once=args.once)
+    return run_demo(Path(args.base).resolve() if args.base else default_base(), prefect_port=args.prefect_port,
+                    hosts=args.hosts, once=args.once)
 
 
 def parser() -> argparse.ArgumentParser:

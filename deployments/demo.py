@@ -9,9 +9,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from sandbox.procs import spawn
 from sandbox.stack import Stack, StackSettings, stop_from_state
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 ROOT = Path(__file__).resolve().parent.parent
 # a backup first: verification and the DR test, run from the UI, find a verified one
@@ -59,11 +63,12 @@ def run_demo(base: Path, *, prefect_port: int = 4200, hosts: int = 3, once: bool
         _say(f"deployments registered; Prefect UI: {ui}")
         ok = True
         for name in FIRST_RUNS:
-            run = run_deployment(name, timeout=180)
+            run = cast("FlowRun", run_deployment(name, timeout=180))  # a sync caller gets the FlowRun, not a coroutine
             state = run.state
             ok &= bool(state and state.is_completed())
             _say(f"  {name}: {state.name if state else '?'} — {ui}/runs/flow-run/{run.id}")
-        _say(f"inventory: {stack.inventory_path}; Slack messages recorded in {base / 'slack-calls.jsonl'}; logs in {base / 'logs'}")
+        _say(f"inventory: {stack.inventory_path}; Slack messages recorded in {base / 'slack-calls.jsonl'}; "
+             f"logs in {base / 'logs'}")
         if once:
             return 0 if ok else 1
         _say("open the UI to trigger, inspect, approve or retry runs. Ctrl-C stops everything.")

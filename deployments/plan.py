@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from upkeep.config.models import Inventory
 from upkeep.config.render import render, render_argv
@@ -15,7 +15,7 @@ def plan_lines(inventory: Inventory, routine: str, env_name: str, *, emergency: 
                now: datetime | None = None, service: str = "api") -> list[str]:
     """Human-readable plan: guard decision, then per stage and host what would run."""
     env = inventory.environment(env_name)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     lines = [f"{routine} on {env_name} at {now.isoformat(timespec='seconds')}"]
     hosts = env.hosts
     if routine == "disk-check":

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from prefect.flows import load_flow_from_entrypoint
+from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.schedules import Cron
 
 from deployments.specs import DeploymentSpec, deployment_specs
@@ -18,7 +18,7 @@ def runner_deployments(specs: list[DeploymentSpec] | None = None, *, paused: boo
     """RunnerDeployments for `prefect.serve`, loaded from the same entrypoints as prefect.yaml."""
     out = []
     for spec in specs or deployment_specs():
-        flow = load_flow_from_entrypoint(str(ROOT / spec.routine.entrypoint), use_placeholder_flow=False)
+        flow: Flow[..., Any] = load_flow_from_entrypoint(str(ROOT / spec.routine.entrypoint), use_placeholder_flow=False)
         out.append(flow.to_deployment(
             name=spec.name,
             schedules=[Cron(spec.cron, timezone=spec.timezone, day_or=spec.day_or)] if spec.cron else [],

@@ -11,7 +11,7 @@ this module (`upkeep deployments --write`), and a test checks that the two agree
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from upkeep.windows import PRESETS, Window
@@ -118,13 +118,13 @@ def next_runs(spec: DeploymentSpec, after: datetime, n: int) -> list[datetime]:
     out: list[datetime] = []
     if spec.day_or:
         it = CronSim(spec.cron, local)
-        return [next(it).astimezone(timezone.utc) for _ in range(n)]
+        return [next(it).astimezone(UTC) for _ in range(n)]
     minute, hour, dom, month, dow = spec.cron.split()
     it = CronSim(f"{minute} {hour} {dom} {month} *", local)  # then keep the days that match both
     while len(out) < n:
         t = next(it)
         if (t.isoweekday() % 7) == int(dow):
-            out.append(t.astimezone(timezone.utc))
+            out.append(t.astimezone(UTC))
     return out
 
 

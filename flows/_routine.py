@@ -11,25 +11,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
-from prefect import Task, get_run_logger
+from prefect import State, Task, get_run_logger
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
-from prefect.states import Completed, State
+from prefect.states import Completed
 from prefect.utilities.annotations import opaque
 
 from tasks._base import bind_resources, run_key
 from tasks.monitoring import maintenance_lock
 from tasks.notify import notify
 from tasks.reports import Progress, publish_override, publish_report
+from upkeep.config.models import EnvironmentConfig
+from upkeep.decisions.guard import guard_decision, step_allowed
 from upkeep.errors import FanOutError, WindowClosed
 from upkeep.hosts.fanout import FanOutResult, Status, fan_out
-from upkeep.decisions.guard import guard_decision, step_allowed
-from upkeep.report import RoutineReport, StageRecord
+from upkeep.report import RoutineReport, StageRecord, StepStatus
 from upkeep.resources import Resources
 
 
@@ -60,7 +62,7 @@ class Routine:
         self._locked = False
 
     # -- lifecycle --------------------------------------------------------------------------------
-    def __enter__(self) -> "Routine":
+    def __enter__(self) -> Routine:
         self.logger = get_run_logger()
         if self.res is None:
             self.res = Resources.from_config(self.config, self.environment)
@@ -85,7 +87,7 @@ class Routine:
             self._bound.__exit__(exc_type, exc, tb)
 
     @property
-    def env(self):  # noqa: ANN201 - EnvironmentConfig
+    def env(self) -> EnvironmentConfig:
         assert self.res is not None
         return self.res.env
 
@@ -94,7 +96,7 @@ class Routine:
         """True when the routine may touch anything now (see upkeep.decisions.guard); then the
         environment's hosts are marked as under maintenance (their health alerts are suppressed)."""
         started = time.monotonic()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         decision = guard_decision(self.env.window.to_window(), self.env.emergency, now, emergency=emergency,
                                   preapproved=preapproved)
         self.logger.info("window guard: %s (%s)", decision.action, decision.reason)
@@ -134,7 +136,7 @@ class Routine:
         return approval
 
     def _record_override(self, who: str, why: str) -> None:
-        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        when = datetime.now(UTC).isoformat(timespec="seconds")
         note = f"Override outside the maintenance window — approved by **{who}** at {when}: {why}"
         self.report.notes.append(note)
         self.report.add("guard", "approval", "done", detail=f"{who}: {why}")
@@ -176,7 +178,7 @@ class Routine:
         assert self.res is not None
         return list(self.res.hosts.select(names, role=role))
 
-    def fan_out(self, stage: str, step: Task | Callable[..., Any], hosts: list[str], /, label: str | None = None,
+    def fan_out(self, stage: str, step: Task[..., Any] | Callable[..., Any], hosts: list[str], /, label: str | None = None,
                 **kwargs: Any) -> FanOutResult[Any]:
         """Run `step(host, **kwargs)` on every host with the environment's concurrency and error
         budget; record each host's outcome; raise one combined error when any host failed."""
@@ -195,25 +197,25 @@ class Routine:
             progress.finish()
         return self.record(stage, label or getattr(step, "name", "step").split(":")[-1], result).raise_on_failure()
 
-    def group(self, stage: str, step: Task | Callable[..., FanOutResult[Any]], hosts: list[str], /,
+    def group(self, stage: str, step: Task[..., FanOutResult[Any]] | Callable[..., FanOutResult[Any]], hosts: Collection[str], /,
               label: str | None = None, **kwargs: Any) -> FanOutResult[Any]:
-        """Run a stage task that acts on all `hosts` at once (`step(hosts, **kwargs)`, one task run);
-        record each host's outcome, failed or not; re-raise its FanOutError."""
+        """Run a stage task that acts on all `hosts` at once (`step(hosts, **kwargs)`, one task run; `hosts`:
+        names, or a mapping keyed by them); record each host's outcome, failed or not; re-raise its FanOutError."""
         label = label or getattr(step, "name", "step").split(":")[-1]
         try:
             # opaque: plain data, no futures inside; spares Prefect's walk through every host's items
             result = step(opaque(hosts), **{k: opaque(v) for k, v in kwargs.items()})
         except FanOutError as exc:
-            self.record(stage, label, exc.result)  # type: ignore[arg-type]
+            self.record(stage, label, exc.result)
             raise
         return self.record(stage, label, result)
 
     def record(self, stage: str, label: str, result: FanOutResult[Any]) -> FanOutResult[Any]:
         """One report row per host of a fan-out's result, and one log line."""
-        status = {Status.SUCCEEDED: "done", Status.FAILED: "failed", Status.SKIPPED: "skipped"}
+        status: dict[Status, StepStatus] = {Status.SUCCEEDED: "done", Status.FAILED: "failed", Status.SKIPPED: "skipped"}
         for host, outcome in result.outcomes.items():
             detail = outcome.message or _describe(outcome.value)
-            self.report.add(stage, label, status[outcome.status], host=host, detail=detail,  # type: ignore[arg-type]
+            self.report.add(stage, label, status[outcome.status], host=host, detail=detail,
                             seconds=outcome.duration if outcome.started else None)
         self.logger.info("%s %s: %s", stage, label, result.summary())
         return result
@@ -223,7 +225,7 @@ class Routine:
     def stage(self, name: str, *, disruptive: bool = False, rollback: Callable[[], Any] | None = None) -> Iterator[StageRecord]:
         """Run a stage; a disruptive one re-checks the window first; rollback runs on failure."""
         if disruptive and self.disruptive:
-            allowed, why = step_allowed(self.env.window.to_window(), datetime.now(timezone.utc), override=self.override)
+            allowed, why = step_allowed(self.env.window.to_window(), datetime.now(UTC), override=self.override)
             if not allowed:
                 self.report.stages.append(StageRecord(name, status="skipped", error=why))
                 self.report.outcome = f"stopped before {name}: {why}"

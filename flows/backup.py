@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prefect import flow
 
@@ -23,15 +23,16 @@ def backup(environment: str = "development", config: str | None = None, retentio
             ping_database()
             backup_id = allocate_backup_id()
             collections = list_collections()
-        created_at = datetime.now(timezone.utc)
+        created_at = datetime.now(UTC)
         with r.stage("execute"):
             dumped = r.fan_out("execute", dump_to_store, collections, backup_id=backup_id)
             files = r.env.backup.config_files
             copied = [backup_config_file(f.host, f.path, backup_id) for f in files]
-            write_manifest(backup_id, created_at, [o.value for o in dumped.succeeded.values()], copied)
+            write_manifest(backup_id, created_at, list(dumped.returned().values()), copied)
         with r.stage("post"):
-            # a full pass (every object, test restore): only that makes the new backup "verified" for retention
-            verify_backup(environment=environment, config=config, backup_id=backup_id, sample=1.0, restore=True)  # raises when it fails
+            # a full pass (every object, test restore): only that makes the new backup "verified" for retention;
+            # raises when it fails
+            verify_backup(environment=environment, config=config, backup_id=backup_id, sample=1.0, restore=True)
             if retention:
                 apply_retention()
             notify("backup", f"backup {backup_id} written and verified")

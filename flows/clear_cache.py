@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from prefect import flow
-from prefect.states import State
+from prefect import State, flow
 
 from flows._routine import Routine
 from tasks.hosts import service_command

@@ -18,7 +18,7 @@ def disk_check(environment: str = "development", config: str | None = None, host
         with r.stage("execute"):
             result = r.fan_out("execute", check_disk_space, targets, min_free_percent=minimum)
         with r.stage("post"):
-            verdicts = {h: all(v.ok for v in o.value) for h, o in result.succeeded.items()}
+            verdicts = {h: all(v.ok for v in disk) for h, disk in result.returned().items()}
             low = sorted(h for h, ok in verdicts.items() if not ok)
             if low:
                 notify("disk_check", f"free disk below {minimum:g}% on {', '.join(low)}", "warning")

@@ -5,7 +5,7 @@ recovery time (RTO) and the age of the data recovered (RPO) against their target
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
@@ -50,7 +50,7 @@ def dr_test(environment: str = "development", config: str | None = None, backup_
             rto = time.monotonic() - started  # start of the test → application healthy
             for q in dr.queries:
                 dr_read_query(q.collection, q.filter, q.min_count, database=q.database)
-            verdict = recovery_verdict(rto, datetime.now(timezone.utc) - manifest.created_at, dr.rto_target, dr.rpo_target)
+            verdict = recovery_verdict(rto, datetime.now(UTC) - manifest.created_at, dr.rto_target, dr.rpo_target)
             r.report.notes += [f"backup `{backup_id}`: {count(restored['documents'], 'document')} restored in "
                                f"{duration(restored['seconds'])}",
                                *verdict.lines]

@@ -5,12 +5,11 @@ failed checks in a row."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from prefect import flow
+from prefect import State, flow
 from prefect.artifacts import create_markdown_artifact
-from prefect.states import State
 
 from flows._routine import Routine
 from tasks._base import run_key
@@ -41,7 +40,8 @@ def _apply(action: str, host: str, service: str, restartable: bool) -> str:
 @flow(name="emergency-recovery")
 def emergency_recovery(environment: str = "development", service: str = "api", action: str = "restart",
                        hosts: list[str] | None = None, reason: str = "", triggered_by: str = "manual",
-                       settle_checks: int = 3, settle_interval_s: float = 2.0, config: str | None = None) -> dict[str, Any] | State:
+                       settle_checks: int = 3, settle_interval_s: float = 2.0,
+                       config: str | None = None) -> dict[str, Any] | State:
     with Routine("emergency_recovery", environment, config, disruptive=True) as r:
         if action not in ACTIONS:
             raise ConfigError(f"action {action!r} is not one of {', '.join(ACTIONS)}")
@@ -51,7 +51,7 @@ def emergency_recovery(environment: str = "development", service: str = "api", a
             return r.skipped()
         svc = r.env.services[service]
         targets = r.select_hosts(hosts, role=svc.role or service)
-        incident = Incident(new_incident_id(), environment, service, action, reason, triggered_by, datetime.now(timezone.utc))
+        incident = Incident(new_incident_id(), environment, service, action, reason, triggered_by, datetime.now(UTC))
         monitored = r.env.monitoring is not None
         with r.stage("identify"):
             for host in targets:
@@ -63,7 +63,8 @@ def emergency_recovery(environment: str = "development", service: str = "api", a
             if monitored:
                 record_incident(incident.incident_id, incident.record(), new=True)
             notify("emergency_recovery", f"{incident.incident_id}: {service} on {', '.join(affected)} — "
-                   f"{'; '.join(incident.failing.values()) or 'no failing check; acting on request'}; action {action}", "critical")
+                   f"{'; '.join(incident.failing.values()) or 'no failing check; acting on request'}; action {action}",
+                   "critical")
         stopped: list[str] = []
         try:
             with r.stage("stop"):
@@ -104,9 +105,10 @@ def emergency_recovery(environment: str = "development", service: str = "api", a
                         incident.actions.append(f"started {service} on {host} again")
                     except UpkeepError as exc:
                         incident.left_stopped.append(f"{service} on {host}: start failed: {exc}")
-            incident.closed_at = datetime.now(timezone.utc)
+            incident.closed_at = datetime.now(UTC)
             _close(r, incident, monitored)
-        notify("emergency_recovery", f"{incident.incident_id}: RESOLVED — {service} healthy on {', '.join(affected)} after {action}", "resolved")
+        notify("emergency_recovery",
+               f"{incident.incident_id}: RESOLVED — {service} healthy on {', '.join(affected)} after {action}", "resolved")
         return {"incident_id": incident.incident_id, "outcome": incident.outcome, "hosts": affected}
 
 

@@ -5,7 +5,7 @@ a service that failed N checks in a row."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
@@ -20,12 +20,13 @@ from tasks.recovery import trigger_recovery
 from tasks.services import probe_services
 from upkeep.humanize import metric, metric_name
 from upkeep.monitoring.samples import breaches, consecutive_failures, frame, level_breaches, service_levels
+from upkeep.notify import Severity
 
 
 @flow(name="health-check")
 def health_check(environment: str = "development", config: str | None = None) -> dict[str, Any]:
     with Routine("health_check", environment, config) as r:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         t = r.env.thresholds
         with r.stage("probe"):
             futures = [probe_services.submit(now), probe_hosts.submit(now), probe_database.submit(now)]
@@ -33,20 +34,22 @@ def health_check(environment: str = "development", config: str | None = None) ->
             problems = breaches(samples, t.response_time.total_seconds() * 1000)
             for s in samples:
                 if s.metric in ("up", "response_time_ms", "db_ping_ms", "cpu_percent", "memory_percent", "disk_percent"):
-                    r.report.add("probe", f"{s.target} {metric_name(s.metric)}", "failed" if s.metric == "up" and s.value < 1 else "done",
+                    r.report.add("probe", f"{s.target} {metric_name(s.metric)}",
+                                 "failed" if s.metric == "up" and s.value < 1 else "done",
                                  host=s.host, detail=metric(s.metric, s.value))
         alerts: dict[str, Any] = {"events": [], "suppressed": []}
         with r.stage("evaluate"):
             if r.env.monitoring is not None:
-                store_samples(opaque(samples))  # opaque: plain data; Prefect need not walk 400+ samples
+                # opaque: plain data, Prefect need not walk 400+ samples; the task gets the list inside
+                store_samples(opaque(samples))  # type: ignore[call-overload]  # Prefect unwraps opaque() for the task
                 df = frame(history(r.env.monitoring.period, now))
                 levels = service_levels(df, t.response_time.total_seconds() * 1000)
                 problems += level_breaches(levels, t.availability, t.error_rate)
-                alerts = evaluate_alerts(opaque(samples))
+                alerts = evaluate_alerts(opaque(samples))  # type: ignore[call-overload]  # Prefect unwraps opaque() for the task
                 r.report.notes += [f"suppressed: {line}" for line in alerts["suppressed"]]
         with r.stage("act"):
             for event in alerts["events"]:
-                severity = "resolved" if event.kind == "resolve" else "warning"
+                severity: Severity = "resolved" if event.kind == "resolve" else "warning"
                 if event.kind == "fire" and event.rule.action == "clear_cache":
                     for name, svc in r.env.services.items():
                         if svc.clear_cache and event.subject in [h.name for h in r.env.hosts_with_role(svc.role or name)]:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
-from prefect.states import State
+from prefect import State, flow
 
 from flows._routine import Routine
 from flows.backup import backup
@@ -42,7 +41,7 @@ def system_update(environment: str = "development", config: str | None = None, h
             notify("system_update", f"{'planning' if dry_run else 'updating'} {len(targets)} host(s) "
                    f"({scope}): {', '.join(targets)}; services restart host by host")
         with r.stage("plan"):
-            plans = {h: o.value for h, o in r.group("plan", plan_updates, targets, scope=scope).succeeded.items()}
+            plans = r.group("plan", plan_updates, targets, scope=scope).returned()
             asking, valid = approval_request(plans)
             approved = [] if dry_run or u.approvals == "hold" else r.approve_items(asking, valid)
             chosen = {}
@@ -59,7 +58,7 @@ def system_update(environment: str = "development", config: str | None = None, h
             jobs = {h: chosen[h] for h in targets if chosen[h]}
             try:
                 window = None if r.override else r.env.window.to_window()  # no host starts after its cutoff
-                done = r.group("execute", rolling_update, jobs, label="update", before=before, window=window)  # type: ignore[arg-type]
+                done = r.group("execute", rolling_update, jobs, label="update", before=before, window=window)
             except FanOutError as exc:
                 _report_versions(r, before, jobs, exc.result)
                 notify("system_update", _failure_notice(exc.result), "critical")
@@ -77,9 +76,9 @@ def _ready_hosts(r: Routine, targets: list[str], min_free: float, on_unreachable
     except FanOutError as exc:
         if on_unreachable == "stop":
             raise
-        result = exc.result  # type: ignore[assignment]
-        r.report.notes.append("left out (unreachable): " + ", ".join(result.failed))  # type: ignore[attr-defined]
-    low = [h for h, o in result.succeeded.items() if not o.value.ok]
+        result = exc.result
+        r.report.notes.append("left out (unreachable): " + ", ".join(result.failed))
+    low = [h for h, ready in result.returned().items() if not ready.ok]
     if low:
         raise UpkeepError(f"not enough free disk (< {min_free:g}%) on {', '.join(low)}: free space first; nothing was changed")
     return {h: result.succeeded[h].value for h in targets if h in result.succeeded}

@@ -3,7 +3,7 @@ freshness — on the newest backup or any backup id. It never changes the backup
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
@@ -28,7 +28,7 @@ def verify_backup(environment: str = "development", config: str | None = None, b
         share = sample if sample is not None else r.env.backup.verify_sample
         with r.stage("pre"):
             refs = list_backups()
-            fresh = freshness(refs, datetime.now(timezone.utc), r.env.backup.max_age)
+            fresh = freshness(refs, datetime.now(UTC), r.env.backup.max_age)
             findings.append(vars(fresh))
             backup_id = backup_id or (refs[-1].backup_id if refs else None)
             manifest, manifest_findings = load_manifest(backup_id) if backup_id else (None, [])
@@ -36,9 +36,11 @@ def verify_backup(environment: str = "development", config: str | None = None, b
         restored: dict[str, Any] = {}
         with r.stage("execute"):
             if manifest is not None:
+                assert backup_id is not None  # the manifest was loaded by its id
                 findings += check_integrity(backup_id, manifest, share)
                 required = r.env.backup.required_collections
-                findings += [vars(f) for f in completeness(manifest, required, [(c.host, c.path) for c in r.env.backup.config_files])]
+                files = [(c.host, c.path) for c in r.env.backup.config_files]
+                findings += [vars(f) for f in completeness(manifest, required, files)]
                 if restore and all(f["ok"] for f in findings if f["check"] in ("manifest", "integrity")):
                     restored = test_restore(backup_id)
                     findings += restored["findings"]
@@ -49,9 +51,10 @@ def verify_backup(environment: str = "development", config: str | None = None, b
             for f in findings:
                 r.report.add("execute", f["check"], "done" if f["ok"] else "failed", host=f["subject"], detail=f["message"])
             if restored:
-                r.report.notes.append(f"test restore: {count(restored['documents'], 'document')} in {duration(restored['seconds'])} "
+                r.report.notes.append(f"test restore: {count(restored['documents'], 'document')} "
+                                      f"in {duration(restored['seconds'])} "
                                       f"({restored['docs_per_second']:,.0f} documents/s); scratch database dropped")
-            summary = {"findings": findings, "restore": {k: v for k, v in restored.items() if k != "findings"}}
+            summary: dict[str, Any] = {"findings": findings, "restore": {k: v for k, v in restored.items() if k != "findings"}}
             if backup_id:
                 record_verification(backup_id, not bad, summary, share=share, test_restore=bool(restored))
             if bad:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 import signal
 import threading
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
-from typing import Callable
 
 
 def check_loopback(host: str) -> None:
@@ -27,7 +27,7 @@ def serve(server: ThreadingHTTPServer, on_close: Callable[[], None]) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     host, port = server.server_address[:2]
-    print(f"READY http://{host}:{port}", flush=True)
+    print(f"READY http://{host!s}:{port}", flush=True)
     try:
         server.serve_forever(poll_interval=0.1)
     finally:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from sandbox.sshd import USER, SshdFleet
 
@@ -74,7 +75,8 @@ def sandbox_inventory(stack: StackView) -> dict[str, Any]:
         env["mongodb"] = {"uri": "env:UPKEEP_SANDBOX_MONGO_URI", "databases": ["eventmanager"]}
         env["backup"] = {
             "required_collections": ["eventmanager.events", "eventmanager.users"],
-            "config_files": [{"host": fleet.hosts[0].name, "path": str(fleet.hosts[0].root / "config" / "app.json")}] if fleet else [],
+            "config_files": ([{"host": fleet.hosts[0].name, "path": str(fleet.hosts[0].root / "config" / "app.json")}]
+                             if fleet else []),
             "retention": {"daily": 7, "weekly": 4, "monthly": 12},
             "max_age": "26h",
             "manifest_key": "env:UPKEEP_SANDBOX_MANIFEST_KEY",

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import os
 import random
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pymongo
 
@@ -27,8 +28,9 @@ PATHS = ["/api/events", "/api/events/{id}", "/api/users/{id}", "/api/login", "/h
 def seed_database(uri: str, database: str = "eventmanager", events: int = 1500, users: int = 600, sessions: int = 900) -> None:
     """Create the collections once (idempotent: a seeded database is left as it is)."""
     rnd = random.Random(42)
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+    with client:
         db = client[database]
         if "events" in db.list_collection_names():
             return
@@ -66,7 +68,7 @@ def seed_log(path: Path, host: str, *, hours: int = 24, per_minute: int = 2, see
     if path.exists() and path.stat().st_size:
         return
     rnd = random.Random(f"{seed}-{host}")
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     lines = []
     for minute in range(hours * 60, 0, -1):
         for _ in range(per_minute):

@@ -11,14 +11,13 @@ import itertools
 import json
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.httpserve import check_loopback, serve
-
 
 
 def parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
@@ -33,7 +32,7 @@ def parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
         msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(head + raw)
         out: dict[str, Any] = {}
         for part in msg.iter_parts():
-            payload = part.get_payload(decode=True) or b""
+            payload = cast("bytes | None", part.get_payload(decode=True)) or b""  # a form field: its decoded bytes
             name = part.get_param("name", header="content-disposition") or "_part"
             out[str(name)] = (f"<{len(payload)} bytes>" if part.get_filename()
                               else payload.decode("utf-8", "replace"))
@@ -70,7 +69,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "SlackRecorder/1.0"
     recorder: Recorder
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the name BaseHTTPRequestHandler gives it
         """Silence the default stderr access log."""
 
     def _send(self, status: int, body: Any) -> None:
@@ -120,7 +119,7 @@ class Handler(BaseHTTPRequestHandler):
         args.pop("token", None)
         reply = {"ok": False, "error": error} if error else self._reply(method, args, bool(token))
         self.recorder.add({
-            "recorded_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "recorded_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "method": method, "args": args, "content_type": self.headers.get("Content-Type"),
             "token_present": bool(token), "token_last4": token[-4:] if token else None,
             "response": reply,

@@ -11,6 +11,7 @@ import pwd
 import shutil
 import subprocess
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from sandbox.procs import Proc, SandboxError, port_open, spawn, stop_pid, untraversable, wait_until
@@ -113,7 +114,7 @@ class SshdFleet:
             h.proc = spawn(f"sshd-{h.name}", [str(SSHD), "-D", "-e", "-f", str(self.base / "keys" / f"{h.name}.conf")],
                            logs / f"sshd-{h.name}.log")
         for h in self.hosts:
-            wait_until(lambda h=h: port_open(h.address, h.port), timeout=15, what=f"sshd {h.name}", proc=h.proc)
+            wait_until(partial(port_open, h.address, h.port), timeout=15, what=f"sshd {h.name}", proc=h.proc)
 
     def stop(self) -> None:
         for h in self.hosts:

@@ -14,14 +14,18 @@ import os
 import shutil
 import stat
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from sandbox.procs import (Proc, SandboxError, free_port, http_ok_status, port_open, spawn, stop_pid, untraversable,
-                           wait_until)
+from sandbox.procs import Proc, SandboxError, free_port, http_ok_status, port_open, spawn, stop_pid, untraversable, wait_until
 from sandbox.sshd import SshdFleet
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -108,7 +112,7 @@ class Stack:
         }
 
     # -- lifecycle --------------------------------------------------------------------------------
-    def up(self) -> "Stack":
+    def up(self) -> Stack:
         """Start the requested servers (all launched first, then awaited) and write the inventory."""
         self.base.mkdir(parents=True, exist_ok=True)
         self.base.chmod(0o755)
@@ -158,7 +162,7 @@ class Stack:
         self.procs.clear()
         (self.base / "state.json").unlink(missing_ok=True)
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self.up()
 
     def __exit__(self, *exc: object) -> None:
@@ -168,7 +172,7 @@ class Stack:
         return [p.pid for p in self.procs] + (self.fleet.pids() if self.fleet else [])
 
     # -- servers ----------------------------------------------------------------------------------
-    def _start_prefect(self, logs: Path):
+    def _start_prefect(self, logs: Path) -> Callable[[], None]:
         port = self.ports["prefect"] = self.settings.prefect_port or free_port()
         if port_open("127.0.0.1", port):
             raise SandboxError(f"port {port} is taken: stop what runs there or choose another Prefect port")
@@ -178,7 +182,7 @@ class Stack:
         self.procs.append(proc)
         return lambda: wait_until(lambda: http_ok(f"{self.prefect_api_url}/health"), timeout=90, what="Prefect server", proc=proc)
 
-    def _start_seaweed(self, logs: Path):
+    def _start_seaweed(self, logs: Path) -> Callable[[], None]:
         names = ["s3", "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "admin", "admin.grpc",
                  "webdav", "s3.grpc"]
         ports = {n: free_port() for n in names}
@@ -205,7 +209,7 @@ class Stack:
         except Exception:  # noqa: BLE001 - any answer but a listing means "not ready yet"
             return False
 
-    def s3_client(self):
+    def s3_client(self) -> S3Client:
         import boto3
         from botocore.config import Config
 
@@ -215,7 +219,7 @@ class Stack:
             config=Config(retries={"max_attempts": 2}, connect_timeout=2, read_timeout=10),
         )
 
-    def _start_secantus(self, logs: Path):
+    def _start_secantus(self, logs: Path) -> Callable[[], None]:
         port = self.ports["mongo"] = free_port()
         data = self.base / "mongo"
         data.mkdir(exist_ok=True)
@@ -224,14 +228,15 @@ class Stack:
         self.procs.append(proc)
         return lambda: wait_until(lambda: port_open("127.0.0.1", port), timeout=60, what="SecantusDB", proc=proc)
 
-    def _start_http(self, name: str, module: str, address: str, logs: Path, extra: list[str], probe: str, key: str | None = None):
+    def _start_http(self, name: str, module: str, address: str, logs: Path, extra: list[str], probe: str,
+                    key: str | None = None) -> Callable[[], None]:
         port = self.ports.setdefault(name, free_port(address))
         proc = spawn(f"{key or name}", [sys.executable, "-m", module, "--host", address, "--port", str(port), *extra],
                      logs / f"{key or name}.log", cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
         self.procs.append(proc)
         return lambda: wait_until(lambda: http_ok(f"http://{address}:{port}{probe}"), timeout=30, what=name, proc=proc)
 
-    def _start_standins(self, logs: Path):
+    def _start_standins(self, logs: Path) -> list[Callable[[], None]]:
         if self.fleet is None:
             raise SandboxError("the stand-in runs on the sshd hosts' addresses: include 'sshd' in the components")
         self.ports["standin"] = free_port(self.fleet.hosts[0].address)
@@ -344,7 +349,7 @@ def stop_from_state(base: Path) -> list[int]:
     path = base / "state.json"
     if not path.exists():
         return []
-    pids = json.loads(path.read_text())["pids"]
+    pids: list[int] = json.loads(path.read_text())["pids"]
     for pid in pids:
         stop_pid(pid, timeout=5)
     path.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ import json
 import os
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ COMPONENTS = ("api", "worker", "all")
 
 def utc_ts() -> str:
     """Current UTC time as ISO-8601 with milliseconds and a ``Z`` suffix."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 
@@ -72,7 +72,8 @@ class Database:
     def __init__(self, uri: str, name: str) -> None:
         import pymongo  # only when the stand-in is given a database
 
-        self.client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000)
+        self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(uri, serverSelectionTimeoutMS=2000,
+                                                                                connectTimeoutMS=2000)
         self.db = self.client[name]
 
     def healthy(self) -> bool:
@@ -106,7 +107,7 @@ class Handler(BaseHTTPRequestHandler):
                 return f"{name} {version}"
         return None
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the name BaseHTTPRequestHandler gives it
         """Silence the default stderr access log (we write JSON lines instead)."""
 
     def do_GET(self) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from prefect import Task, task
 from prefect.cache_policies import DEFAULT, NO_CACHE, CachePolicy
@@ -26,7 +27,8 @@ from upkeep.errors import PermanentError, UpkeepError
 from upkeep.hosts.fanout import FanOutResult
 from upkeep.resources import Resources
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 T = TypeVar("T")
 _BOUND: dict[str, Resources] = {}
 
@@ -36,7 +38,7 @@ def retry_delay_factor() -> float:
     return float(os.environ.get("UPKEEP_RETRY_DELAY", "2"))
 
 
-def is_transient(task_: Task, task_run: Any, state: Any) -> bool:
+def is_transient(task_: Task[..., Any], task_run: Any, state: Any) -> bool:
     """retry_condition_fn: retry anything but a PermanentError (bad config, auth, host keys)."""
     try:
         state.result()
@@ -76,16 +78,15 @@ PER_CALL = PerCall()
 
 
 def step(stage: str, name: str, *, retries: int = 2, timeout: float | None = None,
-         cache: bool = True, run_name: str | None = None) -> Callable[[F], F]:
+         cache: bool = True, run_name: str | None = None) -> Callable[[Callable[P, R]], Task[P, R]]:
     """Declare a task of a routine stage: `pre`, `plan`, `execute`, `post`, `rollback`, `guard`.
 
     The stage shows in the UI as the task name prefix (`pre:hosts`). No tags on purpose: in
     Prefect 3.8 every tagged task run first asks the server for tag concurrency slots, which
     measured as most of a rolling update's orchestration time (benchmarks/README.md).
     """
-    def decorate(fn: F) -> F:
-        return task(  # type: ignore[return-value]
-            fn,
+    def decorate(fn: Callable[P, R]) -> Task[P, R]:
+        return task(
             name=f"{stage}:{name}",
             task_run_name=run_name or f"{stage}:{name}",
             retries=retries,
@@ -95,7 +96,7 @@ def step(stage: str, name: str, *, retries: int = 2, timeout: float | None = Non
             timeout_seconds=timeout,
             persist_result=True,
             cache_policy=PER_CALL if cache else NO_CACHE,
-        )
+        )(fn)
     return decorate
 
 

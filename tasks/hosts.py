@@ -85,7 +85,8 @@ def backup_config_file(host: str, path: str, backup_id: str) -> ConfigFileEntry:
     key = f"config/{host}/{path.lstrip('/')}"
     res.backup_store().put_bytes(backup_id, key, data)
     get_run_logger().info("%s: backed up %s (%d bytes)", host, path, len(data))
-    return ConfigFileEntry(host=host, path=path, file=FileEntry(key=key, size=len(data), sha256=file_sha256(data), blake3=file_blake3(data)))
+    return ConfigFileEntry(host=host, path=path,
+                           file=FileEntry(key=key, size=len(data), sha256=file_sha256(data), blake3=file_blake3(data)))
 
 
 @step("probe", "hosts", retries=0, cache=False)

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ def test_restore(backup_id: str) -> dict[str, Any]:
     res = resources()
     store = res.backup_store()
     try:
-        for name in stale_scratch(res.mongo.list_database_names(), datetime.now(timezone.utc)):
+        for name in stale_scratch(res.mongo.list_database_names(), datetime.now(UTC)):
             res.mongo.drop_database(name)
             get_run_logger().warning("dropped %s: a scratch database an earlier test restore left behind", name)
     except PyMongoError as exc:
@@ -104,10 +104,12 @@ def restore_into_dr(backup_id: str) -> dict[str, Any]:
     res = resources()
     assert res.env.dr is not None and res.env.mongodb is not None
     store = res.backup_store()
-    mapping = dict(zip(res.env.mongodb.databases, res.env.dr.mongodb.databases))
+    # one DR database per database: the inventory check makes the lists the same length
+    mapping = dict(zip(res.env.mongodb.databases, res.env.dr.mongodb.databases, strict=True))
     manifest = _signed_manifest(res, backup_id, mapping)
     result = restore(res.dr_mongo(), store, manifest, into=mapping)
-    get_run_logger().info("restored %s into %s: %d documents in %.2fs", backup_id, result.database, result.documents, result.seconds)
+    get_run_logger().info("restored %s into %s: %d documents in %.2fs", backup_id, result.database, result.documents,
+                          result.seconds)
     return {"documents": result.documents, "seconds": result.seconds, "findings": [asdict(f) for f in result.findings]}
 
 
@@ -118,7 +120,7 @@ def dr_read_query(collection: str, filter: dict[str, Any], min_count: int,  # no
     res = resources()
     assert res.env.dr is not None
     db = res.dr_mongo()[database or res.env.dr.mongodb.databases[0]]
-    n = db[collection].count_documents(filter)
+    n: int = db[collection].count_documents(filter)
     if n < min_count:
         raise DatabaseError(f"read query on {collection} {filter} found {n} documents, expected at least {min_count}")
     get_run_logger().info("read query on %s: %d documents", collection, n)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence, TypeVar
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from prefect import get_run_logger
 
@@ -48,7 +49,8 @@ def _drivers(res: Resources, host: str) -> dict[str, PackageDriver]:
     return {src.manager: build(src) for src in res.env.updates.sources}
 
 
-def _group(res: Resources, hosts: Iterable[str], action: Callable[[str], T], max_errors: int | str | None = None) -> FanOutResult[T]:
+def _group(res: Resources, hosts: Iterable[str], action: Callable[[str], T],
+           max_errors: int | str | None = None) -> FanOutResult[T]:
     """`action(host)` on every host with the environment's concurrency (every host tried unless `max_errors`)."""
     return fan_out({h: h for h in hosts}, action, max_concurrency=res.env.max_concurrency, max_errors=max_errors)
 
@@ -80,7 +82,7 @@ def check_hosts(hosts: list[str], min_free_percent: float) -> FanOutResult[HostR
         return HostReadiness(disk, {m: d.installed() for m, d in _drivers(res, host).items()})
 
     result = _group(res, hosts, one)
-    low = [h for h, o in result.succeeded.items() if not o.value.ok]  # type: ignore[union-attr]
+    low = [h for h, ready in result.returned().items() if not ready.ok]
     get_run_logger().log(30 if low else 20, "hosts checked (min %g%% free disk; versions snapshot): %s%s", min_free_percent,
                          result.summary(), f"; low on disk: {', '.join(low)}" if low else "")
     return group_result(result)
@@ -158,7 +160,7 @@ def rolling_update(chosen: dict[str, list[PackageUpdate]], before: dict[str, Ver
 
     def one(host: str) -> Versions:
         if window is not None:
-            allowed, why = step_allowed(window, datetime.now(timezone.utc), override=False)
+            allowed, why = step_allowed(window, datetime.now(UTC), override=False)
             if not allowed:
                 raise UpkeepError(f"not started: {why}")
         try:

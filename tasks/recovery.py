@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
@@ -13,6 +13,9 @@ from tasks._base import resources, step
 from tasks.notify import run_url
 from upkeep.monitoring.rules import AlertState
 from upkeep.notify import Message
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 AUTO = "auto-recover"
 
@@ -31,7 +34,7 @@ def trigger_recovery(host: str, service: str, action: str, failures: int, after:
     store = res.monitoring_store()
     subject = f"{host}/{service}"
     state = store.states(res.environment).get((AUTO, subject), AlertState(AUTO, subject))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if failures == 0:
         if state.status != "ok":
             store.save_states(res.environment, [AlertState(AUTO, subject)])
@@ -40,10 +43,10 @@ def trigger_recovery(host: str, service: str, action: str, failures: int, after:
         return "waiting" if failures < after else "recovery already started"
     name = deployment_name(res.environment)
     try:
-        run = run_deployment(name, timeout=0, parameters={
+        run = cast("FlowRun", run_deployment(name, timeout=0, parameters={  # a sync task gets the FlowRun, not a coroutine
             "environment": res.environment, "service": service, "action": action, "hosts": [host],
             "reason": f"{service} on {host} failed {failures} health checks in a row", "triggered_by": "health-check",
-        })
+        }))
     except ObjectNotFound:
         res.notifier.send(Message(res.environment, "health_check", f"{subject} failed {failures} checks in a row, but "
                                   f"{name} is not deployed: recover by hand", "critical", run_url()))
@@ -58,11 +61,12 @@ def trigger_recovery(host: str, service: str, action: str, failures: int, after:
 @step("post", "timeline", retries=1, cache=False)
 def run_timeline(flow_run_id: str) -> list[dict[str, Any]]:
     """The run's task states in time order, from the Prefect API (for the incident record)."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from uuid import UUID
+
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)])))
     rows = [{"at": tr.start_time or tr.expected_start_time, "step": tr.name, "state": tr.state.name if tr.state else "?"}
             for tr in runs]
-    return sorted(rows, key=lambda r: r["at"] or datetime.min.replace(tzinfo=timezone.utc))
+    return sorted(rows, key=lambda r: r["at"] or datetime.min.replace(tzinfo=UTC))

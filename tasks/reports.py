@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 from uuid import UUID
 
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
@@ -20,7 +21,8 @@ def _key(report: RoutineReport, kind: str) -> str:
 def publish_report(report: RoutineReport) -> None:
     """The markdown report and the per-host outcome table of a routine run (two API calls, sent
     side by side: the run ends when both are stored)."""
-    rows = report.host_rows() or [{"stage": "-", "step": "-", "host": "-", "status": report.outcome, "seconds": None, "detail": ""}]
+    rows = report.host_rows() or [{"stage": "-", "step": "-", "host": "-", "status": report.outcome, "seconds": None,
+                                   "detail": ""}]
     with ThreadPoolExecutor(1, thread_name_prefix="upkeep-report") as pool:
         table = pool.submit(contextvars.copy_context().run, create_table_artifact, rows, _key(report, "hosts"),
                             f"per-host outcomes of {report.routine}")
@@ -55,7 +57,7 @@ class Progress:
         self._sender.start()
 
     @classmethod
-    def start(cls, routine: str, environment: str, total: int, done: int = 0) -> "Progress":
+    def start(cls, routine: str, environment: str, total: int, done: int = 0) -> Progress:
         key = f"{routine}-{environment}-progress".replace("_", "-").lower()
         return cls(key, f"{routine}: hosts finished", total, done)
 
@@ -63,17 +65,18 @@ class Progress:
         return 100.0 * min(self.done, self.total) / self.total
 
     def _send_loop(self) -> None:
-        self.id = create_progress_artifact(self._percent(), key=self.key, description=self.description)  # type: ignore[assignment]
+        # a sync caller: async_dispatch returns the artifact's id, not a coroutine
+        artifact = self.id = cast(UUID, create_progress_artifact(self._percent(), key=self.key, description=self.description))
         sent = self.done
         while not self._stop.is_set():
             self._changed.wait()
             self._changed.clear()
             if self.done != sent and not self._stop.is_set():
                 sent = self.done
-                update_progress_artifact(self.id, self._percent())  # type: ignore[arg-type]
+                update_progress_artifact(artifact, self._percent())
                 self._stop.wait(self.min_interval)
         if self.done != sent:
-            update_progress_artifact(self.id, self._percent())  # type: ignore[arg-type]
+            update_progress_artifact(artifact, self._percent())
 
     def advance(self, n: int = 1) -> None:
         with self._lock:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from prefect import get_run_logger
@@ -33,13 +34,14 @@ def write_manifest(backup_id: str, created_at: datetime, collections: list[Colle
     assert res.env.mongodb is not None
     manifest = Manifest(
         backup_id=backup_id, environment=res.environment, created_at=created_at,
-        completed_at=datetime.now(timezone.utc), source=f"mongodb databases {', '.join(res.env.mongodb.databases)}",
+        completed_at=datetime.now(UTC), source=f"mongodb databases {', '.join(res.env.mongodb.databases)}",
         collections=sorted(collections, key=lambda c: c.qualified), config_files=config_files,
     )
     data = manifest.model_dump_json(indent=2).encode()
     store.put_bytes(backup_id, SIGNATURE, sign(data, res.manifest_key()).encode())
     store.put_bytes(backup_id, MANIFEST, data)
-    get_run_logger().info("backup %s complete: %d collections, %d documents", backup_id, len(collections), manifest.document_count)
+    get_run_logger().info("backup %s complete: %d collections, %d documents", backup_id, len(collections),
+                          manifest.document_count)
     return manifest
 
 
@@ -94,7 +96,7 @@ def apply_retention(dry_run: bool = False) -> list[str]:
     deleted. Every deletion is tried; any that failed fail the task, named."""
     res = resources()
     store = res.backup_store()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     refs = store.list_backups()
     decided = plan(refs, store.verification_statuses([r.backup_id for r in refs]), res.env.backup.retention, now,
                    orphans=store.list_orphans())
@@ -102,8 +104,8 @@ def apply_retention(dry_run: bool = False) -> list[str]:
     logger.info("retention plan%s:\n%s", " (dry run)" if dry_run else "", "\n".join(decided.lines()))
     if dry_run:
         return sorted(decided.delete) + sorted(decided.orphans)
-    jobs = [(b, "backup", lambda b=b: store.delete_backup(b)) for b in sorted(decided.delete)]
-    jobs += [(b, "orphan", lambda b=b: store.delete_orphan(b, before=now - ORPHAN_GRACE)) for b in sorted(decided.orphans)]
+    jobs = [(b, "backup", partial(store.delete_backup, b)) for b in sorted(decided.delete)]
+    jobs += [(b, "orphan", partial(store.delete_orphan, b, before=now - ORPHAN_GRACE)) for b in sorted(decided.orphans)]
     failed, deleted = [], []
     for backup_id, what, delete in jobs:  # every deletion is tried; failures are collected
         try:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Sequence
+from functools import partial
 from urllib.parse import urlsplit
 
 from prefect import get_run_logger
@@ -111,8 +112,8 @@ def check_smoke(res: Resources, host: str, name: str, service: str, path: str, e
 def verify_host(res: Resources, host: str, services: Sequence[str], attempts: int, base_delay: float) -> None:
     """Every service's health probe, then the smoke tests of those services, each retried with backoff."""
     for s in services:
-        with_retries(lambda: check_service(res, host, s), attempts=attempts, base_delay=base_delay)
+        with_retries(partial(check_service, res, host, s), attempts=attempts, base_delay=base_delay)
     for t in res.env.updates.smoke_tests:
         if t.service in services:
-            with_retries(lambda: check_smoke(res, host, t.name, t.service, t.path, t.expect_status),
+            with_retries(partial(check_smoke, res, host, t.name, t.service, t.path, t.expect_status),
                          attempts=attempts, base_delay=base_delay)

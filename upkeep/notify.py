@@ -40,9 +40,8 @@ class SlackNotifier:
         self.client, self.channel = client, channel
 
     @classmethod
-    def from_token(cls, token: str, channel: str, base_url: str | None = None, timeout: int = 10) -> "SlackNotifier":
-        kwargs = {"base_url": base_url} if base_url else {}
-        return cls(WebClient(token=token, timeout=timeout, **kwargs), channel)
+    def from_token(cls, token: str, channel: str, base_url: str | None = None, timeout: int = 10) -> SlackNotifier:
+        return cls(WebClient(token=token, timeout=timeout, base_url=base_url or WebClient.BASE_URL), channel)
 
     def send(self, message: Message) -> None:
         try:
@@ -56,7 +55,7 @@ class SlackNotifier:
 class LogNotifier:
     """Writes notifications to a logger; used when no Slack is configured."""
 
-    def __init__(self, logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None) -> None:
         self.logger = logger or logging.getLogger("upkeep.notify")
         self.sent: list[Message] = []
 

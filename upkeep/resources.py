@@ -7,8 +7,9 @@ Tests can pass their own notifier or host pool.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -35,10 +36,10 @@ class Resources:
     _s3: Any = field(default=None, repr=False)
     _mongo: Any = field(default=None, repr=False)
     _dr_mongo: Any = field(default=None, repr=False)
-    _monitoring: Any = field(default=None, repr=False)
+    _monitoring: MonitoringStore | None = field(default=None, repr=False)
 
     @classmethod
-    def from_config(cls, path: str | None, environment: str, **kwargs: Any) -> "Resources":
+    def from_config(cls, path: str | None, environment: str, **kwargs: Any) -> Resources:
         inventory = load_inventory(path)
         inventory.environment(environment)  # a clear error now, not in the middle of a run
         return cls(inventory, environment, **kwargs)
@@ -76,13 +77,14 @@ class Resources:
             import boto3
             from botocore.config import Config
 
-            creds = {}
+            key_id = secret_key = None  # None: boto3's own credential chain
             if cfg.access_key_id and cfg.secret_access_key:
-                creds = {"aws_access_key_id": self.resolve(cfg.access_key_id).get_secret_value(),
-                         "aws_secret_access_key": self.resolve(cfg.secret_access_key).get_secret_value()}
+                key_id = self.resolve(cfg.access_key_id).get_secret_value()
+                secret_key = self.resolve(cfg.secret_access_key).get_secret_value()
             self._s3 = boto3.client("s3", endpoint_url=cfg.endpoint_url, region_name=cfg.region,
                                     config=Config(retries={"max_attempts": 3, "mode": "standard"},
-                                                  connect_timeout=5, read_timeout=60), **creds)
+                                                  connect_timeout=5, read_timeout=60),
+                                    aws_access_key_id=key_id, aws_secret_access_key=secret_key)
         return self._s3
 
     @property
@@ -99,7 +101,7 @@ class Resources:
                                               connectTimeoutMS=ms, socketTimeoutMS=max(ms, 60_000))
         return self._mongo
 
-    def backup_store(self) -> "BackupStore":
+    def backup_store(self) -> BackupStore:
         from upkeep.backup.store import BackupStore
 
         cfg = self.env.s3
@@ -124,7 +126,7 @@ class Resources:
                                                  serverSelectionTimeoutMS=ms, connectTimeoutMS=ms)
         return self._dr_mongo
 
-    def monitoring_store(self) -> "MonitoringStore":
+    def monitoring_store(self) -> MonitoringStore:
         """The store of health samples, alert states, maintenance locks and incidents."""
         if self._monitoring is None:
             cfg = self.env.monitoring
@@ -135,8 +137,9 @@ class Resources:
             from upkeep.monitoring.store import MonitoringStore
 
             ms = int(cfg.store.timeout.total_seconds() * 1000)
-            client = pymongo.MongoClient(self.resolve(cfg.store.uri).get_secret_value(), serverSelectionTimeoutMS=ms,
-                                         connectTimeoutMS=ms, socketTimeoutMS=max(ms, 30_000))
+            client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+                self.resolve(cfg.store.uri).get_secret_value(), serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
+                socketTimeoutMS=max(ms, 30_000))
             self._monitoring = MonitoringStore(client, cfg.store.databases[0], cfg.retention)
         return self._monitoring
 

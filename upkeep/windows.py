@@ -38,14 +38,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from upkeep.errors import WindowError
-
-UTC = timezone.utc
+from upkeep.errors import WindowError as WindowError  # re-exported: defined here before upkeep.errors
 
 
 def _zone(name: object) -> ZoneInfo:

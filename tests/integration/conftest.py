@@ -6,11 +6,11 @@ Only the integration tests get it: `tests/unit` has its own conftest and starts 
 from __future__ import annotations
 
 import os
-import sys
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -29,8 +29,8 @@ if "prefect" in sys.modules:
 # fast task retries in tests (read when the task modules are imported)
 os.environ.setdefault("UPKEEP_RETRY_DELAY", "0.2")
 
-from sandbox.procs import Proc, free_port, spawn
-from sandbox.stack import Stack, StackSettings
+from sandbox.procs import Proc, free_port, spawn  # noqa: E402 - after the check and the setting above
+from sandbox.stack import Stack, StackSettings  # noqa: E402 - after the check and the setting above
 
 # Not under pytest's 0700 tmp dir: the sshd test hosts' user must reach the keys and host dirs.
 _BASE = Path(tempfile.mkdtemp(prefix="upkeep-stack-"))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -138,7 +139,8 @@ def test_every_injected_corruption_is_detected_and_nothing_is_deleted(stack: Sta
         ("truncated object", lambda: rewrite(data_key, lambda d: d[: len(d) // 2]), {}, f"{data_key}: size mismatch"),
         ("missing object", lambda: rewrite(data_key, lambda d: None), {}, f"{data_key}: missing object"),
         ("missing required collection", lambda: (lambda: None),
-         {"backup": {"required_collections": ["eventmanager.events", "eventmanager.payments"], "manifest_key": "env:UPKEEP_SANDBOX_MANIFEST_KEY"}},
+         {"backup": {"required_collections": ["eventmanager.events", "eventmanager.payments"],
+                     "manifest_key": "env:UPKEEP_SANDBOX_MANIFEST_KEY"}},
          "eventmanager.payments: required collection missing from the backup"),
         ("tampered manifest", lambda: rewrite(MANIFEST, tampered), {}, "manifest signature mismatch"),
         ("corrupt deflate data", corrupt_deflate, {}, "restore failed: error: Error -3 while decompressing data"),
@@ -182,7 +184,8 @@ def test_restore_keeps_compound_index_key_order_and_options(stack: Stack) -> Non
     backup_id = new_backup_id()
     try:
         orders = client[src]["orders"]
-        orders.insert_many([{"_id": i, "status": "new" if i % 2 else "paid", "createdAt": i, "email": f"u{i}@x"} for i in range(50)])
+        orders.insert_many([{"_id": i, "status": "new" if i % 2 else "paid", "createdAt": i, "email": f"u{i}@x"}
+                            for i in range(50)])
         orders.create_index([("status", 1), ("createdAt", -1)], name="status_1_createdAt_-1")
         orders.create_index([("email", 1)], name="email_1", unique=True, sparse=True)
         orders.create_index([("createdAt", 1)], name="createdAt_ttl", expireAfterSeconds=86400,
@@ -196,7 +199,7 @@ def test_restore_keeps_compound_index_key_order_and_options(stack: Stack) -> Non
             indexes=sorted(ix["name"] for ix in orders.list_indexes()),
             data=FileEntry(key="orders.bson.gz", size=dumped.size, sha256=dumped.sha256, blake3=dumped.blake3),
             metadata=FileEntry(key="orders.metadata.json", size=len(meta), sha256=file_sha256(meta), blake3=file_blake3(meta)))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         manifest = Manifest(backup_id=backup_id, environment="development", created_at=now, completed_at=now,
                             source="itest", collections=[entry])
         result = restore(client, store, manifest, into={src: dst})
@@ -231,9 +234,9 @@ def test_orphaned_objects_are_listed_and_deleted_but_never_recent_ones(stack: St
         found = store.list_orphans()
         assert [(o.backup_id, o.objects) for o in found] == [(orphan, 2)]
         assert store.delete_orphan(orphan, before=found[0].last_modified - timedelta(seconds=1)) == 0  # all too recent
-        assert store.delete_orphan(orphan, before=datetime.now(timezone.utc) + timedelta(minutes=1)) == 2
+        assert store.delete_orphan(orphan, before=datetime.now(UTC) + timedelta(minutes=1)) == 2
         assert store.list_orphans() == [] and objects(store, orphan) == {}
-        assert store.delete_orphan(complete, before=datetime.now(timezone.utc) + timedelta(minutes=1)) == 0
+        assert store.delete_orphan(complete, before=datetime.now(UTC) + timedelta(minutes=1)) == 0
         assert store.delete_backup(complete) == 2 and objects(store, complete) == {}
     finally:
         for backup_id in (orphan, complete, "not-a-backup-id"):

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter,
-                                            FlowRunFilterStartTime)
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterStartTime
 
 from deployments.demo import FIRST_RUNS
 from deployments.specs import deployment_specs
@@ -62,7 +61,7 @@ def test_every_demo_deployment_runs_from_the_ui_and_reports_in_sentences(stack: 
     stack.seed_hosts()  # the demo's package sources, whatever earlier tests applied
     for i in range(stack.settings.app_hosts):
         standin(stack, i, "reset")
-    started = datetime.now(timezone.utc) - timedelta(seconds=1)
+    started = datetime.now(UTC) - timedelta(seconds=1)
     outcomes: dict[str, str] = {}
     with get_client(sync_client=True) as client:
         for name in _deployment_names():

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -21,7 +20,7 @@ from deployments.cli import main as upkeep
 from deployments.specs import ENVIRONMENTS, ROUTINES, deployment_specs
 from sandbox.procs import Proc
 from sandbox.stack import Stack
-from tests.helpers import settled_task_runs, flow_run_state, standin, task_runs_of, wait_for
+from tests.helpers import flow_run_state, settled_task_runs, standin, wait_for
 from upkeep.windows import PRESETS
 
 ROOT = Path(__file__).resolve().parents[2]

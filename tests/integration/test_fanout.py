@@ -107,8 +107,9 @@ def test_error_budget_percentage(fleet, stack: Stack) -> None:
     result = fan_out(hosts, probe(log), max_concurrency=1, max_errors="20%")
     assert not result.stopped_early and len(result.succeeded) == 5
     # a second failing host exceeds the budget: nothing after it starts
-    second = SSHHost("down2", "127.0.0.253", port=stack.fleet.port, user="upkeep-sbx",  # type: ignore[union-attr]
-                     known_hosts=stack.fleet.known_hosts, key_file=stack.fleet.client_key, connect_timeout=2)  # type: ignore[union-attr]
+    second = SSHHost("down2", "127.0.0.253", port=stack.fleet.port, user="upkeep-sbx",  # type: ignore[union-attr]  # has sshd
+                     known_hosts=stack.fleet.known_hosts, key_file=stack.fleet.client_key,  # type: ignore[union-attr]  # has sshd
+                     connect_timeout=2)
     with_two = [hosts[0], hosts[1], second, hosts[2], hosts[3]]
     result = fan_out(with_two, probe(log), max_concurrency=1, max_errors="20%")  # 20% of 5 = 1
     assert result.stopped_early

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from flows._routine import Routine
 from flows.clear_cache import clear_cache
 from sandbox.stack import Stack
 from tasks._base import step
-from tests.helpers import report_of, artifacts_of, inventory_variant, latest_flow_run, slack_calls, standin, wait_for
+from tests.helpers import artifacts_of, inventory_variant, latest_flow_run, report_of, slack_calls, standin, wait_for
 from upkeep.errors import HostKeyError
 
 pytestmark = pytest.mark.stack
@@ -23,14 +23,14 @@ pytestmark = pytest.mark.stack
 
 def closed_window() -> dict[str, Any]:
     """A daily window that opens 12 hours from now: certainly closed during the test."""
-    opens = datetime.now(timezone.utc) + timedelta(hours=12)
+    opens = datetime.now(UTC) + timedelta(hours=12)
     return {"cron": f"{opens.minute} {opens.hour} * * *", "timezone": "UTC", "duration": "1h", "cutoff": "10m"}
 
 
 def open_window(left: timedelta) -> dict[str, Any]:
     """A daily window that opened a little while ago and closes in `left`."""
-    opened = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=20)
-    duration = int((datetime.now(timezone.utc) + left - opened).total_seconds() // 60)
+    opened = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=20)
+    duration = int((datetime.now(UTC) + left - opened).total_seconds() // 60)
     return {"cron": f"{opened.minute} {opened.hour} * * *", "timezone": "UTC", "duration": f"{duration}m", "cutoff": "10m"}
 
 
@@ -47,7 +47,7 @@ def test_outside_the_window_touches_nothing(stack: Stack, tmp_path: Path) -> Non
     after = app_state(stack)
     assert [s["cache_clears"] for s in after] == [s["cache_clears"] for s in before]
     # not even a health probe: the only request since `before` is our own state read
-    assert [a["requests"] - b["requests"] for a, b in zip(after, before)] == [1, 1]
+    assert [a["requests"] - b["requests"] for a, b in zip(after, before, strict=True)] == [1, 1]
     assert any("not run: outside maintenance window" in c["args"].get("text", "") for c in slack_calls(stack))
 
 
@@ -89,7 +89,7 @@ def test_emergency_in_production_pauses_for_approval(stack: Stack, tmp_path: Pat
     thread, box = _run_in_thread(environment="production", config=config, emergency=True)
     paused = wait_for(lambda: latest_flow_run("clear-cache", "PAUSED"), timeout=60, what="a paused clear-cache run")
     assert [s["cache_clears"] for s in app_state(stack)] == [s["cache_clears"] for s in before]  # nothing yet
-    with pytest.raises(Exception):  # the server checks the input against the Approval schema
+    with pytest.raises(Exception):  # noqa: B017 - the server checks the input against the Approval schema; any error will do
         resume_flow_run(paused.id, run_input={"approve": "perhaps"})
     resume_flow_run(paused.id, run_input={"approver": "alice", "reason": "stale cache, incident 42"})
     thread.join(90)

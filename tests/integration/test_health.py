@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -15,8 +16,17 @@ from flows.emergency_recovery import emergency_recovery
 from flows.health_check import health_check
 from sandbox.procs import Proc, free_port, port_open, stop_pid
 from sandbox.stack import Stack
-from tests.helpers import (artifacts_of, flow_run_state, inventory_variant, latest_flow_run, report_of, settled_task_runs,
-                           slack_calls, standin, wait_for)
+from tests.helpers import (
+    artifacts_of,
+    flow_run_state,
+    inventory_variant,
+    latest_flow_run,
+    report_of,
+    settled_task_runs,
+    slack_calls,
+    standin,
+    wait_for,
+)
 from tests.integration.test_ssh import silent_server  # noqa: F401 - fixture
 from upkeep.monitoring.store import MonitoringStore
 
@@ -94,7 +104,8 @@ def test_stopped_database_fails_the_ping_within_the_timeout(stack: Stack, tmp_pa
     assert time.monotonic() - started < 3 + 8  # the ping's timeout, plus the run's own overhead
 
 
-def test_unreachable_host_does_not_hold_back_the_other_probes(stack: Stack, tmp_path: Path, silent_server) -> None:  # noqa: F811
+def test_unreachable_host_does_not_hold_back_the_other_probes(
+        stack: Stack, tmp_path: Path, silent_server) -> None:  # noqa: F811 - the fixture imported above
     address, port = silent_server
     data = yaml.safe_load(stack.inventory_path.read_text())
     hosts = data["environments"]["development"]["hosts"] + [{"name": "ghost", "address": address, "port": port, "roles": ["db"]}]

@@ -6,8 +6,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -33,9 +33,9 @@ def test_command_runs_and_connection_is_reused(stack: Stack) -> None:
     try:
         first = host.run(["sh", "-c", "echo $UPKEEP_SANDBOX_HOST; id -un"])
         assert first.stdout.split() == ["host1", "upkeep-sbx"]
-        transport = host._client.get_transport()  # type: ignore[union-attr]
+        transport = host._client.get_transport()  # type: ignore[union-attr]  # connected by the run above
         assert host.run(["true"]).ok
-        assert host._client.get_transport() is transport  # type: ignore[union-attr]
+        assert host._client.get_transport() is transport  # type: ignore[union-attr]  # still connected
         with pytest.raises(CommandError, match="exited 3"):
             host.run(["sh", "-c", "exit 3"])
         assert host.run(["sh", "-c", "echo oops >&2; exit 4"], check=False).exit_code == 4
@@ -46,7 +46,7 @@ def test_command_runs_and_connection_is_reused(stack: Stack) -> None:
 
 def test_files_and_resources(stack: Stack) -> None:
     host = ssh_host(stack, 1)
-    root = stack.fleet.hosts[1].root  # type: ignore[union-attr]
+    root = stack.fleet.hosts[1].root  # type: ignore[union-attr]  # the test stack has its sshd hosts
     try:
         host.write_file(f"{root}/note.txt", b"written over sftp", mode=0o600)
         assert host.read_file(f"{root}/note.txt") == b"written over sftp"
@@ -60,14 +60,14 @@ def test_files_and_resources(stack: Stack) -> None:
 
 def test_unknown_host_key_is_refused(stack: Stack, tmp_path: Path) -> None:
     other = tmp_path / "known_hosts"
-    lines = stack.fleet.known_hosts.read_text().splitlines()  # type: ignore[union-attr]
+    lines = stack.fleet.known_hosts.read_text().splitlines()  # type: ignore[union-attr]  # the test stack has its sshd hosts
     other.write_text("\n".join(lines[1:]) + "\n")  # everything but host1
     with pytest.raises(HostKeyError, match="is not in .*known_hosts"):
         ssh_host(stack, 0, known_hosts=other).run(["true"])
 
 
 def test_changed_host_key_is_refused(stack: Stack, tmp_path: Path) -> None:
-    lines = stack.fleet.known_hosts.read_text().splitlines()  # type: ignore[union-attr]
+    lines = stack.fleet.known_hosts.read_text().splitlines()  # type: ignore[union-attr]  # the test stack has its sshd hosts
     host1_addr, _, _ = lines[0].split()
     _, keytype, key2 = lines[1].split()  # host2's key claimed for host1: a "changed" key
     other = tmp_path / "known_hosts"
@@ -126,7 +126,8 @@ def test_command_timeout_is_enforced(stack: Stack) -> None:
         host.close()
 
 
-@pytest.mark.parametrize("evil", ["x; touch {marker}", "$(touch {marker})", "`touch {marker}`", "a' ; touch '{marker}", "x && touch {marker} #"])
+@pytest.mark.parametrize("evil", ["x; touch {marker}", "$(touch {marker})", "`touch {marker}`", "a' ; touch '{marker}",
+                                  "x && touch {marker} #"])
 def test_hostile_words_are_inert(stack: Stack, inventory, evil: str, tmp_path: Path) -> None:
     marker = f"/tmp/pwned-{uuid.uuid4().hex}"
     word = evil.format(marker=marker)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -17,7 +18,15 @@ from flows.system_update import system_update
 from sandbox.procs import Proc
 from sandbox.stack import Stack
 from tests.helpers import (
-    flow_run_state, inventory_variant, latest_flow_run, report_of, settled_task_runs, slack_calls, standin, task_runs_of, wait_for,
+    flow_run_state,
+    inventory_variant,
+    latest_flow_run,
+    report_of,
+    settled_task_runs,
+    slack_calls,
+    standin,
+    task_runs_of,
+    wait_for,
 )
 from tests.integration.test_guard import closed_window
 from upkeep.hosts import HostPool

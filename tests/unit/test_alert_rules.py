@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from upkeep.config.models import AlertRule
 from upkeep.monitoring.rules import AlertState, evaluate
 
-T0 = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CPU = AlertRule(name="high_cpu", metric="cpu_percent", threshold=80, duration=timedelta(minutes=5),
                 repeat_interval=timedelta(minutes=30))
 

@@ -54,7 +54,8 @@ def test_restore_check_names_a_reordered_compound_index() -> None:
     reordered = SON([("v", 2), ("key", SON([("createdAt", -1), ("status", 1)])), ("name", "status_1_createdAt_-1")])
     found = index_findings("app.orders", [dict(ID), dict(STATUS)], [ID, reordered])
     assert [(f.ok, f.message) for f in found] == [
-        (False, "index status_1_createdAt_-1 keys differ: metadata {status: 1, createdAt: -1}, restored {createdAt: -1, status: 1}")]
+        (False, "index status_1_createdAt_-1 keys differ: "
+                "metadata {status: 1, createdAt: -1}, restored {createdAt: -1, status: 1}")]
     ok = index_findings("app.orders", [dict(ID), dict(STATUS)], [ID, STATUS])
     assert [f.ok for f in ok] == [True] and "2 index definitions" in ok[0].message
 
@@ -90,7 +91,7 @@ class _Target:
     def __init__(self, docs: list[RawBSONDocument]) -> None:
         self.docs, self.indexes = docs, [ID]
 
-    def find(self, *args: Any, **kwargs: Any) -> "_Target":
+    def find(self, *args: Any, **kwargs: Any) -> _Target:
         return self
 
     def hint(self, *args: Any) -> list[RawBSONDocument]:
@@ -112,7 +113,7 @@ def test_restore_builds_a_compound_index_in_the_source_key_order() -> None:
                             content_sha256=hashlib.sha256(b"".join(d.raw for d in docs)).hexdigest(),
                             indexes=sorted(ix["name"] for ix in (ID, STATUS, EMAIL, TTL)))
     target = _Target(docs)
-    findings = _compare(_Store({f.key: meta}), "b", entry, target)  # type: ignore[arg-type]
+    findings = _compare(_Store({f.key: meta}), "b", entry, target)  # type: ignore[arg-type]  # a stand-in store
     assert all(x.ok for x in findings), findings
     restored = {ix["name"]: ix for ix in target.indexes}
     assert list(restored["status_1_createdAt_-1"]["key"].items()) == [("status", 1), ("createdAt", -1)]

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import bson
 import pytest
 
 from upkeep.backup.dump import iter_bson
-from upkeep.backup.manifest import backup_time, new_backup_id, sign, signature_ok, signature_problem
+from upkeep.backup.manifest import FileEntry, backup_time, new_backup_id, sign, signature_ok, signature_problem
 from upkeep.backup.retention import plan, to_keep
 from upkeep.backup.store import BackupRef
 from upkeep.backup.verify import completeness, freshness, sample
-from upkeep.backup.manifest import FileEntry
 from upkeep.config.models import RetentionPolicy
 from upkeep.decisions.recovery import recovery_verdict
 
-T0 = datetime(2026, 11, 22, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 
 
 def refs_every(hours: int, count: int) -> list[BackupRef]:
@@ -36,7 +36,8 @@ def test_retention_grandfather_father_son() -> None:
     assert len(keep) <= 7 + 4 + 12 and len(keep) >= 12
     assert min(kept) > T0 - timedelta(days=366)  # nothing older than a year survives
     all_verified = {r.backup_id: "verified" for r in daily}
-    assert set(plan(daily, all_verified, RetentionPolicy(), T0).delete) == {r.backup_id for r in daily} - to_keep(daily, RetentionPolicy())
+    deleted = set(plan(daily, all_verified, RetentionPolicy(), T0).delete)
+    assert deleted == {r.backup_id for r in daily} - to_keep(daily, RetentionPolicy())
 
 
 def test_retention_keeps_the_last_n_of_one_day() -> None:
@@ -91,7 +92,8 @@ def test_completeness_names_what_is_missing() -> None:
     f = FileEntry(key="k", size=1, sha256="0" * 64)
     manifest = Manifest(
         backup_id="b", environment="e", created_at=T0, completed_at=T0, source="s",
-        collections=[CollectionEntry(database="em", name="events", count=1, content_sha256="x", data=f, metadata=f, indexes=["_id_"])],
+        collections=[CollectionEntry(database="em", name="events", count=1, content_sha256="x", data=f, metadata=f,
+                                     indexes=["_id_"])],
         config_files=[ConfigFileEntry(host="h1", path="/etc/app.json", file=f)],
     )
     found = completeness(manifest, ["em.events", "em.users"], [("h1", "/etc/app.json"), ("h2", "/etc/app.json")])
@@ -106,7 +108,7 @@ class _Chunks:
     def __init__(self, objects: dict[str, bytes]) -> None:
         self.objects = objects
 
-    def iter_chunks(self, backup_id: str, relative: str):  # noqa: ANN201
+    def iter_chunks(self, backup_id: str, relative: str) -> Iterator[bytes]:
         data = self.objects[relative]
         yield from (data[i:i + 3] for i in range(0, len(data), 3))
 
@@ -121,7 +123,8 @@ def test_check_object_uses_blake3_when_recorded_and_sha256_for_older_manifests()
     data = b"backup bytes"
     sha, b3 = hashlib.sha256(data).hexdigest(), blake3(data).hexdigest()
     store = _Chunks({"new": data, "old": data, "rotted": b"backup bytez"})
-    assert check_object(store, "b", FileEntry(key="new", size=len(data), sha256=sha, blake3=b3)).message == "12 B, blake3 digest matches"
+    new = FileEntry(key="new", size=len(data), sha256=sha, blake3=b3)
+    assert check_object(store, "b", new).message == "12 B, blake3 digest matches"
     assert check_object(store, "b", FileEntry(key="old", size=len(data), sha256=sha)).message == "12 B, sha256 digest matches"
     bad = check_object(store, "b", FileEntry(key="rotted", size=len(data), sha256=sha, blake3=b3))
     assert not bad.ok and bad.message.startswith("checksum mismatch (blake3): manifest " + b3[:12])
@@ -130,20 +133,21 @@ def test_check_object_uses_blake3_when_recorded_and_sha256_for_older_manifests()
 def test_signature_problems_are_named() -> None:
     body = b'{"backup_id": "x"}'
     assert signature_problem(body, sign(body, b"key"), b"key") is None
-    assert signature_problem(body + b" ", sign(body, b"key"), b"key") == "signature mismatch: the manifest was changed after it was written"
-    assert signature_problem(body + b" ", sign(body, None), None) == "checksum mismatch: the manifest was changed after it was written"
-    assert "no manifest key is configured" in signature_problem(body, sign(body, b"key"), None)  # type: ignore[operator]
-    assert "written without a manifest key" in signature_problem(body, sign(body, None), b"key")  # type: ignore[operator]
+    changed, after = body + b" ", "the manifest was changed after it was written"
+    assert signature_problem(changed, sign(body, b"key"), b"key") == f"signature mismatch: {after}"
+    assert signature_problem(changed, sign(body, None), None) == f"checksum mismatch: {after}"
+    assert "no manifest key is configured" in signature_problem(body, sign(body, b"key"), None)  # type: ignore[operator]  # a str
+    assert "written without a manifest key" in signature_problem(body, sign(body, None), b"key")  # type: ignore[operator]  # a str
     assert signature_problem(body, "hmac-sha256:é" + "0" * 63, b"key") is not None  # not ASCII: a mismatch, not a crash
     assert signature_problem(body, "md5:abc", b"key") == "unknown signature scheme 'md5'"
 
 
 def test_scratch_names_say_when_and_what_and_stale_ones_are_found() -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from upkeep.backup.verify import scratch_name, stale_scratch
 
-    now = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     fresh = scratch_name("20261122T020000Z-abcd", now - timedelta(hours=2))
     old = scratch_name("20261122T020000Z-abcd", now - timedelta(days=2))
     assert fresh.startswith("upkeep_verify_20261123T000000_20261122T020000Z_abcd_") and len(fresh) <= 63

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -15,7 +16,7 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from upkeep.backup.records import new_record
 from upkeep.backup.store import BackupStore, Orphan, StoreError
 
-NOW = datetime(2026, 11, 22, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 OLD = "20261110T020000Z-aaaa"
 NEW = "20261121T020000Z-bbbb"
 
@@ -46,13 +47,14 @@ class FakeS3:
     def put(self, key: str, data: bytes = b"x", at: datetime = NOW - timedelta(days=10)) -> None:
         self.objects[key] = (data, at)
 
-    def get_paginator(self, name: str) -> "FakeS3":
+    def get_paginator(self, name: str) -> FakeS3:
         return self
 
-    def paginate(self, Bucket: str, Prefix: str, Delimiter: str | None = None) -> Iterator[dict[str, Any]]:  # noqa: N803
+    def paginate(self, Bucket: str, Prefix: str, Delimiter: str | None = None) -> Iterator[dict[str, Any]]:  # noqa: N803 - boto3's parameter names
         keys = sorted(k for k in self.objects if k.startswith(Prefix))
         if Delimiter:
-            prefixes = sorted({Prefix + k[len(Prefix):].split(Delimiter)[0] + Delimiter for k in keys if Delimiter in k[len(Prefix):]})
+            prefixes = sorted({Prefix + k[len(Prefix):].split(Delimiter)[0] + Delimiter
+                               for k in keys if Delimiter in k[len(Prefix):]})
             keys = [k for k in keys if Delimiter not in k[len(Prefix):]]
             yield {"Contents": [self._obj(k) for k in keys], "CommonPrefixes": [{"Prefix": p} for p in prefixes]}
         else:
@@ -61,26 +63,26 @@ class FakeS3:
     def _obj(self, key: str) -> dict[str, Any]:
         return {"Key": key, "Size": len(self.objects[key][0]), "LastModified": self.objects[key][1]}
 
-    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's parameter names
         if Key not in self.objects:
             raise ClientError({"Error": {"Code": "404"}}, "HeadObject")
         return {"ContentLength": len(self.objects[Key][0])}
 
-    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's parameter names
         self.calls.append(("get", Key))
         data = self.head_object(Bucket, Key) and self.objects[Key][0]
         error = self.broken.get(Key)
         raw = _Raw(data, len(data) // 2 if error else None, error or Exception())
         return {"Body": StreamingBody(raw, len(data))}
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, **kwargs: Any) -> None:  # noqa: N803
+    def put_object(self, Bucket: str, Key: str, Body: bytes, **kwargs: Any) -> None:  # noqa: N803 - boto3's parameter names
         self.put(Key, Body, NOW)
 
-    def delete_object(self, Bucket: str, Key: str) -> None:  # noqa: N803
+    def delete_object(self, Bucket: str, Key: str) -> None:  # noqa: N803 - boto3's parameter names
         self.calls.append(("delete", Key))
         self.objects.pop(Key, None)
 
-    def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+    def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's parameter names
         keys = [o["Key"] for o in Delete["Objects"]]
         self.calls.append(("delete_objects", keys))
         for k in keys:
@@ -106,7 +108,8 @@ def record(store: BackupStore, backup_id: str, ok: bool, at: datetime, sample: f
 def test_delete_backup_raises_naming_the_keys_the_store_refused(s3: FakeS3) -> None:
     store = BackupStore(s3, "bucket", "p/")
     s3.refuse = {f"p/{OLD}/app/orders.bson.gz"}
-    with pytest.raises(StoreError, match=rf"failed for 1 of 3 objects: p/{OLD}/app/orders.bson.gz \(AccessDenied: Access Denied\)"):
+    with pytest.raises(StoreError,
+                       match=rf"failed for 1 of 3 objects: p/{OLD}/app/orders.bson.gz \(AccessDenied: Access Denied\)"):
         store.delete_backup(OLD)
     assert s3.calls[0] == ("delete", f"p/{OLD}/manifest.json")  # the manifest first: never listed half-deleted
     assert [r.backup_id for r in store.list_backups()] == [NEW]
@@ -155,7 +158,8 @@ def test_verification_records_are_read_newest_first_until_one_settles_the_status
     record(store, NEW, True, t + timedelta(hours=2))
     s3.calls.clear()
     assert store.verified_ok(NEW)
-    assert [c for c in s3.calls if c[0] == "get"] == [("get", f"p/_verifications/{NEW}/" + (t + timedelta(hours=2)).strftime("%Y%m%dT%H%M%S.%fZ") + ".json")]
+    newest = f"p/_verifications/{NEW}/" + (t + timedelta(hours=2)).strftime("%Y%m%dT%H%M%S.%fZ") + ".json"
+    assert [c for c in s3.calls if c[0] == "get"] == [("get", newest)]
     s3.put(f"p/_verifications/{NEW}/29991231T000000.000000Z.json", b"{not json")
     assert store.verification_statuses([NEW]) == {NEW: "failed"}  # an unreadable newest record proves nothing
     assert json.loads(s3.objects[f"p/_verifications/{OLD}/" + t.strftime("%Y%m%dT%H%M%S.%fZ") + ".json"][0])["mode"] == {
@@ -180,7 +184,8 @@ def test_a_read_that_breaks_mid_object_is_a_store_error(s3: FakeS3, error: Excep
     store = BackupStore(s3, "bucket", "p/")
     s3.put(f"p/{OLD}/app/orders.bson.gz", b"0123456789" * 10)
     s3.broken[f"p/{OLD}/app/orders.bson.gz"] = error
-    with pytest.raises(StoreError, match=rf"reading s3://bucket/p/{OLD}/app/orders.bson.gz failed: (ReadTimeoutError|ResponseStreamingError)"):
+    failed = rf"reading s3://bucket/p/{OLD}/app/orders.bson.gz failed: (ReadTimeoutError|ResponseStreamingError)"
+    with pytest.raises(StoreError, match=failed):
         list(store.iter_chunks(OLD, "app/orders.bson.gz", chunk=10))
     with pytest.raises(StoreError, match="(ReadTimeoutError|ResponseStreamingError)"):
         body = store.stream(OLD, "app/orders.bson.gz")

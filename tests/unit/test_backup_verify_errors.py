@@ -5,7 +5,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import bson
 import pytest
@@ -63,7 +64,7 @@ STREAM_ERRORS = [ReadTimeoutError(endpoint_url="http://s3"), ResponseStreamingEr
 
 @pytest.mark.parametrize("error", STREAM_ERRORS, ids=["read-timeout", "response-streaming"])
 def test_check_object_reports_a_broken_stream(error: Exception) -> None:
-    found = check_object(_Store({ENTRY.key: DUMP}, error), "b", ENTRY)  # type: ignore[arg-type]
+    found = check_object(_Store({ENTRY.key: DUMP}, error), "b", ENTRY)  # type: ignore[arg-type]  # a stand-in store
     assert not found.ok and found.subject == ENTRY.key
     assert found.message.startswith(f"cannot read: {type(error).__name__}: ")
 
@@ -74,13 +75,13 @@ class _Client:
     def __init__(self) -> None:
         self.inserted, self.dropped = 0, []
 
-    def get_database(self, name: str, **kwargs: Any) -> "_Client":
+    def get_database(self, name: str, **kwargs: Any) -> _Client:
         return self
 
-    def get_collection(self, name: str) -> "_Client":
+    def get_collection(self, name: str) -> _Client:
         return self
 
-    def __getitem__(self, name: str) -> "_Client":
+    def __getitem__(self, name: str) -> _Client:
         return self
 
     def insert_many(self, docs: list[Any], ordered: bool = True) -> None:
@@ -102,7 +103,8 @@ def manifest(dump: bytes) -> Manifest:
 def test_restore_reports_corrupt_deflate_data() -> None:
     corrupt = DUMP[:10] + b"\xff" * 40 + DUMP[50:]  # a valid gzip header, then an invalid deflate block: zlib.error
     client = _Client()
-    result = restore(client, _Store({"app/orders.bson.gz": corrupt, "app/orders.metadata.json": META}), manifest(corrupt), batch=10)
+    result = restore(client, _Store({"app/orders.bson.gz": corrupt, "app/orders.metadata.json": META}), manifest(corrupt),
+                     batch=10)
     assert [(f.ok, f.check) for f in result.findings] == [(False, "restore")]
     assert result.findings[0].message.startswith("restore failed: error: Error -3 while decompressing data")
     assert len(client.dropped) == 1  # the scratch database is dropped all the same
@@ -111,7 +113,8 @@ def test_restore_reports_corrupt_deflate_data() -> None:
 @pytest.mark.parametrize("error", STREAM_ERRORS, ids=["read-timeout", "response-streaming"])
 def test_restore_reports_a_stream_that_breaks_mid_object(error: Exception) -> None:
     client = _Client()
-    result = restore(client, _Store({"app/orders.bson.gz": DUMP, "app/orders.metadata.json": META}, error), manifest(DUMP), batch=10)
+    result = restore(client, _Store({"app/orders.bson.gz": DUMP, "app/orders.metadata.json": META}, error), manifest(DUMP),
+                     batch=10)
     assert [(f.ok, f.check) for f in result.findings] == [(False, "restore")]
     assert result.findings[0].message.startswith(f"restore failed: {type(error).__name__}: ")
     assert len(client.dropped) == 1
@@ -149,6 +152,6 @@ def test_the_load_batches_by_bytes_as_well_as_by_count() -> None:
             self.sizes.append(len(docs))
 
     target = _Batches()
-    assert _load(_Store({"k": dump}), "b", "k", target, batch=1000, batch_bytes=10_000) == 20  # type: ignore[arg-type]
+    assert _load(_Store({"k": dump}), "b", "k", target, batch=1000, batch_bytes=10_000) == 20  # type: ignore[arg-type]  # stand-in
     assert target.sizes == [3] * 6 + [2]  # 3 documents reach 10 kB; never 1000 at once
 

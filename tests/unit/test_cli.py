@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -70,12 +71,12 @@ def test_unknown_environment_is_a_clear_error(inventory: Path, capsys: pytest.Ca
 
 
 def test_monthly_update_runs_in_the_first_window_of_the_month() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from deployments.specs import deployment_specs, next_runs
 
     spec = next(s for s in deployment_specs() if s.name == "system-update-production")
-    runs = next_runs(spec, datetime(2026, 11, 22, tzinfo=timezone.utc), 3)
+    runs = next_runs(spec, datetime(2026, 11, 22, tzinfo=UTC), 3)
     assert [t.date().isoformat() for t in runs] == ["2026-12-06", "2027-01-03", "2027-02-07"]  # first Sundays
     assert all(t.hour == 2 and t.weekday() == 6 for t in runs)
 

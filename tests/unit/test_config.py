@@ -80,15 +80,19 @@ def test_valid_inventory_round_trips(tmp_path: Path) -> None:
     ("path", "value", "expected"),
     [
         ("environments.production.emergency", "DELETE", "environments.production.emergency: required field is missing"),
-        ("environments.production.hosts.0.port", "twenty-two", "environments.production.hosts[0].port: Input should be a valid integer"),
+        ("environments.production.hosts.0.port", "twenty-two",
+         "environments.production.hosts[0].port: Input should be a valid integer"),
         ("environments.production.hosts.0.port", 70000, "hosts[0].port: Input should be less than or equal to 65535 (got 70000)"),
-        ("environments.production.hosts.0.adress", "x", "hosts[0].adress: unknown key; remove it or fix the spelling (did you mean 'address'?)"),
+        ("environments.production.hosts.0.adress", "x",
+         "hosts[0].adress: unknown key; remove it or fix the spelling (did you mean 'address'?)"),
         ("environments.production.window.cron", "0 2 * *", "window: cron: expected 5 fields"),
         ("environments.production.window.cron", "0 25 * * 0", "window: cron: invalid expression"),
         ("environments.production.window.timezone", "Mars/Olympus", "unknown IANA timezone 'Mars/Olympus'"),
         ("environments.production.window.cutoff", "3h", "cutoff: must be a timedelta with 0 <= cutoff < duration"),
-        ("environments.production.window.duration", "two hours", "window.duration: '2 hours' is not a duration".replace("'2 hours'", "'two hours'")),
-        ("environments.production.mongodb.uri", "mongodb://admin:hunter2@db:27017", "environments.production.mongodb.uri: must be a secret reference, not a value"),
+        ("environments.production.window.duration", "two hours",
+         "window.duration: '2 hours' is not a duration".replace("'2 hours'", "'two hours'")),
+        ("environments.production.mongodb.uri", "mongodb://admin:hunter2@db:27017",
+         "environments.production.mongodb.uri: must be a secret reference, not a value"),
         ("environments.production.hosts.1.name", "api-1", "duplicate host name 'api-1' at hosts[0] and hosts[1]"),
         ("environments.production.hosts.0.address", "10.0.0.1; rm -rf /", "hosts[0].address: String should match pattern"),
         ("environments.production.max_errors", "ten", "max_errors: write a count of hosts (e.g. 1) or a percentage"),
@@ -171,5 +175,5 @@ def test_a_dr_read_query_names_one_of_the_dr_databases() -> None:
     assert ("environments.production.dr: queries[0].database 'eventmanager' is not one of dr.mongodb.databases (em_dr); "
             "name one of them or leave it out for the first") in error_of(data)
     data["environments"]["production"]["dr"]["queries"][0]["database"] = "em_dr"
-    assert parse_inventory(data).environments["production"].dr.queries[0].database == "em_dr"  # type: ignore[union-attr]
+    assert parse_inventory(data).environments["production"].dr.queries[0].database == "em_dr"  # type: ignore[union-attr]  # dr is set above
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from upkeep.decisions.disk import disk_verdicts
 from upkeep.decisions.guard import guard_decision, step_allowed
@@ -11,8 +11,8 @@ from upkeep.hosts.procfs import PROBE_ARGV, cpu_percent, parse_df, parse_meminfo
 from upkeep.report import RoutineReport
 from upkeep.windows import PRESETS
 
-SUNDAY_0230 = datetime(2026, 11, 29, 2, 30, tzinfo=timezone.utc)
-MONDAY_NOON = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+SUNDAY_0230 = datetime(2026, 11, 29, 2, 30, tzinfo=UTC)
+MONDAY_NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 def test_guard_inside_and_outside_the_window() -> None:
@@ -77,7 +77,7 @@ def test_procfs_probe_parsing() -> None:
     assert usage.cpu_percent == 50.0  # 100 busy of 200 jiffies
     assert usage.memory_percent == 75.0 and usage.memory_total_bytes == 16000000 * 1024
     assert usage.load_1m == 0.52
-    assert usage.disk("/var/lib/mongo").free_bytes == 40000000 * 1024  # type: ignore[union-attr]
+    assert usage.disk("/var/lib/mongo").free_bytes == 40000000 * 1024  # type: ignore[union-attr]  # mounted in the fixture
     assert cpu_percent("cpu 1 1 1 1", "cpu 1 1 1 1") == 0.0
     assert parse_meminfo("MemTotal: 100 kB\nMemAvailable: 100 kB")[1] == 0.0
     assert parse_df("header\nbogus line\n") == []

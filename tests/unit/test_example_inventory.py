@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator, get_args
+from typing import Any, get_args
 
 import pytest
 from pydantic import BaseModel

@@ -52,7 +52,8 @@ def test_portable_result_keeps_the_type_of_errors_that_pickle() -> None:
         raise HostRolledBack(f"{h}: post-update checks failed; rolled back")
 
     back = pickle.loads(pickle.dumps(fan_out({"a": "a"}, act, max_concurrency=1, max_errors=None).portable()))
-    assert type(back.failed["a"].error) is HostRolledBack and back.failed["a"].message == "a: post-update checks failed; rolled back"
+    assert type(back.failed["a"].error) is HostRolledBack
+    assert back.failed["a"].message == "a: post-update checks failed; rolled back"
 
 
 def test_merged_adds_earlier_outcomes_in_the_given_order() -> None:

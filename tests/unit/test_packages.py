@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,7 @@ def fixture(name: str) -> str:
 
 
 def upd(manager: str, kind: str, name: str = "pkg", current: str = "1.0.0", candidate: str = "1.0.1") -> PackageUpdate:
-    return PackageUpdate(manager, name, current, candidate, kind)  # type: ignore[arg-type]
+    return PackageUpdate(manager, name, current, candidate, kind)  # type: ignore[arg-type]  # plain str for the Literals
 
 
 class FakeHost:
@@ -69,7 +70,7 @@ class FakeHost:
 class ReadOnlyLocalHost(LocalHost):
     """LocalHost that fails the test if asked to run anything that could change packages."""
 
-    def run(self, argv: Sequence[str], **kw):  # type: ignore[override]
+    def run(self, argv: Sequence[str], **kw: Any) -> CommandResult:
         args = [str(a) for a in argv]
         cmd = [a for a in args if a != "env" and "=" not in a][:2]
         read_only = cmd in (["apt", "list"], ["apt-get", "-s"]) or cmd[:1] == ["dpkg-query"]
@@ -348,7 +349,8 @@ def test_npm_outdated_synthetic_fixture() -> None:
 def test_npm_ls_fixture() -> None:
     assert parse_npm_ls(fixture("npm-ls.json")) == {
         "express": "4.17.1", "left-pad": "1.2.0", "lodash": "4.17.20", "ms": "2.1.2", "semver": "6.3.2", "uuid": "8.3.2"}
-    assert parse_npm_ls('{"dependencies": {"a": {"missing": true, "required": "1.0.0"}, "b": {"version": "2.0.0"}}}') == {"b": "2.0.0"}
+    listing = '{"dependencies": {"a": {"missing": true, "required": "1.0.0"}, "b": {"version": "2.0.0"}}}'
+    assert parse_npm_ls(listing) == {"b": "2.0.0"}
 
 
 def test_npm_driver_commands() -> None:
@@ -492,7 +494,7 @@ def test_a_security_run_plans_security_fixes_kernels_from_a_security_suite_inclu
     assert in_scope(everything, "all") == everything
     assert kernel.needs_approval  # in scope, still waits for its approval
     with pytest.raises(ValueError, match="unknown update scope 'Security'"):
-        in_scope(everything, "Security")  # type: ignore[arg-type]
+        in_scope(everything, "Security")  # type: ignore[arg-type]  # an invalid scope, on purpose
 
 
 def test_an_approval_request_lists_every_move_of_an_item_and_accepts_versioned_ids() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from upkeep.backup.manifest import new_backup_id
 from upkeep.backup.records import Status
@@ -10,7 +10,7 @@ from upkeep.backup.retention import plan
 from upkeep.backup.store import BackupRef, Orphan
 from upkeep.config.models import RetentionPolicy
 
-NOW = datetime(2026, 11, 22, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 
 
 def ref(t: datetime) -> BackupRef:
@@ -27,17 +27,17 @@ def test_failed_backup_at_month_end_does_not_take_the_months_slot() -> None:
     """60 daily verified backups and one failed backup late on 31 October: October's slot is its
     newest *verified* backup, and the failed one goes once its grace is over."""
     verified = daily(60)
-    failed = ref(datetime(2026, 10, 31, 23, 0, tzinfo=timezone.utc))
+    failed = ref(datetime(2026, 10, 31, 23, 0, tzinfo=UTC))
     statuses: dict[str, Status] = {r.backup_id: "verified" for r in verified} | {failed.backup_id: "failed"}
     decided = plan([*verified, failed], statuses, RetentionPolicy(last=3, daily=7, weekly=4, monthly=12), NOW)
-    october_end = next(r for r in verified if r.created_at == datetime(2026, 10, 31, 2, 0, tzinfo=timezone.utc))
-    september_end = next(r for r in verified if r.created_at == datetime(2026, 9, 30, 2, 0, tzinfo=timezone.utc))
+    october_end = next(r for r in verified if r.created_at == datetime(2026, 10, 31, 2, 0, tzinfo=UTC))
+    september_end = next(r for r in verified if r.created_at == datetime(2026, 9, 30, 2, 0, tzinfo=UTC))
     assert decided.keep[october_end.backup_id] == "verified, monthly"
     assert decided.keep[september_end.backup_id] == "verified, monthly"
     assert decided.delete[failed.backup_id] == "failed verification, past its grace of 7 days"
     assert all(statuses[b] == "verified" for b in decided.keep)
     assert set(decided.keep) | set(decided.delete) == set(statuses) and not set(decided.keep) & set(decided.delete)
-    assert any(line == f"delete backup {failed.backup_id}: failed verification, past its grace of 7 days" for line in decided.lines())
+    assert f"delete backup {failed.backup_id}: failed verification, past its grace of 7 days" in decided.lines()
 
 
 def test_a_run_of_failed_verifications_never_deletes_the_verified_backups() -> None:
@@ -79,7 +79,8 @@ def test_orphans_past_their_grace_are_planned_for_deletion() -> None:
     written_yesterday = Orphan("20261121T020000Z-cccc", 4, NOW - timedelta(hours=23))
     decided = plan([], {}, RetentionPolicy(), NOW, orphans=[stale, in_progress, written_yesterday])
     assert decided.orphans == {stale.backup_id: "7 objects without a manifest, newest written 2026-11-20 06:00Z"}
-    assert decided.lines()[0] == f"delete orphan {stale.backup_id}: 7 objects without a manifest, newest written 2026-11-20 06:00Z"
+    assert decided.lines()[0] == (f"delete orphan {stale.backup_id}: "
+                                  "7 objects without a manifest, newest written 2026-11-20 06:00Z")
     assert plan([], {}, RetentionPolicy(), NOW).lines() == ["delete nothing", "keep nothing"]
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,7 +24,6 @@ from upkeep.windows import (
     remaining,
 )
 
-UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
 PROD = PRESETS["production"]
@@ -196,7 +196,7 @@ def test_blackout_uses_the_local_date_of_the_start() -> None:
 
 
 def test_blackout_is_coerced_to_frozenset() -> None:
-    w = Window("0 2 * * 0", blackout=[date(2026, 1, 4)])  # type: ignore[arg-type]
+    w = Window("0 2 * * 0", blackout=[date(2026, 1, 4)])  # type: ignore[arg-type]  # a list where a tuple is declared, on purpose
     assert w.blackout == frozenset({date(2026, 1, 4)})
     assert hash(w) == hash(Window("0 2 * * 0", blackout=frozenset({date(2026, 1, 4)})))
 
@@ -274,7 +274,7 @@ def test_describe_past_cutoff() -> None:
 )
 def test_invalid_window_names_the_field(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(WindowError, match=f"^{field}:") as info:
-        Window(**kwargs)  # type: ignore[arg-type]
+        Window(**kwargs)  # type: ignore[arg-type]  # invalid on purpose
     assert isinstance(info.value, ValueError)
 
 
@@ -303,7 +303,7 @@ def test_symbolic_cron_names_are_accepted() -> None:
         lambda t: Occurrence(utc(2026, 1, 4, 2), utc(2026, 1, 4, 4)).contains(t),
     ],
 )
-def test_naive_datetimes_are_rejected(call) -> None:  # type: ignore[no-untyped-def]
+def test_naive_datetimes_are_rejected(call: Callable[[datetime], object]) -> None:
     with pytest.raises(ValueError, match="naive"):
         call(datetime(2026, 11, 29, 2, 30))
 
@@ -488,7 +488,7 @@ def test_prop_next_windows_strictly_increasing_and_not_blacked_out(
 ) -> None:
     got = next_windows(window, t, n)
     assert len(got) == n
-    assert all(a.start < b.start for a, b in zip(got, got[1:]))
+    assert all(a.start < b.start for a, b in zip(got, got[1:], strict=False))
     tz = ZoneInfo(window.timezone)
     assert all(o.start.astimezone(tz).date() not in window.blackout for o in got)
     assert next_windows(window, t, 1) == got[:1]

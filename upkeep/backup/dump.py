@@ -6,16 +6,23 @@ import gzip
 import hashlib
 import json
 import struct
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator, Mapping
+from typing import IO, Any, Protocol
 
+from blake3 import blake3
 from bson.codec_options import CodecOptions
 from bson.json_util import dumps as bson_dumps
-from blake3 import blake3
 from bson.raw_bson import RawBSONDocument
 
 RAW = CodecOptions(document_class=RawBSONDocument)
+
+
+class Readable(Protocol):
+    """What iter_bson reads from: a file, a GzipFile, a store's streamed body."""
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ def dump_collection(collection: Any, path: Path, batch_size: int = 2000) -> tupl
     count = 0
     with open(path, "wb") as raw:
         out = _HashingWriter(raw)
-        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) as gz:  # type: ignore[arg-type]
+        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0) as gz:
             cursor = collection.with_options(codec_options=RAW).find({}, sort=[("_id", 1)], batch_size=batch_size)
             for doc in cursor:
                 content.update(doc.raw)
@@ -82,7 +89,7 @@ def parse_index_metadata(data: bytes) -> list[dict[str, Any]]:
     return list(loads(data.decode())["indexes"])
 
 
-def iter_bson(stream: IO[bytes]) -> Iterator[bytes]:
+def iter_bson(stream: Readable) -> Iterator[bytes]:
     """Raw BSON documents from a stream of concatenated documents; raises ValueError when cut short."""
     while True:
         head = stream.read(4)

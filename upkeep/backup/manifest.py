@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,7 +53,8 @@ class CollectionEntry(BaseModel):
 
     def describe(self) -> str:
         """'1,500 documents · 25 KB · blake3 962a3923… · 3 indexes'"""
-        return f"{humanize.count(self.count, 'document')} · {self.data.describe()} · {humanize.count(len(self.indexes), 'index', 'indexes')}"
+        return (f"{humanize.count(self.count, 'document')} · {self.data.describe()} · "
+                f"{humanize.count(len(self.indexes), 'index', 'indexes')}")
 
 
 class ConfigFileEntry(BaseModel):
@@ -90,12 +91,12 @@ class Manifest(BaseModel):
 
 def new_backup_id(now: datetime | None = None) -> str:
     """Sortable and unique: 20261122T020000Z-3f9a."""
-    now = now or datetime.now(timezone.utc)
-    return f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    now = now or datetime.now(UTC)
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
 def backup_time(backup_id: str) -> datetime:
-    return datetime.strptime(backup_id.split("-")[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(backup_id.split("-")[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
 def sign(manifest_bytes: bytes, key: bytes | None) -> str:

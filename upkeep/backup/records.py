@@ -18,8 +18,9 @@ one counts as thorough, so upgrading never turns the backups verified so far int
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 Status = Literal["verified", "failed", "unverified"]
 
@@ -29,8 +30,8 @@ TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"  # sorts as text in time order: the record's o
 def new_record(backup_id: str, ok: bool, *, sample: float, test_restore: bool, at: datetime | None = None,
                summary: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A record of one verification run, its mode included."""
-    at = at or datetime.now(timezone.utc)
-    return {"backup_id": backup_id, "ok": ok, "verified_at": at.astimezone(timezone.utc).strftime(TIME_FORMAT),
+    at = at or datetime.now(UTC)
+    return {"backup_id": backup_id, "ok": ok, "verified_at": at.astimezone(UTC).strftime(TIME_FORMAT),
             "mode": {"sample": float(sample), "test_restore": bool(test_restore)}, **(summary or {})}
 
 

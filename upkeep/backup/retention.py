@@ -18,9 +18,9 @@ the others, and orphans finished.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Hashable, Mapping, Sequence
 
 from upkeep.backup.records import Status
 from upkeep.backup.store import BackupRef, Orphan

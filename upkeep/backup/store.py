@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.response import StreamingBody
@@ -21,7 +22,10 @@ from urllib3.exceptions import HTTPError as URLLib3Error
 
 from upkeep.backup.manifest import MANIFEST, SIGNATURE, Manifest, backup_time
 from upkeep.backup.records import Status, status, verdict
-from upkeep.errors import MissingObject, StoreError
+
+# re-exported: both were defined here before upkeep.errors
+from upkeep.errors import MissingObject as MissingObject
+from upkeep.errors import StoreError as StoreError
 
 CHUNK = 1024 * 1024
 SINGLE_PUT_LIMIT = 256 * 1024 * 1024
@@ -208,7 +212,8 @@ class BackupStore:
 
     def _record(self, backup_id: str, key: str) -> dict[str, Any]:
         try:
-            return json.loads(self._open(key).read())
+            record: dict[str, Any] = json.loads(self._open(key).read())
+            return record
         except ValueError:  # an unreadable record proves nothing: a failure
             return {"backup_id": backup_id, "ok": False, "verified_at": key.rsplit("/", 1)[-1].removesuffix(".json")}
 

@@ -15,9 +15,10 @@ import secrets
 import threading
 import time
 import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from blake3 import blake3
 from botocore.exceptions import BotoCoreError
@@ -90,7 +91,8 @@ def check_object(store: BackupStore, backup_id: str, entry: FileEntry) -> Findin
         return Finding("integrity", False, entry.key,
                        f"size mismatch: the manifest says {entry.size:,} bytes, {size:,} are stored (truncated or replaced)")
     if sha.hexdigest() != expected:
-        return Finding("integrity", False, entry.key, f"checksum mismatch ({algo}): manifest {expected[:12]}…, stored {sha.hexdigest()[:12]}…")
+        return Finding("integrity", False, entry.key,
+                       f"checksum mismatch ({algo}): manifest {expected[:12]}…, stored {sha.hexdigest()[:12]}…")
     exact = f" ({size:,} bytes)" if size >= 1000 else ""
     return Finding("integrity", True, entry.key, f"{humanize.size(size)}{exact}, {algo} digest matches")
 
@@ -105,10 +107,12 @@ def sample(entries: Sequence[FileEntry], share: float, seed: int | None = None) 
 
 def completeness(manifest: Manifest, required: Iterable[str], config_files: Iterable[tuple[str, str]]) -> list[Finding]:
     have = {c.qualified for c in manifest.collections}
-    out = [Finding("completeness", name in have, name, "present" if name in have else "required collection missing from the backup")
+    out = [Finding("completeness", name in have, name,
+                   "present" if name in have else "required collection missing from the backup")
            for name in required]
     files = {(c.host, c.path) for c in manifest.config_files}
-    out += [Finding("completeness", (h, p) in files, f"{h}:{p}", "present" if (h, p) in files else "configuration file missing from the backup")
+    out += [Finding("completeness", (h, p) in files, f"{h}:{p}",
+                    "present" if (h, p) in files else "configuration file missing from the backup")
             for h, p in config_files]
     if not manifest.collections:
         out.append(Finding("completeness", False, manifest.backup_id, "backup holds no collection"))
@@ -122,7 +126,8 @@ def freshness(refs: Sequence[BackupRef], now: datetime, max_age: timedelta) -> F
     age = now - newest.created_at
     ok = age <= max_age
     text = f"newest backup {newest.backup_id} is {humanize.duration(age)} old"
-    return Finding("freshness", ok, newest.backup_id, text + ("" if ok else f", older than the allowed {humanize.duration(max_age)}"))
+    return Finding("freshness", ok, newest.backup_id,
+                   text + ("" if ok else f", older than the allowed {humanize.duration(max_age)}"))
 
 
 def _error_text(exc: BaseException) -> str:
@@ -140,8 +145,8 @@ SCRATCH_PREFIX = "upkeep_verify_"
 
 def scratch_name(backup_id: str, now: datetime | None = None) -> str:
     """A unique scratch database name that says when the test restore started (UTC) and of what."""
-    now = now or datetime.now(timezone.utc)
-    return f"{SCRATCH_PREFIX}{now.astimezone(timezone.utc):%Y%m%dT%H%M%S}_{backup_id.replace('-', '_')}_{secrets.token_hex(3)}"[:63]
+    now = now or datetime.now(UTC)
+    return f"{SCRATCH_PREFIX}{now.astimezone(UTC):%Y%m%dT%H%M%S}_{backup_id.replace('-', '_')}_{secrets.token_hex(3)}"[:63]
 
 
 def stale_scratch(names: Iterable[str], now: datetime, max_age: timedelta = timedelta(days=1)) -> list[str]:
@@ -156,7 +161,7 @@ def stale_scratch(names: Iterable[str], now: datetime, max_age: timedelta = time
         started = None
         for fmt in ("%Y%m%dT%H%M%S", "%Y%m%dT%H%M%SZ"):
             try:
-                started = datetime.strptime(stamp, fmt).replace(tzinfo=timezone.utc)
+                started = datetime.strptime(stamp, fmt).replace(tzinfo=UTC)
                 break
             except ValueError:
                 continue
@@ -174,18 +179,18 @@ def restore(client: Any, store: BackupStore, manifest: Manifest, *, into: dict[s
     DR environment), the targets are emptied first and kept.
     """
     scratch = into is None
-    name = scratch_name(manifest.backup_id) if scratch else ", ".join(sorted(set(into.values())))  # type: ignore[union-attr]
+    name = scratch_name(manifest.backup_id) if into is None else ", ".join(sorted(set(into.values())))
     result = RestoreResult(name)
     started = time.monotonic()
     try:
-        if not scratch:
-            for target_db in set(into.values()):  # type: ignore[union-attr]
+        if into is not None:
+            for target_db in set(into.values()):
                 client.drop_database(target_db)
         for entry in manifest.collections:
-            if scratch:
+            if into is None:
                 target = client.get_database(name, codec_options=RAW).get_collection(entry.qualified)
             else:
-                target = client.get_database(into.get(entry.database, entry.database), codec_options=RAW)[entry.name]  # type: ignore[union-attr]
+                target = client.get_database(into.get(entry.database, entry.database), codec_options=RAW)[entry.name]
             result.documents += _load(store, manifest.backup_id, entry.data.key, target, batch)
             result.findings += _compare(store, manifest.backup_id, entry, target)
         result.seconds = time.monotonic() - started
@@ -330,5 +335,6 @@ def index_findings(subject: str, metadata: Sequence[Mapping[str, Any]], restored
             diff = ", ".join(f"{k}: metadata {want_opts.get(k)!r}, restored {got_opts.get(k)!r}" for k in names)
             out.append(Finding("restore", False, subject, f"index {ix['name']} options differ: {diff}"))
     if not out:
-        out.append(Finding("restore", True, subject, f"{len(metadata)} index definitions (keys in order, options) match the metadata"))
+        out.append(Finding("restore", True, subject,
+                           f"{len(metadata)} index definitions (keys in order, options) match the metadata"))
     return out

@@ -78,7 +78,7 @@ class WindowConfig(Model):
     always: bool = False
 
     @model_validator(mode="after")
-    def _valid_window(self) -> "WindowConfig":
+    def _valid_window(self) -> WindowConfig:
         try:
             self.to_window()
         except WindowError as exc:
@@ -173,7 +173,7 @@ class DrConfig(Model):
     rpo_target: Duration = timedelta(hours=26)
 
     @model_validator(mode="after")
-    def _queries_name_dr_databases(self) -> "DrConfig":
+    def _queries_name_dr_databases(self) -> DrConfig:
         for i, q in enumerate(self.queries):
             if q.database is not None and q.database not in self.mongodb.databases:
                 raise ValueError(f"queries[{i}].database {q.database!r} is not one of dr.mongodb.databases "
@@ -181,9 +181,12 @@ class DrConfig(Model):
         return self
 
 
+EmergencyAction = Literal["restart", "clear_cache", "rollback"]
+
+
 class AutoRecover(Model):
     after_failures: int = Field(3, ge=1, description="consecutive failed health checks of a service")
-    action: Literal["restart", "clear_cache", "rollback"] = "restart"
+    action: EmergencyAction = "restart"
 
 
 class MonitoringConfig(Model):
@@ -205,7 +208,7 @@ class PackageSource(Model):
     simulate_only: bool = Field(False, description="apt: plan with apt-get -s but never change the host")
 
     @model_validator(mode="after")
-    def _needs(self) -> "PackageSource":
+    def _needs(self) -> PackageSource:
         if self.manager == "npm" and not self.app_dir:
             raise ValueError("npm needs app_dir: the directory of the application's package.json")
         if self.manager == "sandbox" and not self.root:
@@ -288,8 +291,8 @@ class EnvironmentConfig(Model):
     dr: DrConfig | None = None
     monitoring: MonitoringConfig | None = None
     updates: UpdatesConfig = UpdatesConfig()
-    emergency_preapproved: list[Literal["restart", "clear_cache", "rollback"]] = Field(
-        default_factory=lambda: ["restart"],
+    emergency_preapproved: list[EmergencyAction] = Field(
+        default_factory=lambda: list[EmergencyAction](["restart"]),
         description="emergency actions that need no approval outside the window (a database restore always does)")
 
     @field_validator("max_errors")
@@ -300,7 +303,7 @@ class EnvironmentConfig(Model):
         raise ValueError("write a count of hosts (e.g. 1) or a percentage (e.g. '10%')")
 
     @model_validator(mode="after")
-    def _unique_hosts(self) -> "EnvironmentConfig":
+    def _unique_hosts(self) -> EnvironmentConfig:
         seen: dict[str, int] = {}
         for i, host in enumerate(self.hosts):
             if host.name in seen:
@@ -312,7 +315,7 @@ class EnvironmentConfig(Model):
         return self
 
     @model_validator(mode="after")
-    def _dr_matches(self) -> "EnvironmentConfig":
+    def _dr_matches(self) -> EnvironmentConfig:
         if self.dr is not None and self.mongodb is not None and len(self.dr.mongodb.databases) != len(self.mongodb.databases):
             raise ValueError("dr.mongodb.databases must list one target database per mongodb.databases entry, in order")
         if self.dr is not None and self.dr.host not in {h.name for h in self.hosts}:

@@ -7,7 +7,7 @@ so a substituted value can never become shell syntax (each word is quoted when s
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from upkeep.config.models import HostConfig
 from upkeep.errors import ConfigError

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Annotated, Any, Callable
+from collections.abc import Callable
+from typing import Annotated, Any, cast
 
 from pydantic import AfterValidator, SecretStr
 
@@ -33,7 +34,8 @@ SecretRef = Annotated[str, AfterValidator(check_secret_ref)]
 def _load_block(name: str) -> str:
     from prefect.blocks.system import Secret  # imported here: no Prefect work at import time
 
-    value: Any = Secret.load(name).get()
+    block = cast("Secret[Any]", Secret.load(name))  # called from sync code: async_dispatch returns the block, not a coroutine
+    value: Any = block.get()
     return value if isinstance(value, str) else str(value)
 
 

@@ -36,10 +36,13 @@ def guard_decision(window: Window, emergency_policy: str, now: datetime, *, emer
             return GuardDecision("proceed", regular.reason)
         return GuardDecision("skip", regular.reason)
     if emergency_policy == "approval" and preapproved:
-        return GuardDecision("notify_and_proceed", f"emergency run, pre-approved action: proceeding with notification ({regular.reason})", override=True)
+        return GuardDecision("notify_and_proceed",
+                             f"emergency run, pre-approved action: proceeding with notification ({regular.reason})",
+                             override=True)
     if emergency_policy == "approval":
         return GuardDecision("ask_approval", f"emergency run: approval required ({regular.reason})", override=True)
-    return GuardDecision("notify_and_proceed", f"emergency run, policy '{emergency_policy}': proceeding with notification", override=True)
+    return GuardDecision("notify_and_proceed", f"emergency run, policy '{emergency_policy}': proceeding with notification",
+                         override=True)
 
 
 def step_allowed(window: Window, now: datetime, *, override: bool) -> tuple[bool, str]:

@@ -24,7 +24,8 @@ class RecoveryVerdict:
     @property
     def lines(self) -> list[str]:
         return [
-            f"RTO {duration(self.rto_seconds)} against a target of {duration(self.rto_target)}: {'PASS' if self.rto_ok else 'FAIL'}",
+            f"RTO {duration(self.rto_seconds)} against a target of {duration(self.rto_target)}: "
+            f"{'PASS' if self.rto_ok else 'FAIL'}",
             f"RPO {duration(self.rpo_seconds)} (age of the restored data) against a target of {duration(self.rpo_target)}: "
             f"{'PASS' if self.rpo_ok else 'FAIL'}",
         ]

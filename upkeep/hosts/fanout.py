@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextvars
 import pickle
 import time
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Callable, Generic, Iterable, Mapping, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 from upkeep.errors import FanOutError, UpkeepError
 
@@ -28,7 +29,7 @@ T = TypeVar("T")
 H = TypeVar("H")
 
 
-class Status(str, Enum):
+class Status(str, Enum):  # noqa: UP042 - a StrEnum formats as its value, not Status.X: reports would change
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -71,11 +72,15 @@ class FanOutResult(Generic[T]):
     def skipped(self) -> dict[str, Outcome[T]]:
         return self.by_status(Status.SKIPPED)
 
+    def returned(self) -> dict[str, T]:
+        """What the action returned on each host that succeeded."""
+        return {h: cast(T, o.value) for h, o in self.succeeded.items()}  # a succeeded outcome holds the action's value
+
     def summary(self) -> str:
         s = f"{len(self.succeeded)} succeeded, {len(self.failed)} failed, {len(self.skipped)} skipped"
         return s + (" (error budget exceeded)" if self.stopped_early else "")
 
-    def portable(self) -> "FanOutResult[T]":
+    def portable(self) -> FanOutResult[T]:
         """A copy that is safe to pickle and persist: an error that does not survive a pickle round
         trip (a driver's exception may hold a socket, or have an __init__ that unpickling cannot call)
         becomes a plain UpkeepError with the same message; the others keep their type (HostRolledBack)."""
@@ -83,12 +88,12 @@ class FanOutResult(Generic[T]):
                     else replace(o, error=UpkeepError(o.message)) for h, o in self.outcomes.items()}
         return FanOutResult(outcomes, self.stopped_early)
 
-    def merged(self, earlier: Mapping[str, Outcome[T]], order: Iterable[str]) -> "FanOutResult[T]":
+    def merged(self, earlier: Mapping[str, Outcome[T]], order: Iterable[str]) -> FanOutResult[T]:
         """This result with `earlier` outcomes (e.g. hosts done in a previous attempt) added, in `order`."""
         everything = {**earlier, **self.outcomes}
         return FanOutResult({h: everything[h] for h in order if h in everything}, self.stopped_early)
 
-    def raise_on_failure(self) -> "FanOutResult[T]":
+    def raise_on_failure(self) -> FanOutResult[T]:
         if self.failed:
             detail = "; ".join(f"{h}: {o.message}" for h, o in self.failed.items())
             raise FanOutError(self, f"{self.summary()}: {detail}")
@@ -120,9 +125,29 @@ def error_allowance(max_errors: int | str | None, n_hosts: int) -> int | None:
     return max_errors
 
 
+class Named(Protocol):
+    """A host given without its name: the name is its `.name`."""
+
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=Named)
+
+
+@overload
+def fan_out(hosts: Mapping[str, H], action: Callable[[H], T], *, max_concurrency: int = 10,
+            max_errors: int | str | None = 0, on_done: Callable[[Outcome[T]], None] | None = None) -> FanOutResult[T]: ...
+
+
+@overload
+def fan_out(hosts: Iterable[N], action: Callable[[N], T], *, max_concurrency: int = 10,
+            max_errors: int | str | None = 0, on_done: Callable[[Outcome[T]], None] | None = None) -> FanOutResult[T]: ...
+
+
 def fan_out(
-    hosts: Mapping[str, H] | Iterable[H],
-    action: Callable[[H], T],
+    hosts: Mapping[str, Any] | Iterable[Named],
+    action: Callable[[Any], T],
     *,
     max_concurrency: int = 10,
     max_errors: int | str | None = 0,
@@ -132,7 +157,7 @@ def fan_out(
 
     `hosts` is a mapping name → host or an iterable of objects with a `.name`.
     """
-    items = dict(hosts) if isinstance(hosts, Mapping) else {h.name: h for h in hosts}  # type: ignore[attr-defined]
+    items = dict(hosts) if isinstance(hosts, Mapping) else {h.name: h for h in hosts}
     if max_concurrency < 1:
         raise ValueError("max_concurrency must be at least 1")
     allowed = error_allowance(max_errors, len(items))

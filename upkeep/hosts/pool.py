@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import paramiko
 from pydantic import SecretStr
@@ -73,7 +73,7 @@ class HostPool:
             host.close()
         self._hosts.clear()
 
-    def __enter__(self) -> "HostPool":
+    def __enter__(self) -> HostPool:
         return self
 
     def __exit__(self, *exc: object) -> None:

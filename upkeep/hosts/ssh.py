@@ -13,22 +13,22 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import paramiko
 
-from upkeep.errors import (
-    AuthenticationError, CommandError, CommandTimeoutError, HostError, HostKeyError, HostUnreachableError,
-)
+from upkeep.errors import AuthenticationError, CommandError, CommandTimeoutError, HostError, HostKeyError, HostUnreachableError
 from upkeep.hosts.base import CommandResult, ResourceUsage
 from upkeep.hosts.procfs import PROBE_ARGV, parse_probe
 
+T = TypeVar("T")
 _PARSED: dict[tuple[str, Path], tuple[tuple[int, int, int], Any]] = {}
 _PARSED_LOCK = threading.Lock()
 
 
-def _parsed(kind: str, path: Path, parse: Callable[[Path], Any]) -> Any:
+def _parsed(kind: str, path: Path, parse: Callable[[Path], T]) -> T:
     """`parse(path)`, memoised per version of the file (inode, size, mtime): re-read only when it changes."""
     st = path.stat()
     stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -36,7 +36,7 @@ def _parsed(kind: str, path: Path, parse: Callable[[Path], Any]) -> Any:
         cached = _PARSED.get((kind, path))
         if cached is None or cached[0] != stamp:
             cached = _PARSED[(kind, path)] = (stamp, parse(path))
-        return cached[1]
+        return cast(T, cached[1])  # the entry of `kind` is what `parse` returned
 
 
 def _load_host_keys(path: Path) -> paramiko.HostKeys:
@@ -84,15 +84,17 @@ class SSHHost:
     # -- connection -------------------------------------------------------------------------------
     def _connected(self) -> paramiko.SSHClient:
         with self._lock:
-            transport = self._client.get_transport() if self._client else None
-            if transport is None or not transport.is_active():
-                self._client = self._connect()
-            return self._client
+            client = self._client
+            transport = client.get_transport() if client else None
+            if client is None or transport is None or not transport.is_active():
+                client = self._client = self._connect()
+            return client
 
     def _connect(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         if not self.known_hosts.is_file():
-            raise HostKeyError(self.name, f"known_hosts file {self.known_hosts} does not exist; create it with the host's verified key")
+            raise HostKeyError(self.name,
+                               f"known_hosts file {self.known_hosts} does not exist; create it with the host's verified key")
         # Only this host's entries: the same RejectPolicy / BadHostKey checks, without re-parsing the whole file.
         lookup_name = self.address if self.port == 22 else f"[{self.address}]:{self.port}"
         for keytype, key in (known_host_keys(self.known_hosts).lookup(lookup_name) or {}).items():
@@ -127,8 +129,9 @@ class SSHHost:
                     f"host key of {self.address}:{self.port} is not in {self.known_hosts}; add the verified key "
                     f"(e.g. `ssh-keyscan -p {self.port} {self.address}` checked against the host's fingerprint)",
                 ) from exc
-            raise HostUnreachableError(self.name, f"SSH handshake with {self.address}:{self.port} failed within {t:g}s: {exc}") from exc
-        except (socket.timeout, TimeoutError) as exc:
+            raise HostUnreachableError(
+                self.name, f"SSH handshake with {self.address}:{self.port} failed within {t:g}s: {exc}") from exc
+        except TimeoutError as exc:
             client.close()
             raise HostUnreachableError(self.name, f"{self.address}:{self.port} did not answer within {t:g}s") from exc
         except OSError as exc:

@@ -56,7 +56,8 @@ def evaluate(rule: AlertRule, state: AlertState, value: float, at: datetime) -> 
     """Feed one sample; return the new state and the notifications it causes."""
     if not breaks(rule, value):
         if state.status == "firing" and state.since is not None:
-            return AlertState(rule.name, state.subject, last_value=value), [AlertEvent("resolve", rule, state.subject, value, state.since, at)]
+            resolved = AlertEvent("resolve", rule, state.subject, value, state.since, at)
+            return AlertState(rule.name, state.subject, last_value=value), [resolved]
         return AlertState(rule.name, state.subject, last_value=value), []
     since = state.since if state.status in ("pending", "firing") and state.since else at
     if state.status == "firing":

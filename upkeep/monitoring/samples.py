@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 
@@ -23,15 +24,15 @@ class Sample:
                                         "metric": self.metric}, "value": float(self.value)}
 
 
-def frame(samples: list[Sample] | list[dict[str, object]]) -> pd.DataFrame:
+def frame(samples: list[Sample] | list[dict[str, Any]]) -> pd.DataFrame:
     """Samples (objects or stored documents) as a DataFrame: ts, host, target, metric, value."""
     rows = []
     for s in samples:
         if isinstance(s, Sample):
             rows.append({"ts": s.ts, "host": s.host, "target": s.target, "metric": s.metric, "value": s.value})
         else:
-            meta = s["meta"]  # type: ignore[index]
-            rows.append({"ts": s["ts"], "host": meta["host"], "target": meta["target"], "metric": meta["metric"],  # type: ignore[index]
+            meta = s["meta"]
+            rows.append({"ts": s["ts"], "host": meta["host"], "target": meta["target"], "metric": meta["metric"],
                          "value": s["value"]})
     return pd.DataFrame(rows, columns=["ts", "host", "target", "metric", "value"])
 
@@ -44,7 +45,8 @@ def service_levels(df: pd.DataFrame, response_time_ms: float) -> pd.DataFrame:
     up = df[df["metric"] == "up"].groupby("target")["value"].agg(["count", "mean"])
     rt = df[df["metric"] == "response_time_ms"].groupby("target")["value"]
     out = pd.DataFrame({"probes": up["count"], "availability": up["mean"]})
-    slow = df[df["metric"] == "response_time_ms"].assign(slow=lambda d: d["value"] > response_time_ms).groupby("target")["slow"].mean()
+    slow = (df[df["metric"] == "response_time_ms"].assign(slow=lambda d: d["value"] > response_time_ms)
+            .groupby("target")["slow"].mean())
     out["error_rate"] = (1 - out["availability"]) + slow.reindex(out.index).fillna(0) * out["availability"]
     out["p95_ms"] = rt.quantile(0.95).reindex(out.index)
     return out.reset_index()
@@ -78,9 +80,9 @@ def breaches(samples: list[Sample], response_time_ms: float) -> list[str]:
 def level_breaches(levels: pd.DataFrame, availability: float, error_rate: float) -> list[str]:
     """Service levels of the rolling period below their targets."""
     out = []
-    for row in levels.itertuples():
-        if row.availability < availability:
-            out.append(f"{row.target}: availability {row.availability:.3%} < target {availability:.1%}")
-        if row.error_rate > error_rate:
-            out.append(f"{row.target}: error rate {row.error_rate:.2%} > target {error_rate:.0%}")
+    for target, level, errors in zip(levels["target"], levels["availability"], levels["error_rate"], strict=True):
+        if level < availability:
+            out.append(f"{target}: availability {level:.3%} < target {availability:.1%}")
+        if errors > error_rate:
+            out.append(f"{target}: error rate {errors:.2%} > target {error_rate:.0%}")
     return out

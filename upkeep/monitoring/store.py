@@ -3,12 +3,13 @@ maintenance locks (alerts are suppressed for hosts under maintenance) and incide
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pymongo.errors import CollectionInvalid, OperationFailure, PyMongoError
 
-from upkeep.errors import MonitoringStoreError
+from upkeep.errors import MonitoringStoreError as MonitoringStoreError  # re-exported: defined here before upkeep.errors
 from upkeep.monitoring.rules import AlertState
 from upkeep.monitoring.samples import Sample
 
@@ -23,7 +24,8 @@ class MonitoringStore:
         try:
             if "samples" not in self.db.list_collection_names():
                 try:
-                    self.db.create_collection("samples", timeseries={"timeField": "ts", "metaField": "meta", "granularity": "seconds"},
+                    self.db.create_collection("samples",
+                                              timeseries={"timeField": "ts", "metaField": "meta", "granularity": "seconds"},
                                               expireAfterSeconds=int(self.retention.total_seconds()))
                 except (CollectionInvalid, OperationFailure):
                     pass  # created by a concurrent run, or a server without time series: a plain collection works too
@@ -59,7 +61,7 @@ class MonitoringStore:
 
     # -- maintenance locks ------------------------------------------------------------------------
     def lock(self, env: str, hosts: list[str], run: str, routine: str, ttl: timedelta) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         self.db.maintenance_locks.replace_one({"run": run}, {"env": env, "hosts": hosts, "run": run, "routine": routine,
                                                               "since": now, "until": now + ttl}, upsert=True)
 
@@ -68,7 +70,7 @@ class MonitoringStore:
 
     def locked_hosts(self, env: str) -> dict[str, str]:
         """host → routine currently maintaining it (expired locks are ignored)."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         out: dict[str, str] = {}
         for lock in self.db.maintenance_locks.find({"env": env, "until": {"$gt": now}}):
             out.update({h: f"{lock['routine']} run {lock['run']}" for h in lock["hosts"]})
@@ -82,11 +84,12 @@ class MonitoringStore:
         self.db.incidents.update_one({"incident_id": incident_id}, {"$set": changes})
 
     def incident(self, incident_id: str) -> dict[str, Any] | None:
-        return self.db.incidents.find_one({"incident_id": incident_id}, {"_id": 0})
+        found: dict[str, Any] | None = self.db.incidents.find_one({"incident_id": incident_id}, {"_id": 0})
+        return found
 
 
 def _aware(value: Any) -> Any:
     """pymongo returns naive UTC datetimes; make them aware."""
     if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value

@@ -8,7 +8,7 @@ is parseable. With `simulate_only=True` (the default) the driver never changes t
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from upkeep.hosts.base import Host
 from upkeep.packages.base import check_args, check_updates, run_or_raise

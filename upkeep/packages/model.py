@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from upkeep.errors import PackageError  # noqa: F401 - re-exported: drivers import it from here
+from upkeep.errors import PackageError as PackageError  # re-exported: drivers import it from here
 
 Kind = Literal["security", "patch", "minor", "major", "kernel", "other"]
 KINDS: frozenset[str] = frozenset(get_args(Kind))

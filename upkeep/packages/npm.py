@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from upkeep.hosts.base import Host
 from upkeep.packages.base import check_args, check_updates, run_or_raise

@@ -18,10 +18,11 @@ applies: the model sits below this module, so the two do not import each other.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Literal, Mapping, NamedTuple, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal, NamedTuple
 
-from upkeep.packages.model import HeldBack, Kind, PackageUpdate, approval_needed
 from upkeep.packages.model import SEMVER_MANAGERS as SEMVER_MANAGERS  # re-exported for the sandbox driver
+from upkeep.packages.model import HeldBack, Kind, PackageUpdate, approval_needed
 
 _RANGE_PREFIX = re.compile(r"^\s*(?:[\^~=v]|>=?)*\s*")
 _SEMVER = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")

@@ -14,9 +14,11 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
-from typing import Callable, Mapping, NoReturn, Protocol, Sequence, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import NoReturn, Protocol, TypeVar
 
-from upkeep.errors import HostRolledBack, UpkeepError
+from upkeep.errors import HostRolledBack as HostRolledBack  # re-exported: defined here before upkeep.errors
+from upkeep.errors import UpkeepError
 from upkeep.packages.model import PackageUpdate
 
 T = TypeVar("T")

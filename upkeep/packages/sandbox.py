@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import posixpath
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from upkeep.errors import HostError
 from upkeep.hosts.base import Host
@@ -85,7 +86,7 @@ class SandboxDriver:
             return classify_semver(current, candidate) if self.manager in SEMVER_MANAGERS else "other"
         if declared not in KINDS:
             raise PackageError(f"sandbox {AVAILABLE}: {name} has unknown kind {declared!r}", host=self.host.name)
-        return declared  # type: ignore[return-value]
+        return cast(Kind, declared)  # one of KINDS, checked above
 
     def upgradable(self) -> list[PackageUpdate]:
         """Every installed package whose available version differs from the installed one."""
