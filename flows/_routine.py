@@ -31,6 +31,7 @@ from upkeep.config.models import EnvironmentConfig
 from upkeep.decisions.guard import guard_decision, step_allowed
 from upkeep.errors import FanOutError, WindowClosed
 from upkeep.hosts.fanout import FanOutResult, Status, fan_out
+from upkeep.notify import Severity
 from upkeep.report import RoutineReport, StageRecord, StepStatus
 from upkeep.resources import Resources
 
@@ -167,6 +168,10 @@ class Routine:
         if approved:
             self._record_override(answer.approver, f"approved {', '.join(approved)} {answer.reason}".strip())
         return approved
+
+    def notify(self, text: str, severity: Severity = "info") -> None:
+        """One message to the team about this run (environment, routine and run link added)."""
+        notify(self.name, text, severity)
 
     def skipped(self) -> State:
         """The final state of a run that touched nothing (shown as 'Skipped' in the UI)."""

@@ -10,7 +10,6 @@ from flows._routine import Routine
 from flows.verify_backup import verify_backup
 from tasks.hosts import backup_config_file
 from tasks.mongo import dump_to_store, list_collections, ping_database
-from tasks.notify import notify
 from tasks.s3 import allocate_backup_id, apply_retention, write_manifest
 
 
@@ -35,6 +34,6 @@ def backup(environment: str = "development", config: str | None = None, retentio
             verify_backup(environment=environment, config=config, backup_id=backup_id, sample=1.0, restore=True)
             if retention:
                 apply_retention()
-            notify("backup", f"backup {backup_id} written and verified")
+            r.notify(f"backup {backup_id} written and verified")
         r.report.notes.append(f"backup id: `{backup_id}`")
         return backup_id

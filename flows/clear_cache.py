@@ -6,7 +6,6 @@ from prefect import State, flow
 
 from flows._routine import Routine
 from tasks.hosts import service_command
-from tasks.notify import notify
 from tasks.services import verify_service
 
 
@@ -23,12 +22,12 @@ def clear_cache(
     with Routine("clear_cache", environment, config, dry_run=dry_run, disruptive=True) as r:
         if not r.guard(emergency):
             return r.skipped()
-        targets = r.select_hosts(hosts, role=r.env.services[service].role or service)
+        targets = r.select_hosts(hosts, role=r.env.service_role(service))
         with r.stage("pre"):
             r.fan_out("pre", verify_service, targets, service=service, stage="pre")
         with r.stage("execute", disruptive=True):
             done = r.fan_out("execute", service_command, targets, service=service, action="clear_cache", dry_run=dry_run)
         with r.stage("post"):
             r.fan_out("post", verify_service, targets, service=service, stage="post")
-            notify("clear_cache", f"{service} cache cleared on {len(targets)} host(s)" + (" (dry run)" if dry_run else ""))
+            r.notify(f"{service} cache cleared on {len(targets)} host(s)" + (" (dry run)" if dry_run else ""))
         return {h: str(o.value) for h, o in done.succeeded.items()}

@@ -6,7 +6,6 @@ from prefect import flow
 
 from flows._routine import Routine
 from tasks.hosts import check_disk_space
-from tasks.notify import notify
 
 
 @flow(name="disk-check", log_prints=False)
@@ -21,5 +20,5 @@ def disk_check(environment: str = "development", config: str | None = None, host
             verdicts = {h: all(v.ok for v in disk) for h, disk in result.returned().items()}
             low = sorted(h for h, ok in verdicts.items() if not ok)
             if low:
-                notify("disk_check", f"free disk below {minimum:g}% on {', '.join(low)}", "warning")
+                r.notify(f"free disk below {minimum:g}% on {', '.join(low)}", "warning")
         return verdicts

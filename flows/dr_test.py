@@ -13,7 +13,6 @@ from prefect import flow
 from flows._routine import Routine
 from tasks.hosts import service_command
 from tasks.mongo import dr_read_query, restore_into_dr
-from tasks.notify import notify
 from tasks.s3 import latest_verified_backup, load_manifest
 from tasks.services import verify_service
 from upkeep.decisions.recovery import recovery_verdict
@@ -57,7 +56,7 @@ def dr_test(environment: str = "development", config: str | None = None, backup_
             for line in verdict.lines:
                 r.report.add("post", "recovery-objective", "done" if "PASS" in line else "failed", detail=line)
             if not verdict.ok:
-                notify("dr_test", "disaster-recovery test FAILED: " + "; ".join(verdict.lines), "critical")
+                r.notify("disaster-recovery test FAILED: " + "; ".join(verdict.lines), "critical")
                 raise RecoveryTestFailed("; ".join(verdict.lines))
-            notify("dr_test", "disaster-recovery test passed: " + "; ".join(verdict.lines))
+            r.notify("disaster-recovery test passed: " + "; ".join(verdict.lines))
         return {"backup_id": backup_id, "rto_seconds": rto, "rpo_seconds": verdict.rpo_seconds, "ok": True}

@@ -50,7 +50,7 @@ def emergency_recovery(environment: str = "development", service: str = "api", a
         if not r.guard(emergency=True, preapproved=action in r.env.emergency_preapproved):
             return r.skipped()
         svc = r.env.services[service]
-        targets = r.select_hosts(hosts, role=svc.role or service)
+        targets = r.select_hosts(hosts, role=r.env.service_role(service))
         incident = Incident(new_incident_id(), environment, service, action, reason, triggered_by, datetime.now(UTC))
         monitored = r.env.monitoring is not None
         with r.stage("identify"):
@@ -62,7 +62,7 @@ def emergency_recovery(environment: str = "development", service: str = "api", a
             affected = [h for h in targets if h in incident.failing] or targets
             if monitored:
                 record_incident(incident.incident_id, incident.record(), new=True)
-            notify("emergency_recovery", f"{incident.incident_id}: {service} on {', '.join(affected)} — "
+            r.notify(f"{incident.incident_id}: {service} on {', '.join(affected)} — "
                    f"{'; '.join(incident.failing.values()) or 'no failing check; acting on request'}; action {action}",
                    "critical")
         stopped: list[str] = []
@@ -89,7 +89,7 @@ def emergency_recovery(environment: str = "development", service: str = "api", a
             incident.outcome = "resolved"
         except Exception as exc:
             incident.outcome = f"escalated: {str(exc)[:300]}"
-            notify("emergency_recovery", f"{incident.incident_id}: {action} did not fix {service} ({str(exc)[:200]}); "
+            r.notify(f"{incident.incident_id}: {action} did not fix {service} ({str(exc)[:200]}); "
                    "ESCALATED to the on-call engineer", "critical")
             raise RecoveryFailed(f"{incident.incident_id}: {exc}") from exc
         finally:

@@ -15,7 +15,6 @@ from flows._routine import Routine
 from tasks.hosts import probe_hosts, service_command
 from tasks.mongo import probe_database
 from tasks.monitoring import evaluate_alerts, event_dicts, history, store_samples
-from tasks.notify import notify
 from tasks.recovery import trigger_recovery
 from tasks.services import probe_services
 from upkeep.humanize import metric, metric_name
@@ -52,9 +51,9 @@ def health_check(environment: str = "development", config: str | None = None) ->
                 severity: Severity = "resolved" if event.kind == "resolve" else "warning"
                 if event.kind == "fire" and event.rule.action == "clear_cache":
                     for name, svc in r.env.services.items():
-                        if svc.clear_cache and event.subject in [h.name for h in r.env.hosts_with_role(svc.role or name)]:
+                        if svc.clear_cache and event.subject in [h.name for h in r.env.service_hosts(name)]:
                             service_command(event.subject, name, "clear_cache")
-                notify("health_check", event.text, severity)
+                r.notify(event.text, severity)
             auto = r.env.monitoring.auto_recover if r.env.monitoring else None
             if auto is not None:
                 for s in samples:

@@ -18,7 +18,6 @@ from prefect import State, flow
 
 from flows._routine import Routine
 from flows.backup import backup
-from tasks.notify import notify
 from tasks.packages import check_hosts, plan_updates, rolling_update
 from upkeep.errors import FanOutError, UpkeepError
 from upkeep.packages import Scope, approval_request, split_plan
@@ -38,7 +37,7 @@ def system_update(environment: str = "development", config: str | None = None, h
             targets, before = list(ready), {h: x.installed for h, x in ready.items()}
             if u.backup_first and r.env.mongodb is not None and not dry_run:
                 backup(environment=environment, config=config)
-            notify("system_update", f"{'planning' if dry_run else 'updating'} {len(targets)} host(s) "
+            r.notify(f"{'planning' if dry_run else 'updating'} {len(targets)} host(s) "
                    f"({scope}): {', '.join(targets)}; services restart host by host")
         with r.stage("plan"):
             plans = r.group("plan", plan_updates, targets, scope=scope).returned()
@@ -61,10 +60,10 @@ def system_update(environment: str = "development", config: str | None = None, h
                 done = r.group("execute", rolling_update, jobs, label="update", before=before, window=window)
             except FanOutError as exc:
                 _report_versions(r, before, jobs, exc.result)
-                notify("system_update", _failure_notice(exc.result), "critical")
+                r.notify(_failure_notice(exc.result), "critical")
                 raise
             _report_versions(r, before, jobs, done)
-        notify("system_update", f"update complete on {len(done.succeeded)} host(s)")
+        r.notify(f"update complete on {len(done.succeeded)} host(s)")
         return {h: o.value for h, o in done.succeeded.items()}
 
 

@@ -10,7 +10,6 @@ from prefect import flow
 
 from flows._routine import Routine
 from tasks.mongo import test_restore
-from tasks.notify import notify
 from tasks.s3 import check_integrity, list_backups, load_manifest, record_verification
 from upkeep.backup.verify import completeness, freshness
 from upkeep.errors import BackupVerificationFailed
@@ -59,6 +58,6 @@ def verify_backup(environment: str = "development", config: str | None = None, b
                 record_verification(backup_id, not bad, summary, share=share, test_restore=bool(restored))
             if bad:
                 text = "; ".join(f"{f['subject']}: {f['message']}" for f in bad[:5])
-                notify("verify_backup", f"backup {backup_id or '-'} FAILED verification: {text}", "critical")
+                r.notify(f"backup {backup_id or '-'} FAILED verification: {text}", "critical")
                 raise BackupVerificationFailed(f"{len(bad)} check(s) failed: {text}")
         return {"backup_id": backup_id, "ok": True, "checks": len(findings), **summary["restore"]}

@@ -134,7 +134,7 @@ class _HostOps:
 def services_on(res: Resources, host: str) -> list[str]:
     """The monitored services that run on `host` (by role), stopped and started around its update."""
     roles = set(res.hosts.get_config(host).roles)
-    return [name for name, svc in res.env.services.items() if svc.monitored and (svc.role or name) in roles]
+    return [name for name, svc in res.env.services.items() if svc.monitored and res.env.service_role(name) in roles]
 
 
 @step("execute", "rolling-update", retries=0)

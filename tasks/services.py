@@ -49,7 +49,7 @@ def probe_services(at: datetime) -> list[Sample]:
     res = resources()
     env = res.env
     targets = [(h, name, render(svc.health_url, h)) for name, svc in env.services.items() if svc.monitored
-               for h in env.hosts_with_role(svc.role or name)]
+               for h in env.service_hosts(name)]
     timeout = env.thresholds.probe_timeout.total_seconds()
     workers = min(len(targets), env.monitoring.max_concurrency if env.monitoring else 50) or 1
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:

@@ -177,3 +177,13 @@ def test_a_dr_read_query_names_one_of_the_dr_databases() -> None:
     data["environments"]["production"]["dr"]["queries"][0]["database"] = "em_dr"
     assert parse_inventory(data).environments["production"].dr.queries[0].database == "em_dr"  # type: ignore[union-attr]  # dr is set above
 
+
+
+def test_a_service_runs_on_the_hosts_of_its_role_or_its_own_name() -> None:
+    data = copy.deepcopy(VALID)
+    services = data["environments"]["production"]["services"]
+    services["worker"] = {**services["api"], "role": "api"}  # the worker runs beside the API
+    env = parse_inventory(data).environment("production")
+    assert env.service_role("api") == "api" and env.service_role("worker") == "api"
+    assert [h.name for h in env.service_hosts("api")] == ["api-1", "api-2"]
+    assert [h.name for h in env.service_hosts("worker")] == ["api-1", "api-2"]

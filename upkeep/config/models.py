@@ -325,6 +325,14 @@ class EnvironmentConfig(Model):
     def hosts_with_role(self, role: str) -> list[HostConfig]:
         return [h for h in self.hosts if role in h.roles]
 
+    def service_role(self, service: str) -> str:
+        """The role of the hosts that run `service`: its `role`, else its own name."""
+        return self.services[service].role or service
+
+    def service_hosts(self, service: str) -> list[HostConfig]:
+        """The hosts that run `service`."""
+        return self.hosts_with_role(self.service_role(service))
+
 
 class Inventory(Model):
     version: Literal[1] = 1
