@@ -10,15 +10,16 @@ this module (`upkeep deployments --write`), and a test checks that the two agree
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from upkeep.routines import ROUTINES, RoutineSpec
 from upkeep.windows import PRESETS, Window
 
 ENVIRONMENTS = ("production", "staging", "development")
 WORK_POOL = "upkeep-process"
-CADENCE = {  # when non-disruptive work runs (UTC), and disruptive work where there is no window
+CADENCE: dict[str, str] = {  # when non-disruptive work runs (UTC), and disruptive work where there is no window
     "minutely": "* * * * *",
     "daily": "0 6 * * *",
     "daily-midday": "0 12 * * *",  # the independent freshness check of the backups
@@ -26,43 +27,6 @@ CADENCE = {  # when non-disruptive work runs (UTC), and disruptive work where th
     "monthly": "0 6 1 * *",
     "quarterly": "0 6 1 1,4,7,10 *",
 }
-
-
-@dataclass(frozen=True)
-class RoutineSpec:
-    name: str
-    entrypoint: str
-    cadence: str | None  # None: on demand only (a composite schedules it)
-    disruptive: bool
-    description: str
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-
-ROUTINES = [
-    RoutineSpec("disk-check", "flows/disk_check.py:disk_check", None, False, "Free disk space on every host"),
-    RoutineSpec("clear-cache", "flows/clear_cache.py:clear_cache", None, True, "Clear the API cache, host by host"),
-    RoutineSpec("backup", "flows/backup.py:backup", None, False, "MongoDB backup to S3, verified, with retention"),
-    RoutineSpec("verify-backup", "flows/verify_backup.py:verify_backup", "daily-midday", False,
-                "Integrity, completeness, test restore and freshness of the newest backup"),
-    RoutineSpec("dr-test", "flows/dr_test.py:dr_test", None, False,
-                "Restore the latest verified backup into the test environment; measure RTO and RPO"),
-    RoutineSpec("system-update", "flows/system_update.py:system_update", "monthly", True,
-                "Rolling OS and dependency updates with approvals, verification and rollback"),
-    RoutineSpec("security-patches", "flows/system_update.py:system_update", "weekly", True,
-                "Weekly security patches only, in the window", {"scope": "security"}),
-    RoutineSpec("health-check", "flows/health_check.py:health_check", "minutely", False,
-                "Probe services, database and hosts; alert rules with durations; auto-recovery"),
-    RoutineSpec("emergency-recovery", "flows/emergency_recovery.py:emergency_recovery", None, True,
-                "Identify, stop, fix, verify, restart, notify; incident record and post-mortem draft"),
-    RoutineSpec("daily-maintenance", "flows/maintenance.py:daily_maintenance", "daily", False,
-                "Daily tasks: disk space, backup (verified)"),
-    RoutineSpec("weekly-maintenance", "flows/maintenance.py:weekly_maintenance", "weekly", True,
-                "Weekly tasks, in the window: clear stale cache"),
-    RoutineSpec("monthly-maintenance", "flows/maintenance.py:monthly_maintenance", "monthly", False,
-                "Monthly tasks: full read of the newest backup (every object)"),
-    RoutineSpec("quarterly-maintenance", "flows/maintenance.py:quarterly_maintenance", "quarterly", False,
-                "Quarterly tasks: disaster-recovery test"),
-]
 
 
 @dataclass(frozen=True)
@@ -75,7 +39,7 @@ class DeploymentSpec:
 
     @property
     def name(self) -> str:
-        return f"{self.routine.name}-{self.environment}"
+        return self.routine.deployment_name(self.environment)
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -83,7 +47,7 @@ class DeploymentSpec:
 
     @property
     def tags(self) -> list[str]:
-        return ["upkeep", self.routine.name, self.environment, "disruptive" if self.routine.disruptive else "non-disruptive"]
+        return ["upkeep", self.routine.id, self.environment, "disruptive" if self.routine.disruptive else "non-disruptive"]
 
 
 def schedule_for(routine: RoutineSpec, window: Window) -> tuple[str | None, str, bool]:

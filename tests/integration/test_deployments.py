@@ -30,7 +30,7 @@ def test_prefect_yaml_agrees_with_specs_windows_and_flows(capsys: pytest.Capture
     assert upkeep(["deployments"]) == 0, "prefect.yaml is stale: run `upkeep deployments --write`"
     data = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in data["deployments"]}
-    assert set(deployments) == {f"{r.name}-{e}" for r in ROUTINES for e in ENVIRONMENTS}
+    assert set(deployments) == {r.deployment_name(e) for r in ROUTINES for e in ENVIRONMENTS}
     scheduled = 0
     for spec in deployment_specs():
         d = deployments[spec.name]

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator, model_validator
 
 from upkeep.config.secrets import SecretRef
 from upkeep.config.units import Duration, Size
@@ -67,6 +67,17 @@ class ServiceConfig(Model):
     rollback: Argv | None = Field(None, description="switch back to the previous release")
     log_file: str | None = None
     monitored: bool = Field(True, description="probed by the health check (false e.g. for a DR test environment)")
+    _name: str = PrivateAttr("")  # its key in `services`, set by the environment that holds it
+
+    @property
+    def name(self) -> str:
+        """The service's key in its environment's `services` (`api`)."""
+        return self._name
+
+    @property
+    def host_role(self) -> str:
+        """The role of the hosts that run it: its `role`, else its own name."""
+        return self.role or self._name
 
 
 class WindowConfig(Model):
@@ -295,6 +306,19 @@ class EnvironmentConfig(Model):
         default_factory=lambda: list[EmergencyAction](["restart"]),
         description="emergency actions that need no approval outside the window (a database restore always does)")
 
+    _name: str = PrivateAttr("")  # its key in the inventory's `environments`, set by the inventory
+
+    @property
+    def name(self) -> str:
+        """The environment's key in the inventory (`production`)."""
+        return self._name
+
+    @model_validator(mode="after")
+    def _name_services(self) -> EnvironmentConfig:
+        for key, service in self.services.items():
+            service._name = key
+        return self
+
     @field_validator("max_errors")
     @classmethod
     def _budget(cls, value: int | str) -> int | str:
@@ -327,7 +351,7 @@ class EnvironmentConfig(Model):
 
     def service_role(self, service: str) -> str:
         """The role of the hosts that run `service`: its `role`, else its own name."""
-        return self.services[service].role or service
+        return self.services[service].host_role
 
     def service_hosts(self, service: str) -> list[HostConfig]:
         """The hosts that run `service`."""
@@ -339,6 +363,12 @@ class Inventory(Model):
     ssh: SSHSettings = SSHSettings()
     slack: SlackConfig | None = None
     environments: dict[Name, EnvironmentConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _name_environments(self) -> Inventory:
+        for key, env in self.environments.items():
+            env._name = key
+        return self
 
     def environment(self, name: str) -> EnvironmentConfig:
         try:
