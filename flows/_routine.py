@@ -1,18 +1,23 @@
 """The frame every routine shares: resources, window guard, pre → execute → post stages, report.
 
-    with Routine("clear_cache", environment, config, disruptive=True) as r:
-        if not r.guard(emergency):            # outside the window: touches nothing
-            return r.skipped()
-        with r.stage("pre"): ...
-        with r.stage("execute", rollback=undo): ...   # rollback runs when execute or post fails
-        with r.stage("post"): ...
+    @flow(name=CLEAR_CACHE.flow)
+    def clear_cache(environment: str, ...):
+        with Routine(CLEAR_CACHE, environment, config) as r:   # the spec says it is disruptive
+            if not r.guard(emergency):            # outside the window: touches nothing
+                return r.skipped()
+            with r.stage("pre"): r.fan_out(verify_service, hosts, ...)      # runs as pre:verify-...
+            with r.stage("execute", disruptive=True, rollback=undo): ...  # rollback runs on failure
+            with r.stage("post"): ...
+
+The stage a block is in is the stage of every task it calls (upkeep.stages): the UI shows
+`post:notify`, the report files each host's row under it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,17 +28,19 @@ from prefect.input import RunInput
 from prefect.states import Completed
 from prefect.utilities.annotations import opaque
 
-from tasks._base import bind_resources, run_key
+from tasks._base import run_key
 from tasks.monitoring import maintenance_lock
 from tasks.notify import notify
 from tasks.reports import Progress, publish_override, publish_report
 from upkeep.config.models import EnvironmentConfig
 from upkeep.decisions.guard import guard_decision, step_allowed
-from upkeep.errors import FanOutError, WindowClosed
+from upkeep.errors import FanOutError, UpkeepError, WindowClosed
 from upkeep.hosts.fanout import FanOutResult, Status, fan_out
 from upkeep.notify import Severity
 from upkeep.report import RoutineReport, StageRecord, StepStatus
-from upkeep.resources import Resources
+from upkeep.resources import Resources, routine_resources, use_resources
+from upkeep.routines import RoutineSpec
+from upkeep.stages import Stage, current_stage, in_stage
 
 
 class Approval(RunInput):
@@ -53,22 +60,29 @@ class ItemApproval(RunInput):
 
 
 class Routine:
-    def __init__(self, name: str, environment: str, config: str | None = None, *, dry_run: bool = False,
-                 disruptive: bool = False, resources: Resources | None = None) -> None:
-        self.name, self.environment, self.config = name, environment, config
-        self.disruptive, self.override = disruptive, False
-        self.report = RoutineReport(name, environment, dry_run=dry_run)
+    """One run of a routine: its spec (upkeep.routines), environment, resources, report."""
+
+    def __init__(self, spec: RoutineSpec, environment: str, config: str | None = None, *, dry_run: bool = False,
+                 resources: Resources | None = None) -> None:
+        """`resources`: the clients to use (default: the caller's when they serve this environment,
+        else new ones from the inventory at `config`; upkeep.resources.routine_resources)."""
+        self.spec, self.name = spec, spec.id
+        self.environment, self.config = environment, config
+        self.disruptive, self.override = spec.disruptive, False
+        self.report = RoutineReport(spec.id, environment, dry_run=dry_run)
         self.res = resources
-        self._bound: Any = None
+        self._scope = ExitStack()
         self._locked = False
 
     # -- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> Routine:
         self.logger = get_run_logger()
-        if self.res is None:
-            self.res = Resources.from_config(self.config, self.environment)
-        self._bound = bind_resources(self.res)
-        self._bound.__enter__()
+        with ExitStack() as scope:
+            if self.res is None:
+                self.res = scope.enter_context(routine_resources(self.environment, self.config))
+            else:
+                scope.enter_context(use_resources(self.res))
+            self._scope = scope.pop_all()
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
@@ -85,7 +99,7 @@ class Routine:
                     self.logger.error("maintenance lock not released: %s", err)
             publish_report(self.report)
         finally:
-            self._bound.__exit__(exc_type, exc, tb)
+            self._scope.__exit__(exc_type, exc, tb)
 
     @property
     def env(self) -> EnvironmentConfig:
@@ -96,6 +110,10 @@ class Routine:
     def guard(self, emergency: bool = False, *, preapproved: bool = False) -> bool:
         """True when the routine may touch anything now (see upkeep.decisions.guard); then the
         environment's hosts are marked as under maintenance (their health alerts are suppressed)."""
+        with in_stage("guard"):
+            return self._guard(emergency, preapproved)
+
+    def _guard(self, emergency: bool, preapproved: bool) -> bool:
         started = time.monotonic()
         now = datetime.now(UTC)
         decision = guard_decision(self.env.window.to_window(), self.env.emergency, now, emergency=emergency,
@@ -104,7 +122,7 @@ class Routine:
         if decision.action == "skip":
             self.report.add("guard", "window", "skipped", detail=decision.reason, seconds=time.monotonic() - started)
             self.report.outcome = f"skipped: {decision.reason}"
-            notify(self.name, f"not run: {decision.reason}", "warning")
+            self.notify(f"not run: {decision.reason}", "warning")
             return False
         if decision.action == "ask_approval":
             approval = self._ask_approval(decision.reason)
@@ -113,7 +131,7 @@ class Routine:
             self._record_override(approval.approver, approval.reason)
         elif decision.action == "notify_and_proceed":
             self._record_override("policy", decision.reason)
-            notify(self.name, decision.reason, "warning")
+            self.notify(decision.reason, "warning")
         self.override = decision.override
         self.report.add("guard", "window", "done", detail=decision.reason, seconds=time.monotonic() - started)
         if self.env.monitoring is not None:  # the lock lives in the monitoring store
@@ -121,19 +139,19 @@ class Routine:
         return True
 
     def _ask_approval(self, reason: str) -> Approval | None:
-        notify(self.name, f"{reason}: waiting for approval in the Prefect UI", "warning")
+        self.notify(f"{reason}: waiting for approval in the Prefect UI", "warning")
         try:
             timeout = int(self.env.approval_timeout.total_seconds())
             approval = pause_flow_run(wait_for_input=Approval, timeout=timeout, poll_interval=1, key="emergency-approval")
         except FlowPauseTimeout:
             self.report.add("guard", "approval", "skipped", detail="no approval before the timeout")
             self.report.outcome = "skipped: emergency approval timed out; nothing was touched"
-            notify(self.name, "emergency approval timed out; nothing was touched", "warning")
+            self.notify("emergency approval timed out; nothing was touched", "warning")
             return None
         if not approval.approve:
             self.report.add("guard", "approval", "skipped", detail=f"refused by {approval.approver}: {approval.reason}")
             self.report.outcome = f"skipped: refused by {approval.approver}"
-            notify(self.name, f"emergency run refused by {approval.approver}: {approval.reason}", "info")
+            self.notify(f"emergency run refused by {approval.approver}: {approval.reason}", "info")
         return approval
 
     def _record_override(self, who: str, why: str) -> None:
@@ -150,7 +168,7 @@ class Routine:
         if not items:
             return []
         listing = "\n".join(f"- `{item}`: {text}" for item, text in sorted(items.items()))
-        notify(self.name, f"{len(items)} item(s) need approval in the Prefect UI", "warning")
+        self.notify(f"{len(items)} item(s) need approval in the Prefect UI", "warning")
         description = (f"## {self.name} on {self.environment}: approve items\n\n{listing}\n\nList the ids you approve "
                        "(an id approves any version; `id=version` only that one).")
         try:
@@ -183,7 +201,7 @@ class Routine:
         assert self.res is not None
         return list(self.res.hosts.select(names, role=role))
 
-    def fan_out(self, stage: str, step: Task[..., Any] | Callable[..., Any], hosts: list[str], /, label: str | None = None,
+    def fan_out(self, step: Task[..., Any] | Callable[..., Any], hosts: list[str], /, label: str | None = None,
                 **kwargs: Any) -> FanOutResult[Any]:
         """Run `step(host, **kwargs)` on every host with the environment's concurrency and error
         budget; record each host's outcome; raise one combined error when any host failed."""
@@ -200,23 +218,26 @@ class Routine:
                          max_errors=self.env.max_errors)
         if progress:
             progress.finish()
-        return self.record(stage, label or getattr(step, "name", "step").split(":")[-1], result).raise_on_failure()
+        return self.record(label or _step_name(step), result).raise_on_failure()
 
-    def group(self, stage: str, step: Task[..., FanOutResult[Any]] | Callable[..., FanOutResult[Any]], hosts: Collection[str], /,
+    def group(self, step: Task[..., FanOutResult[Any]] | Callable[..., FanOutResult[Any]], hosts: Collection[str], /,
               label: str | None = None, **kwargs: Any) -> FanOutResult[Any]:
         """Run a stage task that acts on all `hosts` at once (`step(hosts, **kwargs)`, one task run; `hosts`:
         names, or a mapping keyed by them); record each host's outcome, failed or not; re-raise its FanOutError."""
-        label = label or getattr(step, "name", "step").split(":")[-1]
+        label = label or _step_name(step)
         try:
             # opaque: plain data, no futures inside; spares Prefect's walk through every host's items
             result = step(opaque(hosts), **{k: opaque(v) for k, v in kwargs.items()})
         except FanOutError as exc:
-            self.record(stage, label, exc.result)
+            self.record(label, exc.result)
             raise
-        return self.record(stage, label, result)
+        return self.record(label, result)
 
-    def record(self, stage: str, label: str, result: FanOutResult[Any]) -> FanOutResult[Any]:
-        """One report row per host of a fan-out's result, and one log line."""
+    def record(self, label: str, result: FanOutResult[Any]) -> FanOutResult[Any]:
+        """One report row per host of a fan-out's result (in the current stage), and one log line."""
+        stage = current_stage()
+        if stage is None:
+            raise UpkeepError(f"{label}: a step's outcome is recorded in a stage: call it inside `with r.stage(...)`")
         status: dict[Status, StepStatus] = {Status.SUCCEEDED: "done", Status.FAILED: "failed", Status.SKIPPED: "skipped"}
         for host, outcome in result.outcomes.items():
             detail = outcome.message or _describe(outcome.value)
@@ -227,8 +248,9 @@ class Routine:
 
     # -- stages -----------------------------------------------------------------------------------
     @contextmanager
-    def stage(self, name: str, *, disruptive: bool = False, rollback: Callable[[], Any] | None = None) -> Iterator[StageRecord]:
-        """Run a stage; a disruptive one re-checks the window first; rollback runs on failure."""
+    def stage(self, name: Stage, *, disruptive: bool = False, rollback: Callable[[], Any] | None = None) -> Iterator[StageRecord]:
+        """Run a stage (the current stage of every task called inside); a disruptive one re-checks
+        the window first; rollback runs on failure."""
         if disruptive and self.disruptive:
             allowed, why = step_allowed(self.env.window.to_window(), datetime.now(UTC), override=self.override)
             if not allowed:
@@ -239,7 +261,8 @@ class Routine:
         self.report.stages.append(record)
         self.logger.info("stage %s: start", name)
         try:
-            yield record
+            with in_stage(name):
+                yield record
         except BaseException as exc:
             record.status, record.error = "failed", str(exc)[:500]
             record.seconds = time.monotonic() - record.started
@@ -252,12 +275,18 @@ class Routine:
         record = StageRecord("rollback")
         self.report.stages.append(record)
         try:
-            rollback()
+            with in_stage("rollback"):
+                rollback()
             record.status = "done"
         except Exception as exc:  # noqa: BLE001 - reported; the original failure is re-raised
             record.status, record.error = "failed", str(exc)[:500]
             self.logger.error("rollback failed: %s", exc)
         record.seconds = time.monotonic() - record.started
+
+
+def _step_name(step: Any) -> str:
+    """A task's name (`verify-service`), or a function's."""
+    return str(getattr(step, "name", None) or getattr(step, "__name__", "step"))
 
 
 def _describe(value: Any) -> str:

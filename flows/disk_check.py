@@ -6,16 +6,17 @@ from prefect import flow
 
 from flows._routine import Routine
 from tasks.hosts import check_disk_space
+from upkeep.routines import DISK_CHECK
 
 
-@flow(name="disk-check", log_prints=False)
+@flow(name=DISK_CHECK.flow, log_prints=False)
 def disk_check(environment: str = "development", config: str | None = None, hosts: list[str] | None = None) -> dict[str, bool]:
     """Free space of each host's root filesystem against `thresholds.disk_free_min_percent`."""
-    with Routine("disk_check", environment, config) as r:
+    with Routine(DISK_CHECK, environment, config) as r:
         targets = r.select_hosts(hosts)
         minimum = r.env.thresholds.disk_free_min_percent
         with r.stage("execute"):
-            result = r.fan_out("execute", check_disk_space, targets, min_free_percent=minimum)
+            result = r.fan_out(check_disk_space, targets, min_free_percent=minimum)
         with r.stage("post"):
             verdicts = {h: all(v.ok for v in disk) for h, disk in result.returned().items()}
             low = sorted(h for h, ok in verdicts.items() if not ok)

@@ -18,11 +18,12 @@ from tasks.services import verify_service
 from upkeep.decisions.recovery import recovery_verdict
 from upkeep.errors import RecoveryTestFailed
 from upkeep.humanize import count, duration
+from upkeep.routines import DR_TEST
 
 
-@flow(name="dr-test")
+@flow(name=DR_TEST.flow)
 def dr_test(environment: str = "development", config: str | None = None, backup_id: str | None = None) -> dict[str, Any]:
-    with Routine("dr_test", environment, config) as r:
+    with Routine(DR_TEST, environment, config) as r:
         dr = r.env.dr
         if dr is None:
             raise RecoveryTestFailed(f"environments.{environment}.dr is not configured")
@@ -45,7 +46,7 @@ def dr_test(environment: str = "development", config: str | None = None, backup_
                 service_command(dr.host, service, "start")
         with r.stage("post"):
             for service in dr.services:
-                verify_service(dr.host, service, stage="dr")  # retried until healthy
+                verify_service(dr.host, service)  # retried until healthy
             rto = time.monotonic() - started  # start of the test → application healthy
             for q in dr.queries:
                 dr_read_query(q.collection, q.filter, q.min_count, database=q.database)

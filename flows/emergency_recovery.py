@@ -16,12 +16,13 @@ from tasks._base import run_key
 from tasks.hosts import recent_errors, service_command
 from tasks.mongo import restore_into_primary
 from tasks.monitoring import record_incident
-from tasks.notify import notify, run_url
+from tasks.notify import run_url
 from tasks.recovery import run_timeline
 from tasks.s3 import latest_verified_backup
 from tasks.services import probe_once, settle
 from upkeep.errors import ConfigError, RecoveryFailed, UpkeepError
 from upkeep.incident import Incident, new_incident_id
+from upkeep.routines import EMERGENCY_RECOVERY
 
 ACTIONS = ("restart", "clear_cache", "rollback", "restore")
 
@@ -37,12 +38,12 @@ def _apply(action: str, host: str, service: str, restartable: bool) -> str:
     return service_command(host, service, "start", purpose="fix")
 
 
-@flow(name="emergency-recovery")
+@flow(name=EMERGENCY_RECOVERY.flow)
 def emergency_recovery(environment: str = "development", service: str = "api", action: str = "restart",
                        hosts: list[str] | None = None, reason: str = "", triggered_by: str = "manual",
                        settle_checks: int = 3, settle_interval_s: float = 2.0,
                        config: str | None = None) -> dict[str, Any] | State:
-    with Routine("emergency_recovery", environment, config, disruptive=True) as r:
+    with Routine(EMERGENCY_RECOVERY, environment, config) as r:
         if action not in ACTIONS:
             raise ConfigError(f"action {action!r} is not one of {', '.join(ACTIONS)}")
         if service not in r.env.services:
@@ -107,8 +108,8 @@ def emergency_recovery(environment: str = "development", service: str = "api", a
                         incident.left_stopped.append(f"{service} on {host}: start failed: {exc}")
             incident.closed_at = datetime.now(UTC)
             _close(r, incident, monitored)
-        notify("emergency_recovery",
-               f"{incident.incident_id}: RESOLVED — {service} healthy on {', '.join(affected)} after {action}", "resolved")
+        r.notify(f"{incident.incident_id}: RESOLVED — {service} healthy on {', '.join(affected)} after {action}",
+                 "resolved")
         return {"incident_id": incident.incident_id, "outcome": incident.outcome, "hosts": affected}
 
 

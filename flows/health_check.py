@@ -20,11 +20,12 @@ from tasks.services import probe_services
 from upkeep.humanize import metric, metric_name
 from upkeep.monitoring.samples import breaches, consecutive_failures, frame, level_breaches, service_levels
 from upkeep.notify import Severity
+from upkeep.routines import HEALTH_CHECK
 
 
-@flow(name="health-check")
+@flow(name=HEALTH_CHECK.flow)
 def health_check(environment: str = "development", config: str | None = None) -> dict[str, Any]:
-    with Routine("health_check", environment, config) as r:
+    with Routine(HEALTH_CHECK, environment, config) as r:
         now = datetime.now(UTC)
         t = r.env.thresholds
         with r.stage("probe"):

@@ -6,6 +6,8 @@ monthly (Event Editor guide, "Backup Verification: test backup systems, verify d
 read every object of the newest backup, not a sample;
 quarterly (Event Manager guide): disaster-recovery test.
 Each later routine adds itself here (log rotation, security patches, system updates, audits, ...).
+A composite opens the environment's resources once; each routine it calls runs with them
+(upkeep.resources.routine_resources) instead of loading the inventory and connecting again.
 """
 
 from __future__ import annotations
@@ -20,35 +22,52 @@ from flows.disk_check import disk_check
 from flows.dr_test import dr_test
 from flows.verify_backup import verify_backup
 from upkeep.errors import MaintenanceFailed
+from upkeep.resources import routine_resources
+from upkeep.routines import (
+    BACKUP,
+    CLEAR_CACHE,
+    DAILY_MAINTENANCE,
+    DISK_CHECK,
+    DR_TEST,
+    MONTHLY_MAINTENANCE,
+    QUARTERLY_MAINTENANCE,
+    VERIFY_BACKUP,
+    WEEKLY_MAINTENANCE,
+)
 
 
 def _outcome(state: Any) -> str:
     return f"{state.name}: {state.message}" if state.message else state.name
 
 
-@flow(name="daily-maintenance")
+@flow(name=DAILY_MAINTENANCE.flow)
 def daily_maintenance(environment: str = "development", config: str | None = None) -> dict[str, str]:
     """Each routine runs even when an earlier one failed; the run fails if any did."""
-    states = {
-        "disk_check": disk_check(environment=environment, config=config, return_state=True),
-        "backup": backup(environment=environment, config=config, return_state=True),
-    }
+    with routine_resources(environment, config):  # one inventory load and one set of clients for all of them
+        states = {
+            DISK_CHECK.id: disk_check(environment=environment, config=config, return_state=True),
+            BACKUP.id: backup(environment=environment, config=config, return_state=True),
+        }
     return _finish(states)
 
 
-@flow(name="weekly-maintenance")
+@flow(name=WEEKLY_MAINTENANCE.flow)
 def weekly_maintenance(environment: str = "development", config: str | None = None, emergency: bool = False) -> dict[str, str]:
-    return _finish({"clear_cache": clear_cache(environment=environment, config=config, emergency=emergency, return_state=True)})
+    with routine_resources(environment, config):
+        return _finish({CLEAR_CACHE.id: clear_cache(environment=environment, config=config, emergency=emergency,
+                                                    return_state=True)})
 
 
-@flow(name="monthly-maintenance")
+@flow(name=MONTHLY_MAINTENANCE.flow)
 def monthly_maintenance(environment: str = "development", config: str | None = None) -> dict[str, str]:
-    return _finish({"verify_backup": verify_backup(environment=environment, config=config, sample=1.0, return_state=True)})
+    with routine_resources(environment, config):
+        return _finish({VERIFY_BACKUP.id: verify_backup(environment=environment, config=config, sample=1.0, return_state=True)})
 
 
-@flow(name="quarterly-maintenance")
+@flow(name=QUARTERLY_MAINTENANCE.flow)
 def quarterly_maintenance(environment: str = "development", config: str | None = None) -> dict[str, str]:
-    return _finish({"dr_test": dr_test(environment=environment, config=config, return_state=True)})
+    with routine_resources(environment, config):
+        return _finish({DR_TEST.id: dr_test(environment=environment, config=config, return_state=True)})
 
 
 def _finish(states: dict[str, Any]) -> dict[str, str]:

@@ -22,12 +22,13 @@ from tasks.packages import check_hosts, plan_updates, rolling_update
 from upkeep.errors import FanOutError, UpkeepError
 from upkeep.packages import Scope, approval_request, split_plan
 from upkeep.packages.rolling import HostRolledBack
+from upkeep.routines import SYSTEM_UPDATE
 
 
-@flow(name="system-update")
+@flow(name=SYSTEM_UPDATE.flow)
 def system_update(environment: str = "development", config: str | None = None, hosts: list[str] | None = None,
                   scope: Scope = "all", emergency: bool = False, dry_run: bool = False) -> dict[str, Any] | State:
-    with Routine("system_update", environment, config, dry_run=dry_run, disruptive=True) as r:
+    with Routine(SYSTEM_UPDATE, environment, config, dry_run=dry_run) as r:
         if not r.guard(emergency):
             return r.skipped()
         u = r.env.updates
@@ -40,7 +41,7 @@ def system_update(environment: str = "development", config: str | None = None, h
             r.notify(f"{'planning' if dry_run else 'updating'} {len(targets)} host(s) "
                    f"({scope}): {', '.join(targets)}; services restart host by host")
         with r.stage("plan"):
-            plans = r.group("plan", plan_updates, targets, scope=scope).returned()
+            plans = r.group(plan_updates, targets, scope=scope).returned()
             asking, valid = approval_request(plans)
             approved = [] if dry_run or u.approvals == "hold" else r.approve_items(asking, valid)
             chosen = {}
@@ -57,7 +58,7 @@ def system_update(environment: str = "development", config: str | None = None, h
             jobs = {h: chosen[h] for h in targets if chosen[h]}
             try:
                 window = None if r.override else r.env.window.to_window()  # no host starts after its cutoff
-                done = r.group("execute", rolling_update, jobs, label="update", before=before, window=window)
+                done = r.group(rolling_update, jobs, label="update", before=before, window=window)
             except FanOutError as exc:
                 _report_versions(r, before, jobs, exc.result)
                 r.notify(_failure_notice(exc.result), "critical")
@@ -71,7 +72,7 @@ def _ready_hosts(r: Routine, targets: list[str], min_free: float, on_unreachable
     """host → HostReadiness of the hosts reachable and with enough free disk; an unreachable host
     stops the run before any change (`on_unreachable: stop`) or is left out and reported (`skip`)."""
     try:
-        result = r.group("pre", check_hosts, targets, min_free_percent=min_free)
+        result = r.group(check_hosts, targets, min_free_percent=min_free)
     except FanOutError as exc:
         if on_unreachable == "stop":
             raise

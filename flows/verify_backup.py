@@ -14,15 +14,16 @@ from tasks.s3 import check_integrity, list_backups, load_manifest, record_verifi
 from upkeep.backup.verify import completeness, freshness
 from upkeep.errors import BackupVerificationFailed
 from upkeep.humanize import count, duration
+from upkeep.routines import VERIFY_BACKUP
 
 
-@flow(name="verify-backup")
+@flow(name=VERIFY_BACKUP.flow)
 def verify_backup(environment: str = "development", config: str | None = None, backup_id: str | None = None,
                   sample: float | None = None, restore: bool = True) -> dict[str, Any]:
     """`sample` reads only that share of the objects (default: the inventory's verify_sample). The
     record of the run keeps its mode: only a run that read every object and restored the backup
     makes it "verified" (upkeep.backup.records)."""
-    with Routine("verify_backup", environment, config) as r:
+    with Routine(VERIFY_BACKUP, environment, config) as r:
         findings: list[dict[str, Any]] = []
         share = sample if sample is not None else r.env.backup.verify_sample
         with r.stage("pre"):

@@ -1,4 +1,4 @@
-"""What every Upkeep task shares: stage naming, retries that skip permanent errors, resources.
+"""What every Upkeep task shares: run names in their stage, retries that skip permanent errors, resources.
 
 Results are persisted (so retrying a failed flow run from the UI re-executes only the failed
 steps: completed ones come back Cached) with Prefect's default cache key (inputs + task source +
@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from prefect import Task, task
 from prefect.cache_policies import DEFAULT, NO_CACHE, CachePolicy
@@ -25,12 +24,15 @@ from prefect.utilities.hashing import hash_objects
 
 from upkeep.errors import PermanentError, UpkeepError
 from upkeep.hosts.fanout import FanOutResult
-from upkeep.resources import Resources
+from upkeep.resources import Resources, current_resources
+from upkeep.stages import qualified
+
+if TYPE_CHECKING:
+    from prefect.tasks import TaskRunNameCallbackWithParameters
 
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
-_BOUND: dict[str, Resources] = {}
 
 
 def retry_delay_factor() -> float:
@@ -77,18 +79,27 @@ _CALLS_LOCK = threading.Lock()
 PER_CALL = PerCall()
 
 
-def step(stage: str, name: str, *, retries: int = 2, timeout: float | None = None,
+def step(name: str, *, retries: int = 2, timeout: float | None = None,
          cache: bool = True, run_name: str | None = None) -> Callable[[Callable[P, R]], Task[P, R]]:
-    """Declare a task of a routine stage: `pre`, `plan`, `execute`, `post`, `rollback`, `guard`.
+    """Declare a task of a routine: `name` (kebab-case), and a `run_name` template over its
+    parameters (`"disk-space[{host}]"`; default: the name).
 
-    The stage shows in the UI as the task name prefix (`pre:hosts`). No tags on purpose: in
-    Prefect 3.8 every tagged task run first asks the server for tag concurrency slots, which
-    measured as most of a rolling update's orchestration time (benchmarks/README.md).
+    No stage here: a task runs in the stage its caller is in (`with r.stage("post")`), and its
+    run is named after it in the UI (`post:notify`, `guard:notify`; see upkeep.stages). No tags
+    on purpose: in Prefect 3.8 every tagged task run first asks the server for tag concurrency
+    slots, which measured as most of a rolling update's orchestration time (benchmarks/README.md).
     """
+    template = run_name or name
+
+    def run_name_in_stage(parameters: dict[str, Any]) -> str:
+        return qualified(template.format(**parameters))
+
     def decorate(fn: Callable[P, R]) -> Task[P, R]:
         return task(
-            name=f"{stage}:{name}",
-            task_run_name=run_name or f"{stage}:{name}",
+            name=name,
+            # Prefect calls it with the parameters (it has a `parameters` argument); its protocol
+            # type is a class with a classmethod, which a plain function cannot be
+            task_run_name=cast("TaskRunNameCallbackWithParameters", run_name_in_stage),
             retries=retries,
             retry_delay_seconds=exponential_backoff(retry_delay_factor()) if retries else 0,
             retry_jitter_factor=0.5,
@@ -101,34 +112,19 @@ def step(stage: str, name: str, *, retries: int = 2, timeout: float | None = Non
 
 
 def run_key() -> str:
+    """The id of the flow run the caller is in (checkpoints and maintenance locks are keyed by it)."""
     ctx = TaskRunContext.get()
     if ctx is not None:
         return str(ctx.task_run.flow_run_id)
     flow_ctx = FlowRunContext.get()
     if flow_ctx is not None and flow_ctx.flow_run is not None:
         return str(flow_ctx.flow_run.id)
-    raise UpkeepError("Upkeep resources are only available inside a flow run")
-
-
-@contextmanager
-def bind_resources(resources: Resources) -> Iterator[Resources]:
-    """Make `resources` the clients of the current flow run (closed at exit)."""
-    key = run_key()
-    _BOUND[key] = resources
-    try:
-        yield resources
-    finally:
-        _BOUND.pop(key, None)
-        resources.close()
+    raise UpkeepError("not inside a flow run: checkpoints and maintenance locks belong to one")
 
 
 def resources() -> Resources:
-    """The Resources bound by the flow run this task belongs to."""
-    key = run_key()
-    try:
-        return _BOUND[key]
-    except KeyError:
-        raise UpkeepError(f"no resources bound for flow run {key}; tasks must run inside an Upkeep routine") from None
+    """The resources of the routine this task runs in (upkeep.resources.current_resources)."""
+    return current_resources()
 
 
 def group_result(result: FanOutResult[T]) -> FanOutResult[T]:

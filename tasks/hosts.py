@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from prefect import get_run_logger
@@ -10,18 +9,16 @@ from prefect import get_run_logger
 from tasks._base import resources, step
 from upkeep.backup.dump import file_blake3, file_sha256
 from upkeep.backup.manifest import ConfigFileEntry, FileEntry
-from upkeep.config.render import render, render_argv
-from upkeep.decisions.disk import DiskVerdict, disk_verdicts
-from upkeep.errors import ConfigError
+from upkeep.config.render import render
+from upkeep.decisions.disk import DiskVerdict
 from upkeep.hosts.base import ResourceUsage
 from upkeep.hosts.fanout import fan_out
-from upkeep.humanize import duration
 from upkeep.logs import errors_in
 from upkeep.monitoring.samples import Sample
-from upkeep.resources import Resources
+from upkeep.operations import host_disk_verdicts, run_service_command
 
 
-@step("probe", "resource-usage", run_name="resource-usage[{host}]", cache=False)
+@step("resource-usage", run_name="resource-usage[{host}]", cache=False)
 def resource_usage(host: str) -> ResourceUsage:
     """CPU, memory and disk usage of one host (psutil locally, /proc over SSH)."""
     usage = resources().hosts.get(host).resources()
@@ -29,20 +26,13 @@ def resource_usage(host: str) -> ResourceUsage:
     return usage
 
 
-@step("execute", "disk-space", run_name="disk-space[{host}]")
+@step("disk-space", run_name="disk-space[{host}]")
 def check_disk_space(host: str, min_free_percent: float) -> list[DiskVerdict]:
     """Free space of the host's root filesystem against the threshold."""
-    return _disk_verdicts(resources(), host, min_free_percent)
+    return host_disk_verdicts(resources(), host, min_free_percent)
 
 
-def _disk_verdicts(res: Resources, host: str, min_free_percent: float) -> list[DiskVerdict]:
-    verdicts = disk_verdicts(res.hosts.get(host).resources(), min_free_percent)
-    for v in verdicts:
-        get_run_logger().log(20 if v.ok else 30, "%s: %s (%s)", host, v.detail, "ok" if v.ok else f"below {min_free_percent}%")
-    return verdicts
-
-
-@step("execute", "service-command", run_name="{action}-{service}[{host}]")
+@step("service-command", run_name="{action}-{service}[{host}]")
 def service_command(host: str, service: str, action: str, dry_run: bool = False, purpose: str = "") -> str:
     """Run a service's configured `start` / `stop` / `restart` / `clear_cache` command on a host.
 
@@ -51,33 +41,7 @@ def service_command(host: str, service: str, action: str, dry_run: bool = False,
     return run_service_command(resources(), host, service, action, dry_run=dry_run)
 
 
-def run_service_command(res: Resources, host: str, service: str, action: str, *, dry_run: bool = False) -> str:
-    """The command itself (also used inside stage tasks that act on many hosts)."""
-    svc = res.env.services.get(service)
-    if svc is None:
-        raise ConfigError(f"service {service!r} is not configured in environments.{res.environment}.services")
-    argv = getattr(svc, action, None)
-    if not argv:
-        raise ConfigError(f"services.{service}.{action} is not configured; add the command as an argv list")
-    command = render_argv(argv, res.hosts.get_config(host))
-    logger = get_run_logger()
-    what = f"{action.replace('_', ' ')} {service}"
-    if dry_run:
-        logger.info("%s: would run %s (dry run)", host, command)
-        return f"{what}: not run (dry run)"
-    logger.info("%s: %s %s", host, action, service)
-    started = time.monotonic()
-    out = res.hosts.get(host).run(command).stdout.strip()
-    return f"{what}: done in {duration(time.monotonic() - started)}" + _said(out)
-
-
-def _said(output: str) -> str:
-    """A command's one-line message, when it printed one a person can read (not JSON, not pages)."""
-    line = output.splitlines()[0].strip() if output else ""
-    return f" ({line})" if line and len(line) <= 120 and output.count("\n") == 0 and line[0] not in "{[<" else ""
-
-
-@step("execute", "config-file", run_name="config-file[{host}:{path}]")
+@step("config-file", run_name="config-file[{host}:{path}]")
 def backup_config_file(host: str, path: str, backup_id: str) -> ConfigFileEntry:
     """Copy a configuration file from a host into the backup."""
     res = resources()
@@ -89,7 +53,7 @@ def backup_config_file(host: str, path: str, backup_id: str) -> ConfigFileEntry:
                            file=FileEntry(key=key, size=len(data), sha256=file_sha256(data), blake3=file_blake3(data)))
 
 
-@step("probe", "hosts", retries=0, cache=False)
+@step("hosts", retries=0, cache=False)
 def probe_hosts(at: datetime) -> list[Sample]:
     """CPU, memory and root-disk usage of every host, concurrently; an unreachable host gives an
     `up` 0 sample within the connect timeout and does not hold the others back."""
@@ -114,7 +78,7 @@ def probe_hosts(at: datetime) -> list[Sample]:
     return samples
 
 
-@step("execute", "recent-errors", retries=1, cache=False, run_name="recent-errors[{host}]")
+@step("recent-errors", retries=1, cache=False, run_name="recent-errors[{host}]")
 def recent_errors(host: str, service: str, lines: int = 200) -> list[str]:
     """The newest error lines of a service's log on a host (JSON lines with level=error, or 'ERROR')."""
     res = resources()

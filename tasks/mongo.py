@@ -22,7 +22,7 @@ from upkeep.monitoring.samples import Sample
 from upkeep.resources import Resources
 
 
-@step("pre", "database-ping", retries=2)
+@step("database-ping", retries=2)
 def ping_database() -> str:
     """The database answers (within the configured timeout)."""
     try:
@@ -33,7 +33,7 @@ def ping_database() -> str:
     return str(info.get("version", "?"))
 
 
-@step("pre", "list-collections", cache=False)
+@step("list-collections", cache=False)
 def list_collections() -> list[str]:
     """`db.collection` names of the configured databases: collections only (a view holds no data of
     its own and cannot be dumped like one; views found are logged as not backed up)."""
@@ -51,7 +51,7 @@ def list_collections() -> list[str]:
     return sorted(f"{db}.{name}" for db, found in names.items() for name in found if not name.startswith("system."))
 
 
-@step("execute", "dump", run_name="dump[{qualified}]")
+@step("dump", run_name="dump[{qualified}]")
 def dump_to_store(qualified: str, backup_id: str) -> CollectionEntry:
     """Dump one collection (gzip'd BSON + index metadata) and upload both, checksums checked."""
     res = resources()
@@ -79,7 +79,7 @@ def dump_to_store(qualified: str, backup_id: str) -> CollectionEntry:
     )
 
 
-@step("execute", "test-restore", retries=1)
+@step("test-restore", retries=1)
 def test_restore(backup_id: str) -> dict[str, Any]:
     """Restore into a scratch database (always dropped) and compare with the manifest. Scratch
     databases that a killed run left behind (copies of production data) are dropped first."""
@@ -98,7 +98,7 @@ def test_restore(backup_id: str) -> dict[str, Any]:
             "findings": [asdict(f) for f in result.findings]}
 
 
-@step("execute", "restore-dr", retries=0)
+@step("restore-dr", retries=0)
 def restore_into_dr(backup_id: str) -> dict[str, Any]:
     """Restore a backup into the DR test environment's databases (emptied first, kept)."""
     res = resources()
@@ -113,7 +113,7 @@ def restore_into_dr(backup_id: str) -> dict[str, Any]:
     return {"documents": result.documents, "seconds": result.seconds, "findings": [asdict(f) for f in result.findings]}
 
 
-@step("post", "read-query", retries=1, run_name="read-query[{collection}]")
+@step("read-query", retries=1, run_name="read-query[{collection}]")
 def dr_read_query(collection: str, filter: dict[str, Any], min_count: int,  # noqa: A002 - MongoDB's word
                   database: str | None = None) -> int:
     """A read the application needs works on the restored data (in `database`, default the first DR database)."""
@@ -127,7 +127,7 @@ def dr_read_query(collection: str, filter: dict[str, Any], min_count: int,  # no
     return n
 
 
-@step("probe", "database", retries=0, cache=False)
+@step("database", retries=0, cache=False)
 def probe_database(at: datetime) -> list[Sample]:
     """Ping the database within the probe timeout: `up` and `db_ping_ms` samples."""
     res = resources()
@@ -143,7 +143,7 @@ def probe_database(at: datetime) -> list[Sample]:
             Sample(at, res.environment, "database", "database", "db_ping_ms", round(ms, 1))]
 
 
-@step("fix", "restore-database", retries=0)
+@step("restore-database", retries=0)
 def restore_into_primary(backup_id: str) -> dict[str, Any]:
     """Restore the production databases from a verified backup (emptied first): the last resort
     of an emergency, only ever run behind approval."""

@@ -14,7 +14,7 @@ from upkeep.monitoring.samples import Sample
 from upkeep.monitoring.store import MonitoringStoreError
 
 
-@step("evaluate", "store-samples", retries=1, cache=False)
+@step("store-samples", retries=1, cache=False)
 def store_samples(samples: list[Sample]) -> int:
     store = resources().monitoring_store()
     store.ensure()
@@ -23,14 +23,14 @@ def store_samples(samples: list[Sample]) -> int:
     return n
 
 
-@step("evaluate", "history", cache=False)
+@step("history", cache=False)
 def history(period: timedelta, now: datetime) -> list[dict[str, Any]]:
     """The stored samples of the rolling period (for availability and error rate)."""
     res = resources()
     return res.monitoring_store().since(res.environment, now - period)
 
 
-@step("evaluate", "alert-rules", retries=1, cache=False)
+@step("alert-rules", retries=1, cache=False)
 def evaluate_alerts(samples: list[Sample]) -> dict[str, Any]:
     """Feed this run's samples to every rule; persist the states; return the events to act on
     and those suppressed because their host is under maintenance."""
@@ -57,7 +57,7 @@ def evaluate_alerts(samples: list[Sample]) -> dict[str, Any]:
     return {"events": events, "suppressed": suppressed}
 
 
-@step("act", "maintenance-lock", retries=1, cache=False)
+@step("maintenance-lock", retries=1, cache=False)
 def maintenance_lock(hosts: list[str], run: str, routine: str, ttl: timedelta, release: bool = False) -> bool:
     """Mark hosts as under maintenance (health alerts for them are suppressed), or release them."""
     res = resources()
@@ -76,7 +76,7 @@ def maintenance_lock(hosts: list[str], run: str, routine: str, ttl: timedelta, r
     return True
 
 
-@step("act", "incident", retries=1, cache=False)
+@step("incident", retries=1, cache=False)
 def record_incident(incident_id: str, changes: dict[str, Any], new: bool = False) -> None:
     res = resources()
     store = res.monitoring_store()

@@ -16,7 +16,7 @@ def run_url() -> str | None:
     return f"{base.rstrip('/')}/runs/flow-run/{run_key()}" if base else None
 
 
-@step("post", "notify", retries=2)
+@step("notify", retries=2)
 def notify(routine: str, text: str, severity: Severity = "info") -> None:
     """Send one message naming the environment, the routine and the run (sent once per run)."""
     res = resources()

@@ -10,43 +10,27 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from prefect import get_run_logger
 
 from tasks._base import Checkpoints, group_result, resources, retry_delay_factor, step
-from tasks.hosts import run_service_command
 from tasks.reports import Progress
-from tasks.services import verify_host
-from upkeep.config.models import PackageSource
-from upkeep.config.render import render
-from upkeep.decisions.disk import DiskVerdict, disk_verdicts
 from upkeep.decisions.guard import step_allowed
 from upkeep.errors import UpkeepError
 from upkeep.hosts.fanout import FanOutResult, Outcome, Status, error_allowance, fan_out
-from upkeep.packages import AptDriver, NpmDriver, PackageDriver, PackageUpdate, SandboxDriver, Scope, in_scope
+from upkeep.operations import services_on
+from upkeep.packages import PackageUpdate, Scope, in_scope
+from upkeep.packages.hosts import HostReadiness, InventoryHostOps, drivers_for, readiness
 from upkeep.packages.rolling import Versions, update_host
 from upkeep.resources import Resources
+from upkeep.routines import SYSTEM_UPDATE
 from upkeep.windows import Window
 
 T = TypeVar("T")
 VERIFY_ATTEMPTS = 4  # the first probe and 3 retries with backoff, as the guide's "retried a few times"
-
-
-def _drivers(res: Resources, host: str) -> dict[str, PackageDriver]:
-    h, cfg = res.hosts.get(host), res.hosts.get_config(host)
-
-    def build(src: PackageSource) -> PackageDriver:
-        if src.manager == "apt":
-            return AptDriver(h, simulate_only=src.simulate_only)
-        if src.manager == "npm":
-            return NpmDriver(h, render(src.app_dir or "", cfg))
-        return SandboxDriver(h, render(src.root or "", cfg))
-
-    return {src.manager: build(src) for src in res.env.updates.sources}
 
 
 def _group(res: Resources, hosts: Iterable[str], action: Callable[[str], T],
@@ -55,46 +39,26 @@ def _group(res: Resources, hosts: Iterable[str], action: Callable[[str], T],
     return fan_out({h: h for h in hosts}, action, max_concurrency=res.env.max_concurrency, max_errors=max_errors)
 
 
-@dataclass(frozen=True)
-class HostReadiness:
-    """What the pre stage learns about one host: free disk against the threshold, installed versions."""
-
-    disk: list[DiskVerdict]
-    installed: Versions
-
-    @property
-    def ok(self) -> bool:
-        return all(v.ok for v in self.disk)
-
-    def describe(self) -> str:
-        disk = "; ".join(v.detail for v in self.disk)
-        return f"{disk}; installed: " + ", ".join(f"{m} {len(v)} packages" for m, v in self.installed.items())
-
-
-@step("pre", "hosts", retries=1)
+@step("hosts", retries=1)
 def check_hosts(hosts: list[str], min_free_percent: float) -> FanOutResult[HostReadiness]:
     """Every host reachable, its free disk space, and a snapshot of its installed versions (what a
     rollback returns to), in one pass; fails, with every host's outcome, when a host cannot be reached."""
     res = resources()
 
-    def one(host: str) -> HostReadiness:
-        disk = disk_verdicts(res.hosts.get(host).resources(), min_free_percent)
-        return HostReadiness(disk, {m: d.installed() for m, d in _drivers(res, host).items()})
-
-    result = _group(res, hosts, one)
+    result = _group(res, hosts, lambda host: readiness(res, host, min_free_percent))
     low = [h for h, ready in result.returned().items() if not ready.ok]
     get_run_logger().log(30 if low else 20, "hosts checked (min %g%% free disk; versions snapshot): %s%s", min_free_percent,
                          result.summary(), f"; low on disk: {', '.join(low)}" if low else "")
     return group_result(result)
 
 
-@step("plan", "updates")
+@step("updates")
 def plan_updates(hosts: list[str], scope: Scope) -> FanOutResult[list[PackageUpdate]]:
     """What would change on each host, classified (security / patch / minor / major / kernel)."""
     res = resources()
 
     def one(host: str) -> list[PackageUpdate]:
-        return in_scope([u for driver in _drivers(res, host).values() for u in driver.upgradable()], scope)
+        return in_scope([u for driver in drivers_for(res, host).values() for u in driver.upgradable()], scope)
 
     result = _group(res, hosts, one)
     count = sum(len(o.value or []) for o in result.succeeded.values())
@@ -103,41 +67,7 @@ def plan_updates(hosts: list[str], scope: Scope) -> FanOutResult[list[PackageUpd
     return group_result(result)
 
 
-class _HostOps:
-    """`upkeep.packages.rolling.HostOps` on a real host: configured service commands over SSH,
-    the package drivers, HTTP health probes and smoke tests."""
-
-    def __init__(self, res: Resources, host: str) -> None:
-        self.res, self.host = res, host
-        self.drivers = _drivers(res, host)
-        self.logger = get_run_logger()
-
-    def service(self, service: str, action: str) -> None:
-        run_service_command(self.res, self.host, service, action)
-
-    def apply(self, manager: str, updates: list[PackageUpdate]) -> dict[str, str]:
-        self.logger.info("%s: %s: applying %s", self.host, manager, ", ".join(u.describe() for u in updates))
-        self.drivers[manager].apply(updates)
-        return self.drivers[manager].installed([u.name for u in updates])
-
-    def rollback(self, manager: str, versions: dict[str, str]) -> dict[str, str]:
-        self.logger.warning("%s: %s: rolling back %s", self.host, manager, ", ".join(f"{n}={v}" for n, v in versions.items()))
-        self.drivers[manager].rollback(versions)
-        return self.drivers[manager].installed(list(versions))
-
-    def verify(self, services: Sequence[str], stage: str) -> None:
-        verify_host(self.res, self.host, services, VERIFY_ATTEMPTS, retry_delay_factor())
-        if services:
-            self.logger.info("%s: %s checks passed (%s)", self.host, stage, ", ".join(services))
-
-
-def services_on(res: Resources, host: str) -> list[str]:
-    """The monitored services that run on `host` (by role), stopped and started around its update."""
-    roles = set(res.hosts.get_config(host).roles)
-    return [name for name, svc in res.env.services.items() if svc.monitored and res.env.service_role(name) in roles]
-
-
-@step("execute", "rolling-update", retries=0)
+@step("rolling-update", retries=0)
 def rolling_update(chosen: dict[str, list[PackageUpdate]], before: dict[str, Versions],
                    window: Window | None = None) -> FanOutResult[Versions]:
     """Update every host in `chosen` (with its approved updates), `max_concurrency` at once, within the
@@ -156,7 +86,7 @@ def rolling_update(chosen: dict[str, list[PackageUpdate]], before: dict[str, Ver
             earlier[host] = Outcome(host, Status.SUCCEEDED, value=value, reason="done in an earlier attempt of this run")
             logger.info("%s: updated in an earlier attempt of this run; not touched again", host)
     pending = [h for h in chosen if h not in earlier]
-    progress = Progress.start("system_update", res.environment, len(chosen), done=len(earlier)) if len(chosen) >= 10 else None
+    progress = Progress.start(SYSTEM_UPDATE.id, res.environment, len(chosen), done=len(earlier)) if len(chosen) >= 10 else None
 
     def one(host: str) -> Versions:
         if window is not None:
@@ -164,7 +94,8 @@ def rolling_update(chosen: dict[str, list[PackageUpdate]], before: dict[str, Ver
             if not allowed:
                 raise UpkeepError(f"not started: {why}")
         try:
-            after = update_host(_HostOps(res, host), services_on(res, host), chosen[host], before.get(host, {}))
+            after = update_host(InventoryHostOps(res, host, attempts=VERIFY_ATTEMPTS, base_delay=retry_delay_factor()),
+                                services_on(res, host), chosen[host], before.get(host, {}))
             checkpoints.put(host, after)
             return after
         finally:

@@ -13,6 +13,7 @@ from tasks._base import resources, step
 from tasks.notify import run_url
 from upkeep.monitoring.rules import AlertState
 from upkeep.notify import Message
+from upkeep.routines import EMERGENCY_RECOVERY, HEALTH_CHECK
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -20,11 +21,7 @@ if TYPE_CHECKING:
 AUTO = "auto-recover"
 
 
-def deployment_name(environment: str) -> str:
-    return f"emergency-recovery/emergency-recovery-{environment}"
-
-
-@step("act", "auto-recover", retries=0, cache=False, run_name="auto-recover[{host}/{service}]")
+@step("auto-recover", retries=0, cache=False, run_name="auto-recover[{host}/{service}]")
 def trigger_recovery(host: str, service: str, action: str, failures: int, after: int) -> str:
     """Start the emergency-recovery deployment once per incident, when a service failed `after`
     health checks in a row; forget the incident when the service is up again."""
@@ -41,24 +38,24 @@ def trigger_recovery(host: str, service: str, action: str, failures: int, after:
         return "healthy"
     if failures < after or state.status == "firing":
         return "waiting" if failures < after else "recovery already started"
-    name = deployment_name(res.environment)
+    name = EMERGENCY_RECOVERY.deployment_path(res.environment)
     try:
         run = cast("FlowRun", run_deployment(name, timeout=0, parameters={  # a sync task gets the FlowRun, not a coroutine
             "environment": res.environment, "service": service, "action": action, "hosts": [host],
             "reason": f"{service} on {host} failed {failures} health checks in a row", "triggered_by": "health-check",
         }))
     except ObjectNotFound:
-        res.notifier.send(Message(res.environment, "health_check", f"{subject} failed {failures} checks in a row, but "
+        res.notifier.send(Message(res.environment, HEALTH_CHECK.id, f"{subject} failed {failures} checks in a row, but "
                                   f"{name} is not deployed: recover by hand", "critical", run_url()))
         return "not deployed"
     store.save_states(res.environment, [AlertState(AUTO, subject, "firing", now, now, float(failures))])
     get_run_logger().warning("%s failed %d checks in a row: started %s (flow run %s)", subject, failures, name, run.id)
-    res.notifier.send(Message(res.environment, "health_check", f"{subject} failed {failures} health checks in a row: "
+    res.notifier.send(Message(res.environment, HEALTH_CHECK.id, f"{subject} failed {failures} health checks in a row: "
                               f"emergency recovery ({action}) started", "critical", run_url()))
     return f"started {run.id}"
 
 
-@step("post", "timeline", retries=1, cache=False)
+@step("timeline", retries=1, cache=False)
 def run_timeline(flow_run_id: str) -> list[dict[str, Any]]:
     """The run's task states in time order, from the Prefect API (for the incident record)."""
     from uuid import UUID

@@ -14,8 +14,9 @@ from upkeep.report import RoutineReport
 
 
 def _key(report: RoutineReport, kind: str) -> str:
-    # artifact keys: lowercase letters, numbers and dashes
-    return f"{report.routine}-{report.environment}-{kind}".replace("_", "-").lower()
+    """`clear-cache-production-report`: the routine's id, the environment, what it is (artifact keys
+    are lowercase letters, numbers and dashes; ids and environment names are already)."""
+    return f"{report.routine}-{report.environment}-{kind}"
 
 
 def publish_report(report: RoutineReport) -> None:
@@ -58,7 +59,7 @@ class Progress:
 
     @classmethod
     def start(cls, routine: str, environment: str, total: int, done: int = 0) -> Progress:
-        key = f"{routine}-{environment}-progress".replace("_", "-").lower()
+        key = f"{routine}-{environment}-progress"
         return cls(key, f"{routine}: hosts finished", total, done)
 
     def _percent(self) -> float:

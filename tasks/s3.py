@@ -18,14 +18,14 @@ from upkeep.backup.store import BackupRef, StoreError
 from upkeep.backup.verify import check_object, load_signed_manifest, sample
 
 
-@step("pre", "new-backup-id")
+@step("new-backup-id")
 def allocate_backup_id() -> str:
     """The id of this run's backup (the same on a retry of the run: the result is cached)."""
     resources().backup_store().ensure_bucket()
     return new_backup_id()
 
 
-@step("execute", "write-manifest")
+@step("write-manifest")
 def write_manifest(backup_id: str, created_at: datetime, collections: list[CollectionEntry],
                    config_files: list[ConfigFileEntry]) -> Manifest:
     """Signature first, manifest last: until the manifest exists the backup is not listed."""
@@ -45,19 +45,19 @@ def write_manifest(backup_id: str, created_at: datetime, collections: list[Colle
     return manifest
 
 
-@step("pre", "list-backups", cache=False)
+@step("list-backups", cache=False)
 def list_backups() -> list[BackupRef]:
     return resources().backup_store().list_backups()
 
 
-@step("pre", "load-manifest", cache=False)
+@step("load-manifest", cache=False)
 def load_manifest(backup_id: str) -> tuple[Manifest | None, list[dict[str, Any]]]:
     res = resources()
     manifest, findings = load_signed_manifest(res.backup_store(), backup_id, res.manifest_key())
     return manifest, [asdict(f) for f in findings]
 
 
-@step("execute", "integrity", cache=False)
+@step("integrity", cache=False)
 def check_integrity(backup_id: str, manifest: Manifest, share: float, threads: int = 4) -> list[dict[str, Any]]:
     """Stream every object (or a sampled share) and compare sizes and SHA-256 with the manifest."""
     store = resources().backup_store()
@@ -69,7 +69,7 @@ def check_integrity(backup_id: str, manifest: Manifest, share: float, threads: i
     return [asdict(f) for f in findings]
 
 
-@step("post", "record-verification", cache=False)
+@step("record-verification", cache=False)
 def record_verification(backup_id: str, ok: bool, summary: dict[str, Any], share: float, test_restore: bool) -> None:
     """Keep the verdict and its mode (share read, test restore or not) beside (not inside) the
     backup: later runs, retention and the DR test read it."""
@@ -79,7 +79,7 @@ def record_verification(backup_id: str, ok: bool, summary: dict[str, Any], share
                           "passed" if ok else "FAILED", share * 100, "test restore" if test_restore else "no test restore")
 
 
-@step("pre", "latest-verified", cache=False)
+@step("latest-verified", cache=False)
 def latest_verified_backup() -> str | None:
     """The newest verified backup (a thorough verification passed, none failed since; upkeep.backup.records)."""
     store = resources().backup_store()
@@ -89,7 +89,7 @@ def latest_verified_backup() -> str | None:
     return None
 
 
-@step("post", "retention", retries=1)
+@step("retention", retries=1)
 def apply_retention(dry_run: bool = False) -> list[str]:
     """Delete what the retention plan no longer keeps (upkeep.backup.retention: slots from verified
     backups, never the newest verified, a grace period for the others, orphans finished); the ids

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from functools import partial
-from urllib.parse import urlsplit
 
 from prefect import get_run_logger
 
@@ -15,34 +12,18 @@ from tasks._base import resources, step
 from upkeep.config.render import render
 from upkeep.errors import ServiceUnhealthy
 from upkeep.monitoring.samples import Sample
-from upkeep.packages.rolling import with_retries
+from upkeep.operations import check_service, check_smoke
 from upkeep.probes import ProbeResult, probe_http
-from upkeep.resources import Resources
 
 
-@step("verify", "service", retries=3, run_name="{stage}:verify-{service}[{host}]")
-def verify_service(host: str, service: str, stage: str = "post") -> ProbeResult:
-    """Probe a service's health URL on a host; raise (and so retry) until it answers 2xx.
-
-    `stage` is part of the inputs so that the pre- and post-checks of one run are cached apart.
-    """
+@step("service", retries=3, run_name="verify-{service}[{host}]")
+def verify_service(host: str, service: str) -> ProbeResult:
+    """Probe a service's health URL on a host; raise (and so retry) until it answers 2xx (the pre-
+    and post-checks of one run are two calls, cached apart: tasks._base.PerCall)."""
     return check_service(resources(), host, service)
 
 
-def check_service(res: Resources, host: str, service: str) -> ProbeResult:
-    """One health probe of `service` on `host`: 2xx within the response-time threshold, or ServiceUnhealthy."""
-    url = render(res.env.services[service].health_url, res.hosts.get_config(host))
-    result = probe_http(f"{host}/{service}", url, timeout=res.env.thresholds.probe_timeout.total_seconds())
-    get_run_logger().info("%s: %s", host, result.detail)
-    if not result.ok:
-        raise ServiceUnhealthy(result.detail)
-    limit_ms = res.env.thresholds.response_time.total_seconds() * 1000
-    if result.latency_ms > limit_ms:
-        raise ServiceUnhealthy(f"{result.detail}: slower than the {limit_ms:.0f} ms threshold")
-    return result
-
-
-@step("probe", "services", retries=0, cache=False)
+@step("services", retries=0, cache=False)
 def probe_services(at: datetime) -> list[Sample]:
     """Every service's health URL on every host that runs it, concurrently, each within the
     probe timeout: an `up` (1/0) and a `response_time_ms` sample per probe."""
@@ -64,7 +45,7 @@ def probe_services(at: datetime) -> list[Sample]:
     return samples
 
 
-@step("verify", "settle", retries=0, cache=False, run_name="settle-{service}[{host}]")
+@step("settle", retries=0, cache=False, run_name="settle-{service}[{host}]")
 def settle(host: str, service: str, checks: int = 3, interval: float = 2.0) -> list[float]:
     """The fix holds: `checks` health probes in a row, `interval` seconds apart, all healthy."""
     res = resources()
@@ -83,7 +64,7 @@ def settle(host: str, service: str, checks: int = 3, interval: float = 2.0) -> l
     return latencies
 
 
-@step("identify", "health", retries=0, cache=False, run_name="health-{service}[{host}]")
+@step("health", retries=0, cache=False, run_name="health-{service}[{host}]")
 def probe_once(host: str, service: str) -> ProbeResult:
     """One health probe that reports instead of raising (to identify what is failing)."""
     res = resources()
@@ -91,29 +72,7 @@ def probe_once(host: str, service: str) -> ProbeResult:
     return probe_http(f"{host}/{service}", url, res.env.thresholds.probe_timeout.total_seconds())
 
 
-@step("post", "smoke-test", retries=2, run_name="smoke-{name}[{host}]")
-def smoke_test(host: str, name: str, service: str, path: str, expect_status: int, stage: str = "post") -> float:
+@step("smoke-test", retries=2, run_name="smoke-{name}[{host}]")
+def smoke_test(host: str, name: str, service: str, path: str, expect_status: int) -> float:
     """A configured request to the service answers the expected status within the response-time threshold."""
     return check_smoke(resources(), host, name, service, path, expect_status)
-
-
-def check_smoke(res: Resources, host: str, name: str, service: str, path: str, expect_status: int) -> float:
-    """One smoke-test request; its latency in ms, or ServiceUnhealthy."""
-    base = render(res.env.services[service].health_url, res.hosts.get_config(host))
-    parts = urlsplit(base)
-    url = f"{parts.scheme}://{parts.netloc}{path}"
-    result = probe_http(f"{host}/{name}", url, res.env.thresholds.probe_timeout.total_seconds())
-    if result.status != expect_status:
-        raise ServiceUnhealthy(f"smoke test {name} on {host}: expected HTTP {expect_status}, got {result.detail}")
-    get_run_logger().info("%s: smoke test %s passed in %.0f ms", host, name, result.latency_ms)
-    return result.latency_ms
-
-
-def verify_host(res: Resources, host: str, services: Sequence[str], attempts: int, base_delay: float) -> None:
-    """Every service's health probe, then the smoke tests of those services, each retried with backoff."""
-    for s in services:
-        with_retries(partial(check_service, res, host, s), attempts=attempts, base_delay=base_delay)
-    for t in res.env.updates.smoke_tests:
-        if t.service in services:
-            with_retries(partial(check_smoke, res, host, t.name, t.service, t.path, t.expect_status),
-                         attempts=attempts, base_delay=base_delay)

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from upkeep.stages import Stage
+
 StepStatus = Literal["planned", "done", "skipped", "failed", "rolled back"]
-STAGES = ("guard", "pre", "plan", "execute", "post", "rollback")
 
 
 @dataclass
 class Step:
-    stage: str
+    stage: Stage
     name: str
     host: str | None
     status: StepStatus
@@ -26,7 +27,7 @@ class Step:
 
 @dataclass
 class StageRecord:
-    name: str
+    name: Stage
     status: Literal["running", "done", "failed", "skipped"] = "running"
     started: float = field(default_factory=time.monotonic)
     seconds: float | None = None
@@ -44,7 +45,7 @@ class RoutineReport:
     notes: list[str] = field(default_factory=list)
     outcome: str = "running"
 
-    def add(self, stage: str, name: str, status: StepStatus, *, host: str | None = None,
+    def add(self, stage: Stage, name: str, status: StepStatus, *, host: str | None = None,
             detail: str = "", seconds: float | None = None) -> Step:
         step = Step(stage, name, host, status, detail, seconds)
         self.steps.append(step)

@@ -1,14 +1,23 @@
-"""Clients a routine uses, built lazily from the inventory (never at import), closed together.
+"""The clients a routine uses, as Dagster's resources: given explicitly, or built lazily from the
+inventory (never at import); what was built here is closed here, what was given is the giver's.
 
-Like Dagster resources: flows bind one `Resources` per run; tasks ask for what they need.
-Tests can pass their own notifier or host pool.
+    with Resources(inventory, "staging", hosts={"web-1": LocalHost("web-1")}, notifier=rec) as res, \
+            use_resources(res):
+        disk_check(environment="staging")        # runs on the given host, notifies `rec`
+
+A flow opens its resources with `routine_resources(environment, config)`: the current ones when they
+serve that environment (the routine was called by another routine, or a test injected them), new
+ones from the inventory otherwise. Tasks read the current ones (`current_resources()`): a context
+variable, which Prefect's task engine, its thread pool and `upkeep.hosts.fanout` carry along.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
@@ -16,7 +25,8 @@ from pydantic import SecretStr
 from upkeep.config.loader import load_inventory
 from upkeep.config.models import EnvironmentConfig, Inventory
 from upkeep.config.secrets import resolve_secret
-from upkeep.errors import ConfigError
+from upkeep.errors import ConfigError, UpkeepError
+from upkeep.hosts.base import Host
 from upkeep.hosts.pool import HostPool
 from upkeep.notify import LogNotifier, Notifier, SlackNotifier
 
@@ -25,42 +35,52 @@ if TYPE_CHECKING:
     from upkeep.monitoring.store import MonitoringStore
 
 
-@dataclass
 class Resources:
-    inventory: Inventory
-    environment: str
-    resolve: Callable[[str], SecretStr] = resolve_secret
-    notifier_override: Notifier | None = None
-    _pool: HostPool | None = field(default=None, repr=False)
-    _notifier: Notifier | None = field(default=None, repr=False)
-    _s3: Any = field(default=None, repr=False)
-    _mongo: Any = field(default=None, repr=False)
-    _dr_mongo: Any = field(default=None, repr=False)
-    _monitoring: MonitoringStore | None = field(default=None, repr=False)
+    """One environment's clients: hosts, S3, MongoDB (the application's, the DR test's, the
+    monitoring store's) and the notifier. Each is the one given, or built on first use."""
+
+    def __init__(self, inventory: Inventory, environment: str, *, hosts: HostPool | Mapping[str, Host] | None = None,
+                 s3: Any = None, mongo: Any = None, notifier: Notifier | None = None,
+                 resolve: Callable[[str], SecretStr] = resolve_secret, source: str | None = None) -> None:
+        self.inventory, self.environment, self.resolve = inventory, environment, resolve
+        self.source = source  # the inventory file it was loaded from (None: given as an object)
+        self.env: EnvironmentConfig = inventory.environment(environment)  # a clear error now, not mid-run
+        self._pool: HostPool | None = hosts if isinstance(hosts, HostPool) else None
+        self._pool_given = self._pool is not None
+        self._given_hosts: Mapping[str, Host] = {} if hosts is None or isinstance(hosts, HostPool) else hosts
+        self._s3, self._s3_given = s3, s3 is not None
+        self._mongo, self._mongo_given = mongo, mongo is not None
+        self._notifier: Notifier | None = notifier
+        self._dr_mongo: Any = None
+        self._monitoring: MonitoringStore | None = None
+        if self._given_hosts:
+            self.hosts  # noqa: B018 - a host given for a name the inventory lacks is an error now, not mid-run
 
     @classmethod
     def from_config(cls, path: str | None, environment: str, **kwargs: Any) -> Resources:
-        inventory = load_inventory(path)
-        inventory.environment(environment)  # a clear error now, not in the middle of a run
-        return cls(inventory, environment, **kwargs)
+        """Resources of `environment` in the inventory at `path` (default: UPKEEP_CONFIG, ./upkeep.yaml)."""
+        return cls(load_inventory(path), environment, source=path, **kwargs)
 
-    @property
-    def env(self) -> EnvironmentConfig:
-        return self.inventory.environment(self.environment)
+    def serves(self, environment: str, config: str | None) -> bool:
+        """True when these resources are the ones a routine of `environment` on the inventory `config` would build."""
+        if environment != self.environment:
+            return False
+        if config is None:
+            return True
+        return self.source is not None and Path(config).resolve() == Path(self.source).resolve()
 
+    # -- clients ------------------------------------------------------------------------------------
     @property
     def hosts(self) -> HostPool:
         if self._pool is None:
-            self._pool = HostPool(self.env, self.inventory.ssh, resolve=self.resolve)
+            self._pool = HostPool(self.env, self.inventory.ssh, resolve=self.resolve, given=self._given_hosts)
         return self._pool
 
     @property
     def notifier(self) -> Notifier:
         if self._notifier is None:
             slack = self.inventory.slack_for(self.environment)
-            if self.notifier_override is not None:
-                self._notifier = self.notifier_override
-            elif slack is None:
+            if slack is None:
                 self._notifier = LogNotifier(logging.getLogger("upkeep.notify"))
             else:
                 token = self.resolve(slack.token).get_secret_value()
@@ -143,10 +163,57 @@ class Resources:
             self._monitoring = MonitoringStore(client, cfg.store.databases[0], cfg.retention)
         return self._monitoring
 
+    # -- lifetime -----------------------------------------------------------------------------------
     def close(self) -> None:
-        if self._pool is not None:
+        """Close what was built here (the hosts' connections, the MongoDB clients); given clients stay open."""
+        if self._pool is not None and not self._pool_given:
             self._pool.close()
-        for client in (self._mongo, self._dr_mongo, self._monitoring.db.client if self._monitoring else None):
+            self._pool = None
+        built = [None if self._mongo_given else self._mongo, self._dr_mongo,
+                 self._monitoring.db.client if self._monitoring else None]
+        for client in built:
             if client is not None:
                 client.close()
-        self._pool = self._mongo = self._dr_mongo = self._monitoring = None
+        if not self._mongo_given:
+            self._mongo = None
+        self._dr_mongo = self._monitoring = None
+
+    def __enter__(self) -> Resources:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_CURRENT: ContextVar[Resources | None] = ContextVar("upkeep_resources", default=None)
+
+
+@contextmanager
+def use_resources(resources: Resources) -> Iterator[Resources]:
+    """Make `resources` the current ones inside the block (for the flows it calls and their tasks)."""
+    token = _CURRENT.set(resources)
+    try:
+        yield resources
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_resources() -> Resources:
+    """The resources of the routine being run; an UpkeepError outside every routine."""
+    res = _CURRENT.get()
+    if res is None:
+        raise UpkeepError("no Upkeep resources here: tasks run inside a routine (flows/_routine.Routine), "
+                          "or inside `with use_resources(...)`")
+    return res
+
+
+@contextmanager
+def routine_resources(environment: str, config: str | None = None) -> Iterator[Resources]:
+    """The resources a routine runs with, current inside the block: its caller's when they serve
+    `environment` (and `config`, when named), else new ones from the inventory, closed at the end."""
+    outer = _CURRENT.get()
+    if outer is not None and outer.serves(environment, config):
+        yield outer
+        return
+    with Resources.from_config(config, environment) as res, use_resources(res):
+        yield res

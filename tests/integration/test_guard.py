@@ -17,6 +17,7 @@ from sandbox.stack import Stack
 from tasks._base import step
 from tests.helpers import artifacts_of, inventory_variant, latest_flow_run, report_of, slack_calls, standin, wait_for
 from upkeep.errors import HostKeyError
+from upkeep.routines import RoutineSpec
 
 pytestmark = pytest.mark.stack
 
@@ -122,20 +123,20 @@ def test_staging_emergency_notifies_and_proceeds(stack: Stack, tmp_path: Path) -
     state = clear_cache(environment="staging", config=config, emergency=True, return_state=True)
     assert state.is_completed() and state.name == "Completed"
     assert [s["cache_clears"] for s in app_state(stack)] == [s["cache_clears"] + 1 for s in before]
-    assert any("[staging] clear_cache*: emergency run" in c["args"].get("text", "") for c in slack_calls(stack))
+    assert any("[staging] clear-cache*: emergency run" in c["args"].get("text", "") for c in slack_calls(stack))
 
 
 ATTEMPTS: list[str] = []
 ROLLBACKS: list[str] = []
 
 
-@step("execute", "host-key-check", retries=3)
+@step("host-key-check", retries=3)
 def permanent_failure() -> None:
     ATTEMPTS.append("permanent")
     raise HostKeyError("host9", "host key changed")
 
 
-@step("execute", "flaky", retries=3)
+@step("flaky", retries=3)
 def flaky() -> str:
     ATTEMPTS.append("flaky")
     if ATTEMPTS.count("flaky") < 3:
@@ -143,9 +144,13 @@ def flaky() -> str:
     return "ok"
 
 
-@flow
+STAGED = RoutineSpec("staged", "staged", "tests/integration/test_guard.py:staged", disruptive=False, cadence=None,
+                     description="stages, retries and rollback under test")
+
+
+@flow(name=STAGED.flow)
 def staged(fail_in: str) -> str:
-    with Routine("staged", "development") as r:
+    with Routine(STAGED, "development") as r:
         with r.stage("pre"):
             flaky()
         with r.stage("execute", rollback=lambda: ROLLBACKS.append("undo")):

@@ -14,7 +14,7 @@ from tasks._base import step
 pytestmark = pytest.mark.stack
 
 
-@step("execute", "append", retries=0)
+@step("append", retries=0)
 def append_line(path: str) -> int:
     """A side effect: one line appended per call; the number of lines after it."""
     with open(path, "a") as f:

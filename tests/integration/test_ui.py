@@ -64,5 +64,5 @@ def test_prefect_ui_shows_deployments_and_a_run_report(stack: Stack) -> None:
     assert "disk-space[host1]" in dom and "Completed" in dom
     report = next(a for a in artifacts_of(run_id) if a.key == "disk-check-development-report")
     dom = chromium(f"{ui}/artifacts/artifact/{report.id}", screenshot=SHOTS / "report.png")
-    assert "disk_check — development" in dom and "execute: done" in dom and "host5" in dom
+    assert "disk-check — development" in dom and "execute: done" in dom and "host5" in dom
     assert (SHOTS / "report.png").stat().st_size > 10_000

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import paramiko
 from pydantic import SecretStr
@@ -46,14 +46,24 @@ def build_host(cfg: HostConfig, ssh: SSHSettings, *, resolve: Callable[[str], Se
 
 
 class HostPool:
-    """The hosts of one environment, built on first use and closed together."""
+    """The hosts of one environment, built on first use and closed together; `given` hosts (a test's
+    LocalHost or fake, by inventory name) are used as they are and left open."""
 
-    def __init__(self, env: EnvironmentConfig, ssh: SSHSettings, *, resolve: Callable[[str], SecretStr] = resolve_secret) -> None:
+    def __init__(self, env: EnvironmentConfig, ssh: SSHSettings, *, resolve: Callable[[str], SecretStr] = resolve_secret,
+                 given: Mapping[str, Host] | None = None) -> None:
         self._env, self._ssh, self._resolve = env, ssh, resolve
         self._configs = {h.name: h for h in env.hosts}
+        self._given = dict(given or {})
+        unknown = sorted(set(self._given) - set(self._configs))
+        if unknown:
+            raise ConfigError(f"hosts given for {', '.join(unknown)}, which environments.{env.name}.hosts does not list; "
+                              f"known: {', '.join(self._configs)}")
         self._hosts: dict[str, Host] = {}
 
     def get(self, name: str) -> Host:
+        if name in self._given:
+            self.get_config(name)
+            return self._given[name]
         if name not in self._hosts:
             self._hosts[name] = build_host(self.get_config(name), self._ssh, resolve=self._resolve)
         return self._hosts[name]
