@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from upkeep.config.loader import DEFAULT_PATH, ENV_VAR, load_inventory
-from upkeep.errors import ConfigError, UpkeepError
-from upkeep.windows import PRESETS, Window
+import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from upkeep.config.loader import DEFAULT_PATH, ENV_VAR, config_path, load_inventory
+from upkeep.config.models import Inventory
+from upkeep.errors import ConfigError, UpkeepError
 
 
 def out(text: str = "") -> None:
@@ -22,8 +22,11 @@ def out(text: str = "") -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from deployments.specs import PREFECT_YAML, display_path, schedule_differences, write_command
+
+    path = args.file or args.config
     try:
-        inv = load_inventory(args.file or args.config)
+        inv = load_inventory(path)
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
@@ -32,15 +35,37 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         out(f"{name}: {len(env.hosts)} host(s), services {', '.join(env.services) or '-'}, window {window}, "
             f"emergency {env.emergency}")
     out("inventory OK")
-    return 0
+    target = Path(args.prefect_yaml) if args.prefect_yaml else PREFECT_YAML
+    if not target.exists() and not args.prefect_yaml:
+        out(f"no {display_path(target)}: schedules not compared")
+        return 0
+    try:
+        data = yaml.safe_load(target.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        sys.stderr.write(f"{target}: cannot read it as a prefect.yaml ({exc}); name one with --prefect-yaml FILE\n")
+        return 1
+    differences = schedule_differences(inv, data)
+    if not differences:
+        out(f"{display_path(target)}: schedules agree with the inventory's windows")
+        return 0
+    fix = write_command(config_path(path)) + ("" if target.resolve() == PREFECT_YAML else f" --output {target}")
+    level = "error" if args.strict else "warning (exit 0; --strict makes it an error)"
+    sys.stderr.write(f"{level}: {display_path(target)} disagrees with the inventory's windows "
+                     f"({len(differences)} difference(s)):\n")
+    for line in differences:
+        sys.stderr.write(f"  {line}\n")
+    sys.stderr.write(f"fix: `{fix}` (renders it from this inventory)\n")
+    return 1 if args.strict else 0
 
 
-def _windows(config: str | None) -> tuple[dict[str, Window], str | None]:
-    """The inventory's windows; the guide's defaults (and a note saying so) when there is no inventory at all."""
+def _inventory(config: str | None) -> tuple[Inventory, str | None]:
+    """The inventory (--config, $UPKEEP_CONFIG or ./upkeep.yaml); the example one, and a note saying so, when there is none."""
+    from deployments.specs import EXAMPLE_INVENTORY, display_path, example_inventory
+
     if config or os.environ.get(ENV_VAR) or DEFAULT_PATH.exists():
-        inv = load_inventory(config)  # one named but unreadable is still an error
-        return {name: env.window.to_window() for name, env in inv.environments.items()}, None
-    return dict(PRESETS), f"no inventory (./{DEFAULT_PATH}, ${ENV_VAR} or --config): showing the guide's default windows"
+        return load_inventory(config), None  # one named but unreadable is still an error
+    return example_inventory(), (f"no inventory (./{DEFAULT_PATH}, ${ENV_VAR} or --config): showing the guide's "
+                                 f"default windows, from {display_path(EXAMPLE_INVENTORY)}")
 
 
 def cmd_windows(args: argparse.Namespace) -> int:
@@ -48,11 +73,12 @@ def cmd_windows(args: argparse.Namespace) -> int:
 
     from upkeep.windows import describe_decision, next_windows
 
-    windows, note = _windows(args.config)
+    inv, note = _inventory(args.config)
     if note:
         out(note)
     now = datetime.now(UTC)
-    for name, window in windows.items():
+    for name, env in inv.environments.items():
+        window = env.window.to_window()
         out(f"{name}: {describe_decision(window, now).reason}")
         if window.always:
             continue
@@ -66,8 +92,11 @@ def cmd_windows(args: argparse.Namespace) -> int:
 def cmd_schedule(args: argparse.Namespace) -> int:
     from deployments.specs import deployment_specs, next_runs
 
+    inv, note = _inventory(args.config)
+    if note:
+        out(note)
     now = datetime.now(UTC)
-    for spec in deployment_specs():
+    for spec in deployment_specs(inv):
         if spec.cron is None:
             out(f"{spec.name:34} on demand (run by a composite, or from the UI)")
             continue
@@ -85,21 +114,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_deployments(args: argparse.Namespace) -> int:
-    import yaml
+    from deployments.specs import EXAMPLE_INVENTORY, PREFECT_YAML, display_path, render_prefect_yaml, write_command
 
-    from deployments.specs import prefect_yaml
-
-    text = "# Rendered from deployments/specs.py by `upkeep deployments --write`; tests check they agree.\n"
-    text += yaml.safe_dump(prefect_yaml(), sort_keys=False, width=120)
-    target = ROOT / "prefect.yaml"
+    config = Path(args.config) if args.config else EXAMPLE_INVENTORY  # not $UPKEEP_CONFIG: prefect.yaml is a file of the repo
+    text = render_prefect_yaml(load_inventory(config), config)
+    target = Path(args.output) if args.output else PREFECT_YAML
     if args.write:
-        target.write_text(text)
-        out(f"wrote {target}")
-    elif target.read_text() != text:
-        sys.stderr.write("prefect.yaml is out of date: run `upkeep deployments --write`\n")
+        try:
+            target.write_text(text)
+        except OSError as exc:
+            sys.stderr.write(f"{target}: cannot write it ({exc.strerror}); name another with --output FILE\n")
+            return 1
+        out(f"wrote {target} from the windows of {display_path(config)}")
+        return 0
+    if not target.exists() or target.read_text() != text:
+        fix = write_command(config) + ("" if target.resolve() == PREFECT_YAML else f" --output {target}")
+        state = "missing" if not target.exists() else "out of date"
+        sys.stderr.write(f"{display_path(target)} is {state} for the windows of {display_path(config)}: run `{fix}`\n")
         return 1
-    else:
-        out("prefect.yaml agrees with deployments/specs.py")
+    out(f"{display_path(target)} agrees with deployments/specs.py and the windows of {display_path(config)}")
     return 0
 
 
@@ -148,8 +181,17 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="upkeep", description="Maintenance routines of the Event Manager, on Prefect.")
     p.add_argument("--config", help="inventory file (default: $UPKEEP_CONFIG or ./upkeep.yaml)")
     sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("check-config", help="validate an inventory file")
+    c = sub.add_parser(
+        "check-config", help="validate an inventory file; compare its windows with prefect.yaml's schedules",
+        description="Validate an inventory (FILE, else --config, $UPKEEP_CONFIG or ./upkeep.yaml), then compare the "
+                    "schedules its windows imply with prefect.yaml's (one line per differing deployment, and the fix). "
+                    "Exit 1 when the inventory is invalid; a schedule difference is a warning (exit 0) unless --strict: "
+                    "it matters to `prefect deploy` from prefect.yaml, while `upkeep serve` schedules from the inventory "
+                    "itself.")
     c.add_argument("file", nargs="?")
+    c.add_argument("--prefect-yaml", metavar="FILE", help="the prefect.yaml to compare with (default: the repository's; "
+                                                          "when that is absent, schedules are not compared)")
+    c.add_argument("--strict", action="store_true", help="exit 1 when prefect.yaml's schedules differ from the windows")
     c.set_defaults(fn=cmd_check_config)
     c = sub.add_parser("windows", help="the next maintenance windows per environment")
     c.add_argument("-n", "--count", type=int, default=3)
@@ -162,8 +204,16 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--env", required=True)
     c.add_argument("--emergency", action="store_true")
     c.set_defaults(fn=cmd_plan)
-    c = sub.add_parser("deployments", help="check (or --write) prefect.yaml against deployments/specs.py")
-    c.add_argument("--write", action="store_true")
+    c = sub.add_parser(
+        "deployments", help="check (or --write) prefect.yaml against deployments/specs.py and an inventory's windows",
+        description="Render prefect.yaml from deployments/specs.py and an inventory's environments and windows: --config "
+                    "FILE (a site's own inventory), else examples/upkeep.yaml (the guide's windows: the checked-in "
+                    "prefect.yaml); $UPKEEP_CONFIG is not read here. Without --write, exit 1 unless the file is "
+                    "up to date.")
+    c.add_argument("--write", action="store_true", help="write the file (default: only check it)")
+    c.add_argument("--config", default=argparse.SUPPRESS, help="the inventory (default: examples/upkeep.yaml)")
+    c.add_argument("--output", "--prefect-yaml", dest="output", metavar="FILE",
+                   help="the prefect.yaml to write or check (default: prefect.yaml at the repository's root)")
     c.set_defaults(fn=cmd_deployments)
     c = sub.add_parser("serve", help="serve every deployment from this process")
     c.add_argument("--limit", type=int, default=None, help="at most this many runs at once")

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, cast
 
 from sandbox.procs import spawn
 from sandbox.stack import Stack, StackSettings, stop_from_state
+from upkeep.routines import BACKUP, CLEAR_CACHE, DISK_CHECK
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
 ROOT = Path(__file__).resolve().parent.parent
 # a backup first: verification and the DR test, run from the UI, find a verified one
-FIRST_RUNS = ("backup/backup-development", "disk-check/disk-check-development", "clear-cache/clear-cache-development")
+FIRST_RUNS = tuple(spec.deployment_path("development") for spec in (BACKUP, DISK_CHECK, CLEAR_CACHE))
 
 
 def _say(text: str) -> None:

@@ -1,4 +1,7 @@
-"""Serve every deployment from one process (the embedded default used by `make run`)."""
+"""Serve every deployment from one process (the embedded default used by `make run`).
+
+The schedules come from the inventory the process runs against (`--config`, $UPKEEP_CONFIG or ./upkeep.yaml),
+so the served schedules open with the windows its window guard enforces."""
 
 from __future__ import annotations
 
@@ -10,14 +13,21 @@ from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.schedules import Cron
 
 from deployments.specs import DeploymentSpec, deployment_specs
+from upkeep.config.loader import load_inventory
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def served_specs(config: str | os.PathLike[str] | None = None) -> list[DeploymentSpec]:
+    """The deployments of the inventory this process runs against: `config`, else $UPKEEP_CONFIG, else ./upkeep.yaml
+    (ConfigError without one: the served routines could not run either)."""
+    return deployment_specs(load_inventory(config))
+
+
 def runner_deployments(specs: list[DeploymentSpec] | None = None, *, paused: bool = False) -> list[Any]:
-    """RunnerDeployments for `prefect.serve`, loaded from the same entrypoints as prefect.yaml."""
+    """RunnerDeployments for `prefect.serve`, loaded from the same entrypoints as prefect.yaml (default: `served_specs()`)."""
     out = []
-    for spec in specs or deployment_specs():
+    for spec in specs if specs is not None else served_specs():
         flow: Flow[..., Any] = load_flow_from_entrypoint(str(ROOT / spec.routine.entrypoint), use_placeholder_flow=False)
         out.append(flow.to_deployment(
             name=spec.name,

@@ -1,23 +1,37 @@
-"""Every deployment — routine × environment — with its schedule, derived from the windows.
+"""Every deployment — routine × environment — with its schedule, derived from an inventory's windows.
 
-Disruptive routines start when their environment's window opens (production Sunday 02:00 UTC,
-staging daily 22:00 UTC); development has no window ("anytime"), so they run on their cadence.
+The windows are the ones the window guard enforces at run time: `environments.<env>.window` of an
+inventory (`WindowConfig.to_window()`); there is no other copy. Disruptive routines start when their
+environment's window opens; an environment without a window ("anytime") runs them on their cadence.
 Non-disruptive routines run on their own cadence everywhere. Routines that a composite
 (daily/weekly/monthly/quarterly maintenance) already runs are deployed without a schedule: they are
-there to be triggered from the UI, and the composite is what the calendar runs. `prefect.yaml` is rendered from
-this module (`upkeep deployments --write`), and a test checks that the two agree.
+there to be triggered from the UI, and the composite is what the calendar runs.
+
+The checked-in `prefect.yaml` is rendered from the example inventory (`examples/upkeep.yaml`: the
+guide's windows) by `upkeep deployments --write`; a site renders its own with `--config FILE`.
+`upkeep serve` builds the same specs from the inventory it runs against, and `upkeep check-config`
+reports where an inventory's windows and a prefect.yaml disagree (`schedule_differences`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-from upkeep.routines import ROUTINES, RoutineSpec
-from upkeep.windows import PRESETS, Window
+import yaml
 
-ENVIRONMENTS = ("production", "staging", "development")
+from upkeep.config.loader import load_inventory
+from upkeep.config.models import Inventory
+from upkeep.routines import ROUTINES, RoutineSpec
+from upkeep.windows import Window
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_INVENTORY = ROOT / "examples" / "upkeep.yaml"  # the guide's windows; what the checked-in prefect.yaml is from
+PREFECT_YAML = ROOT / "prefect.yaml"
 WORK_POOL = "upkeep-process"
 CADENCE: dict[str, str] = {  # when non-disruptive work runs (UTC), and disruptive work where there is no window
     "minutely": "* * * * *",
@@ -92,18 +106,25 @@ def next_runs(spec: DeploymentSpec, after: datetime, n: int) -> list[datetime]:
     return out
 
 
-def deployment_specs(windows: dict[str, Window] | None = None) -> list[DeploymentSpec]:
-    windows = windows or PRESETS
+@cache
+def example_inventory() -> Inventory:
+    """The example inventory (`examples/upkeep.yaml`): the guide's environments and windows."""
+    return load_inventory(EXAMPLE_INVENTORY)
+
+
+def deployment_specs(inventory: Inventory | None = None) -> list[DeploymentSpec]:
+    """Every routine × every environment of the inventory (default: the example inventory), scheduled by its window."""
+    inv = inventory if inventory is not None else example_inventory()
     out = []
     for routine in ROUTINES:
-        for env in ENVIRONMENTS:
-            cron, tz, day_or = schedule_for(routine, windows[env])
-            out.append(DeploymentSpec(routine, env, cron, tz, day_or))
+        for env in inv.environments.values():
+            cron, tz, day_or = schedule_for(routine, env.window.to_window())
+            out.append(DeploymentSpec(routine, env.name, cron, tz, day_or))
     return out
 
 
 def prefect_yaml(specs: list[DeploymentSpec] | None = None) -> dict[str, Any]:
-    """The content of prefect.yaml for these deployments."""
+    """The content of prefect.yaml for these deployments (default: the example inventory's)."""
     specs = specs or deployment_specs()
     return {
         "name": "upkeep",
@@ -121,3 +142,74 @@ def prefect_yaml(specs: list[DeploymentSpec] | None = None) -> dict[str, Any]:
             for s in specs
         ],
     }
+
+
+def display_path(path: str | Path) -> str:
+    """A path as prefect.yaml's header and the CLI name it: relative to the repository when inside it."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+
+
+def write_command(config: str | Path | None = None) -> str:
+    """The command that renders prefect.yaml from `config` (None: the example inventory)."""
+    if config is None or Path(config).resolve() == EXAMPLE_INVENTORY:
+        return "upkeep deployments --write"
+    return f"upkeep deployments --write --config {display_path(config)}"
+
+
+def render_prefect_yaml(inventory: Inventory | None = None, config: str | Path | None = None) -> str:
+    """prefect.yaml's text for an inventory read from `config` (both None: the example inventory), with a header naming it."""
+    source = display_path(config if config is not None else EXAMPLE_INVENTORY)
+    text = (f"# Rendered from deployments/specs.py and the windows of {source} by `{write_command(config)}`; "
+            "tests check they agree.\n")
+    return text + yaml.safe_dump(prefect_yaml(deployment_specs(inventory)), sort_keys=False, width=120)
+
+
+def _schedules(value: Any) -> list[tuple[str, str, bool]]:
+    """A prefect.yaml deployment's schedules as (cron, timezone, day_or), Prefect's defaults filled in."""
+    found = []
+    for s in value if isinstance(value, list) else []:
+        if isinstance(s, Mapping) and s.get("cron"):
+            found.append((str(s["cron"]), str(s.get("timezone") or "UTC"), bool(s.get("day_or", True))))
+    return found
+
+
+def _describe(schedules: list[tuple[str, str, bool]]) -> str:
+    if not schedules:
+        return "no schedule (on demand)"
+    return ", ".join(f'"{cron}" {tz}' + ("" if day_or else " (day_or: false)") for cron, tz, day_or in schedules)
+
+
+def schedule_differences(inventory: Inventory, data: Any) -> list[str]:
+    """One line per deployment whose schedule in prefect.yaml (parsed `data`) differs from what the inventory's
+    windows imply, and one per environment that only one side has; empty when they agree."""
+    specs = deployment_specs(inventory)
+    raw = data.get("deployments") if isinstance(data, Mapping) else None
+    listed: dict[str, tuple[str, list[tuple[str, str, bool]]]] = {}
+    for d in raw if isinstance(raw, list) else []:
+        if isinstance(d, Mapping) and isinstance(d.get("name"), str):
+            params = d.get("parameters")
+            env = params.get("environment") if isinstance(params, Mapping) else None
+            listed[d["name"]] = (str(env or "?"), _schedules(d.get("schedules")))
+    wanted = {s.name: s for s in specs}
+    envs_specs = list(dict.fromkeys(s.environment for s in specs))
+    envs_yaml = list(dict.fromkeys(env for env, _ in listed.values()))
+    lines = [f"environment {env}: in prefect.yaml ({sum(e == env for e, _ in listed.values())} deployments), "
+             "not in the inventory" for env in envs_yaml if env not in envs_specs]
+    lines += [f"environment {env}: in the inventory, no deployments in prefect.yaml"
+              for env in envs_specs if env not in envs_yaml]
+    for name, spec in wanted.items():
+        if spec.environment not in envs_yaml:
+            continue  # said once for the whole environment
+        implied = [(spec.cron, spec.timezone, spec.day_or)] if spec.cron else []
+        if spec.routine.disruptive and spec.cron and not inventory.environments[spec.environment].window.always:
+            what = f"the inventory's {spec.environment} window implies"
+        else:
+            what = f"its cadence ({spec.routine.cadence or 'on demand'}) implies"
+        if name not in listed:
+            lines.append(f"{name}: not in prefect.yaml; {what} {_describe(implied)}")
+        elif listed[name][1] != implied:
+            lines.append(f"{name}: prefect.yaml says {_describe(listed[name][1])}; {what} {_describe(implied)}")
+    lines += [f"{name}: in prefect.yaml, not a deployment of the inventory" for name, (env, _) in listed.items()
+              if name not in wanted and env in envs_specs]
+    return lines

@@ -7,12 +7,26 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sandbox.sshd import USER, SshdFleet
+from upkeep.config.loader import load_inventory
 
-WINDOWS = {
-    "production": ({"cron": "0 2 * * 0", "timezone": "UTC", "duration": "2h", "cutoff": "15m"}, "approval"),
-    "staging": ({"cron": "0 22 * * *", "timezone": "UTC", "duration": "1h", "cutoff": "10m"}, "notify"),
-    "development": ({"always": True}, "anytime"),
-}
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "upkeep.yaml"  # the guide's windows, one copy
+
+
+def example_windows(path: Path = EXAMPLE) -> dict[str, dict[str, Any]]:
+    """Per environment of the example inventory: its `window` and its `emergency` policy, as inventory data.
+
+    Left out on purpose, so that the sandbox behaves as it always has for the tests and the demo:
+    - the window's `blackout` dates (the example's production has code freezes on two Sundays; the tests
+      and the demo run at the real date, and a frozen Sunday would change what the guard says then);
+    - `emergency_preapproved` and `approval_timeout` (the example pre-approves clear_cache in production:
+      the README's tour and the approval tests need a production clear_cache to pause for approval).
+    """
+    inv = load_inventory(path)
+    return {
+        name: {"window": env.window.model_dump(mode="json", exclude={"blackout"}, exclude_unset=True),
+               "emergency": env.emergency}
+        for name, env in inv.environments.items()
+    }
 
 
 class _HostCounts(Protocol):
@@ -110,7 +124,5 @@ def sandbox_inventory(stack: StackView) -> dict[str, Any]:
         }
     if "slack" in stack.ports:
         inventory["slack"] = {"channel": "#ops", "token": "env:UPKEEP_SANDBOX_SLACK_TOKEN", "base_url": stack.slack_url}
-    inventory["environments"] = {
-        name: {"window": window, "emergency": emergency, **env} for name, (window, emergency) in WINDOWS.items()
-    }
+    inventory["environments"] = {name: {**policy, **env} for name, policy in example_windows().items()}
     return inventory

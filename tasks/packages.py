@@ -44,7 +44,6 @@ def check_hosts(hosts: list[str], min_free_percent: float) -> FanOutResult[HostR
     """Every host reachable, its free disk space, and a snapshot of its installed versions (what a
     rollback returns to), in one pass; fails, with every host's outcome, when a host cannot be reached."""
     res = resources()
-
     result = _group(res, hosts, lambda host: readiness(res, host, min_free_percent))
     low = [h for h, ready in result.returned().items() if not ready.ok]
     get_run_logger().log(30 if low else 20, "hosts checked (min %g%% free disk; versions snapshot): %s%s", min_free_percent,

@@ -1,7 +1,10 @@
 """Maintenance windows: when a maintenance step may start (pure, no I/O).
 
 Per the ops guide: production opens Sunday 02:00-04:00 UTC, staging daily
-22:00-23:00 UTC, development anytime. Emergency overrides (production with
+22:00-23:00 UTC, development anytime. Those windows are data, not code: each
+inventory's `environments.<env>.window` (`WindowConfig.to_window()`), the
+guide's in `examples/upkeep.yaml`; the window guard and the deployments'
+schedules both read them from there. Emergency overrides (production with
 approval, staging/development with notification) are the caller's business;
 this module only answers "is the regular window open, and may a step start?".
 
@@ -260,9 +263,3 @@ def describe_decision(window: Window, now: datetime) -> Decision:
     reason = f"past cutoff: {left} left < cutoff {window.cutoff}"
     return Decision(False, reason, occ, next_open)
 
-
-PRESETS: dict[str, Window] = {
-    "production": Window("0 2 * * 0", "UTC", timedelta(hours=2), timedelta(minutes=15)),
-    "staging": Window("0 22 * * *", "UTC", timedelta(hours=1), timedelta(minutes=10)),
-    "development": Window(None, always=True),
-}

@@ -17,11 +17,11 @@ from prefect.flows import load_flow_from_entrypoint
 from prefect.states import Scheduled
 
 from deployments.cli import main as upkeep
-from deployments.specs import ENVIRONMENTS, ROUTINES, deployment_specs
+from deployments.specs import ROUTINES, deployment_specs, example_inventory
 from sandbox.procs import Proc
 from sandbox.stack import Stack
-from tests.helpers import flow_run_state, settled_task_runs, standin, wait_for
-from upkeep.windows import PRESETS
+from tests.helpers import deployment_exists, flow_run_state, settled_task_runs, standin, wait_for
+from upkeep.config.loader import load_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,11 +30,13 @@ def test_prefect_yaml_agrees_with_specs_windows_and_flows(capsys: pytest.Capture
     assert upkeep(["deployments"]) == 0, "prefect.yaml is stale: run `upkeep deployments --write`"
     data = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in data["deployments"]}
-    assert set(deployments) == {r.deployment_name(e) for r in ROUTINES for e in ENVIRONMENTS}
+    environments = example_inventory().environments  # the windows the guard uses, the one source of the schedules
+    assert list(environments) == ["production", "staging", "development"]
+    assert set(deployments) == {r.deployment_name(e) for r in ROUTINES for e in environments}
     scheduled = 0
     for spec in deployment_specs():
         d = deployments[spec.name]
-        window = PRESETS[spec.environment]
+        window = environments[spec.environment].window.to_window()
         if spec.routine.cadence is None:
             assert d["schedules"] == []  # on demand: a composite schedules it
         else:
@@ -52,7 +54,7 @@ def test_prefect_yaml_agrees_with_specs_windows_and_flows(capsys: pytest.Capture
         flow = load_flow_from_entrypoint(str(ROOT / d["entrypoint"]), use_placeholder_flow=False)
         flow.validate_parameters(d["parameters"])  # raises on a parameter the flow does not take
         assert set(d["parameters"]) <= set(inspect.signature(flow.fn).parameters)
-    assert scheduled == 8 * len(ENVIRONMENTS)  # updates, patches, health-check, verify-backup, four composites
+    assert scheduled == 8 * len(environments)  # updates, patches, health-check, verify-backup, four composites
 
 
 def test_prefect_deploy_all_against_the_server(stack: Stack, tmp_path: Path) -> None:
@@ -79,6 +81,24 @@ def test_prefect_deploy_all_against_the_server(stack: Stack, tmp_path: Path) -> 
         for spec in deployment_specs():  # leave the server as we found it
             flow_name = load_flow_from_entrypoint(str(ROOT / spec.routine.entrypoint), use_placeholder_flow=False).name
             client.delete_deployment(client.read_deployment_by_name(f"{flow_name}/deploy-check-{spec.name}").id)
+
+
+def test_served_schedules_are_the_windows_of_the_inventory_served(stack: Stack, served: Proc) -> None:
+    """`upkeep serve` schedules from the inventory it runs against (the sandbox's, whose windows are the
+    example's): the schedules on the server open with the windows its guard enforces."""
+    inv = load_inventory(stack.inventory_path)
+    specs = deployment_specs(inv)
+    assert len(specs) == len(deployment_specs())  # the sandbox has the example's environments
+    with get_client(sync_client=True) as client:
+        for spec in specs:  # `served` waits for one deployment; `serve` registers the others one by one
+            path = spec.routine.deployment_path(spec.environment)
+            wait_for(lambda: deployment_exists(client, path), timeout=60, what=f"served deployment {path}")  # noqa: B023 - called within this iteration
+            d = client.read_deployment_by_name(path)
+            got = [(s.schedule.cron, s.schedule.timezone, s.schedule.day_or) for s in d.schedules]
+            assert got == ([(spec.cron, spec.timezone, spec.day_or)] if spec.cron else []), spec.name
+        weekly = client.read_deployment_by_name("weekly-maintenance/weekly-maintenance-production")
+        window = inv.environment("production").window
+        assert [(s.schedule.cron, s.schedule.timezone) for s in weekly.schedules] == [(window.cron, window.timezone)]
 
 
 def test_retry_from_the_ui_reruns_only_the_failed_steps(stack: Stack, served: Proc) -> None:

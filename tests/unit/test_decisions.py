@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from upkeep.config.loader import load_inventory
 from upkeep.decisions.disk import disk_verdicts
 from upkeep.decisions.guard import guard_decision, step_allowed
 from upkeep.hosts.base import DiskUsage, ResourceUsage
 from upkeep.hosts.procfs import PROBE_ARGV, cpu_percent, parse_df, parse_meminfo, parse_probe
 from upkeep.report import RoutineReport
-from upkeep.windows import PRESETS
+
+# The guide's windows, as the example inventory holds them (the one source of the checked-in prefect.yaml).
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "upkeep.yaml"
+PRESETS = {name: env.window.to_window() for name, env in load_inventory(EXAMPLE).environments.items()}
 
 SUNDAY_0230 = datetime(2026, 11, 29, 2, 30, tzinfo=UTC)
 MONDAY_NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from upkeep.config.loader import load_inventory
 from upkeep.windows import (
-    PRESETS,
     Decision,
     Occurrence,
     Window,
@@ -26,12 +28,15 @@ from upkeep.windows import (
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
-PROD = PRESETS["production"]
-STAGING = PRESETS["staging"]
-DEV = PRESETS["development"]
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
 US = timedelta(microseconds=1)
+# The ops guide's windows (without the example inventory's blackout dates, so that these tests do not
+# depend on them): examples/upkeep.yaml holds the ones Upkeep uses (test_the_example_inventory_has_the_guides_windows).
+PROD = Window("0 2 * * 0", "UTC", 2 * H, 15 * M)
+STAGING = Window("0 22 * * *", "UTC", H, 10 * M)
+DEV = Window(None, always=True)
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "upkeep.yaml"
 
 
 def utc(*args: int) -> datetime:
@@ -42,14 +47,17 @@ def starts(window: Window, after: datetime, n: int) -> list[datetime]:
     return [o.start for o in next_windows(window, after, n)]
 
 
-# --- presets ---------------------------------------------------------------
+# --- the guide's windows ---------------------------------------------------
 
 
-def test_presets_match_the_ops_guide() -> None:
-    assert PROD == Window("0 2 * * 0", "UTC", 2 * H, 15 * M)
-    assert STAGING == Window("0 22 * * *", "UTC", H, 10 * M)
-    assert DEV.always and DEV.cron is None
-    assert set(PRESETS) == {"production", "staging", "development"}
+def test_the_example_inventory_has_the_guides_windows() -> None:
+    """The one source of the guide's windows (the guard's, the deployments' schedules and the sandbox's)."""
+    windows = {name: env.window.to_window() for name, env in load_inventory(EXAMPLE).environments.items()}
+    assert windows["production"].blackout == {date(2026, 12, 27), date(2027, 1, 3)}  # code freezes
+    assert replace(windows["production"], blackout=frozenset()) == PROD == Window("0 2 * * 0", "UTC", 2 * H, 15 * M)
+    assert windows["staging"] == STAGING == Window("0 22 * * *", "UTC", H, 10 * M)
+    assert windows["development"] == DEV and DEV.always and DEV.cron is None
+    assert set(windows) == {"production", "staging", "development"}
 
 
 def test_production_next_windows_are_sundays_0200_utc() -> None:
