@@ -113,6 +113,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from upkeep.notify import Message, Severity, SlackNotifier
+    from upkeep.resources import Resources
+
+    with Resources.from_config(args.config, args.env) as res:
+        notifier = res.notifier
+        if not isinstance(notifier, SlackNotifier):
+            out(f"{args.env}: no Slack configured (slack, or environments.{args.env}.slack): notices go to the run logs only")
+            return 1
+        for channel, kinds in notifier.routes.destinations().items():
+            escalation = kinds == ["escalations"]
+            text = (f"test notice from `upkeep alerts test`: {channel} receives "
+                    f"{' and '.join(kinds)} notices of {args.env}. Nothing is wrong.")
+            order: list[Severity] = ["critical", "warning", "resolved", "info"]  # the most severe it receives
+            severity = "critical" if escalation else next(s for s in order if s in kinds)
+            notifier.send(Message(args.env, "alerts", text, severity, escalate=escalation))
+            out(f"sent to {channel} ({', '.join(kinds)})")
+    return 0
+
+
 def cmd_deployments(args: argparse.Namespace) -> int:
     from deployments.specs import EXAMPLE_INVENTORY, PREFECT_YAML, display_path, render_prefect_yaml, write_command
 
@@ -142,6 +162,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.config:
         os.environ["UPKEEP_CONFIG"] = str(Path(args.config).resolve())
     serve_all(limit=args.limit, paused=args.paused)
+    return 0
+
+
+def cmd_probe_agent(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+
+    from upkeep.hosts.agent import ProbeAgent
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s probe-agent %(levelname)s %(message)s")
+    agent = ProbeAgent(args.config, Path(args.socket) if args.socket else None, idle_close=args.idle_close)
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        agent.serve_forever()
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -204,6 +244,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--env", required=True)
     c.add_argument("--emergency", action="store_true")
     c.set_defaults(fn=cmd_plan)
+    c = sub.add_parser("alerts", help="alerting: `alerts test --env E` sends a test notice to every route of E",
+                       description="Send a test notice through the real path (the inventory's Slack, its token from "
+                                   "the environment or a Secret block, each route: per severity and escalation).")
+    c.add_argument("action", choices=["test"])
+    c.add_argument("--env", required=True)
+    c.set_defaults(fn=cmd_alerts)
     c = sub.add_parser(
         "deployments", help="check (or --write) prefect.yaml against deployments/specs.py and an inventory's windows",
         description="Render prefect.yaml from deployments/specs.py and an inventory's environments and windows: --config "
@@ -219,6 +265,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--limit", type=int, default=None, help="at most this many runs at once")
     c.add_argument("--paused", action="store_true", help="register schedules paused: runs start only when triggered")
     c.set_defaults(fn=cmd_serve)
+    c = sub.add_parser("probe-agent", help="keep SSH connections for the health checks (`upkeep serve` starts it)",
+                       description="Hold one SSH connection per host of the environments whose monitoring.probe_agent names "
+                                   "this socket and answer their health checks' probes over it (upkeep/hosts/agent.py). "
+                                   "Re-reads the inventory when it changes; stops on SIGTERM or Ctrl-C.")
+    c.add_argument("--socket", help="the socket to listen on (default: the one monitoring.probe_agent names)")
+    c.add_argument("--idle-close", type=float, default=600.0, metavar="SECONDS",
+                   help="close a connection not used for this long (default: 600)")
+    c.set_defaults(fn=cmd_probe_agent)
     for name, fn, text in (("sandbox", cmd_sandbox, "start/stop the local stack of real servers"),
                            ("demo", cmd_demo, "sandbox + Prefect UI + deployments + one routine run")):
         c = sub.add_parser(name, help=text)
@@ -236,7 +290,21 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--hosts", type=int, default=3)
         c.add_argument("--prefect-port", type=int, default=4200)
         c.set_defaults(fn=fn)
+    c = sub.add_parser("watchdog", help="create or update the watchdog automations (missed health checks, late runs)",
+                       description="Create or update, on the Prefect server of PREFECT_API_URL, each environment's watchdog: "
+                                   "Prefect automations that notify Slack when no health check has completed for "
+                                   "monitoring.watchdog.health_check_within, or a scheduled run is Late (UI: Automations). "
+                                   "`upkeep serve` does this itself; run it after `prefect deploy` with workers.")
+    c.set_defaults(fn=cmd_watchdog)
     return p
+
+
+def cmd_watchdog(args: argparse.Namespace) -> int:
+    from deployments.watchdog import ensure_watchdog
+
+    for line in ensure_watchdog(load_inventory(args.config)):
+        out(line)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

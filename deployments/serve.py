@@ -1,19 +1,33 @@
 """Serve every deployment from one process (the embedded default used by `make run`).
 
 The schedules come from the inventory the process runs against (`--config`, $UPKEEP_CONFIG or ./upkeep.yaml),
-so the served schedules open with the windows its window guard enforces."""
+so the served schedules open with the windows its window guard enforces. The serving process only watches
+the schedules: every run it starts executes in a process of its own (as with workers), so nothing a run
+holds in memory — a connection, a cache — outlives it. The probe agent (`probe_agents`) is what keeps the
+health check's SSH connections from one run to the next."""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.schedules import Cron
 
+from deployments.limits import ensure_limits
 from deployments.specs import DeploymentSpec, deployment_specs
-from upkeep.config.loader import load_inventory
+from deployments.watchdog import watch_while_serving
+from upkeep.config.loader import config_path, load_inventory
+from upkeep.hosts.agent_client import agent_sockets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,9 +54,72 @@ def runner_deployments(specs: list[DeploymentSpec] | None = None, *, paused: boo
     return out
 
 
+def _stop_agent(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the agent's process group (by its PID), SIGKILL after 10 s."""
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextmanager
+def probe_agents(config: str | os.PathLike[str] | None = None) -> Iterator[dict[Path, subprocess.Popen[bytes]]]:
+    """One `upkeep probe-agent` child per socket the inventory's `monitoring.probe_agent` names (usually one),
+    restarted when it dies (after 10 s, doubling up to 5 min while it keeps dying), stopped by PID on exit.
+    While one is down the health checks probe cold (upkeep/hosts/agent.py)."""
+    path = config_path(config).resolve()
+    sockets = agent_sockets(load_inventory(path))
+    log = logging.getLogger("upkeep.serve")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    procs: dict[Path, subprocess.Popen[bytes]] = {}
+    lock, done = threading.Lock(), threading.Event()
+
+    def start(sock: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "deployments.cli", "--config", str(path), "probe-agent", "--socket",
+                                 str(sock)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def supervise() -> None:
+        delay = dict.fromkeys(procs, 10.0)
+        due = dict.fromkeys(procs, 0.0)
+        while not done.wait(2.0):
+            with lock:
+                for sock, proc in list(procs.items()):
+                    if proc.poll() is None or done.is_set():
+                        continue
+                    if not due[sock]:
+                        due[sock] = time.monotonic() + delay[sock]
+                        log.warning("probe agent for %s exited with %s; restarting in %.0f s (health checks probe cold)",
+                                    sock, proc.returncode, delay[sock])
+                    elif time.monotonic() >= due[sock]:
+                        procs[sock], due[sock], delay[sock] = start(sock), 0.0, min(300.0, delay[sock] * 2)
+
+    with lock:
+        for sock in sockets:
+            procs[sock] = start(sock)
+    if procs:
+        threading.Thread(target=supervise, name="probe-agents", daemon=True).start()
+    try:
+        yield procs
+    finally:
+        with lock:
+            done.set()
+            for proc in procs.values():
+                _stop_agent(proc)
+
+
 def serve_all(*, limit: int | None = None, paused: bool = False) -> None:
-    """Register and serve all deployments until interrupted (runs are executed in this process)."""
+    """Register and serve all deployments until interrupted; each run executes in a process of its own, the probe
+    agents (`probe_agents`) run beside this process and stop with it."""
     from prefect import serve
 
     os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "true")  # rerun-failed-steps needs results
-    serve(*runner_deployments(paused=paused), limit=limit, print_starting_message=False)
+    ensure_limits(load_inventory())  # one disruptive routine per environment at a time (deployments/limits.py)
+    watch_while_serving(paused=paused)  # automations the Prefect server runs: missed health checks, late runs
+    with probe_agents():  # warm SSH connections for the health checks (upkeep/hosts/agent.py)
+        serve(*runner_deployments(paused=paused), limit=limit, print_starting_message=False)

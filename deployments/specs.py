@@ -4,8 +4,10 @@ The windows are the ones the window guard enforces at run time: `environments.<e
 inventory (`WindowConfig.to_window()`); there is no other copy. Disruptive routines start when their
 environment's window opens; an environment without a window ("anytime") runs them on their cadence.
 Non-disruptive routines run on their own cadence everywhere. Routines that a composite
-(daily/weekly/monthly/quarterly maintenance) already runs are deployed without a schedule: they are
-there to be triggered from the UI, and the composite is what the calendar runs.
+(daily/weekly/monthly/quarterly maintenance, `upkeep.routines.COMPOSITES`) already runs are deployed
+without a schedule (`own_cadence`: no disruptive routine starts both alone and inside a composite at
+the window's opening): they are there to be triggered from the UI, and the composite is what the
+calendar runs. Disruptive runs of one environment share its slot (`deployments.limits`).
 
 The checked-in `prefect.yaml` is rendered from the example inventory (`examples/upkeep.yaml`: the
 guide's windows) by `upkeep deployments --write`; a site renders its own with `--config FILE`.
@@ -26,7 +28,7 @@ import yaml
 
 from upkeep.config.loader import load_inventory
 from upkeep.config.models import Inventory
-from upkeep.routines import ROUTINES, RoutineSpec
+from upkeep.routines import ROUTINES, RoutineSpec, own_cadence
 from upkeep.windows import Window
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,20 +70,22 @@ def schedule_for(routine: RoutineSpec, window: Window) -> tuple[str | None, str,
     """(cron, timezone, day_or): the window's start for disruptive routines, else the cadence in UTC.
 
     A weekly routine in a daily window takes Sunday's opening; a monthly one takes the month's
-    first opening (the first Sunday of a weekly window: day 1-7 AND Sunday, so day_or=False)."""
-    if routine.cadence is None:
+    first opening (the first Sunday of a weekly window: day 1-7 AND Sunday, so day_or=False).
+    None for a routine without a cadence of its own (on demand, or run by a scheduled composite)."""
+    cadence = own_cadence(routine)
+    if cadence is None:
         return None, "UTC", True
     if routine.disruptive and not window.always:
         assert window.cron is not None
         minute, hour, _dom, _month, dow = window.cron.split()
-        if routine.cadence == "weekly" and dow == "*":
+        if cadence == "weekly" and dow == "*":
             return f"{minute} {hour} * * 0", window.timezone, True
-        if routine.cadence == "monthly":
+        if cadence == "monthly":
             if dow == "*":
                 return f"{minute} {hour} 1 * *", window.timezone, True
             return f"{minute} {hour} 1-7 * {dow}", window.timezone, False
         return window.cron, window.timezone, True
-    return CADENCE[routine.cadence], "UTC", True
+    return CADENCE[cadence], "UTC", True
 
 
 def next_runs(spec: DeploymentSpec, after: datetime, n: int) -> list[datetime]:
@@ -205,7 +209,7 @@ def schedule_differences(inventory: Inventory, data: Any) -> list[str]:
         if spec.routine.disruptive and spec.cron and not inventory.environments[spec.environment].window.always:
             what = f"the inventory's {spec.environment} window implies"
         else:
-            what = f"its cadence ({spec.routine.cadence or 'on demand'}) implies"
+            what = f"its cadence ({own_cadence(spec.routine) or 'on demand'}) implies"
         if name not in listed:
             lines.append(f"{name}: not in prefect.yaml; {what} {_describe(implied)}")
         elif listed[name][1] != implied:

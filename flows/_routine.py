@@ -11,14 +11,21 @@
 
 The stage a block is in is the stage of every task it calls (upkeep.stages): the UI shows
 `post:notify`, the report files each host's row under it.
+
+One disruptive routine per environment at a time: once the window guard lets a disruptive routine go
+ahead, it takes its environment's slot (`upkeep-disruptive-<env>`, a Prefect global concurrency limit
+of 1, created when missing) and holds it to the end of the run. A second one waits for it until its
+window's cutoff (an always-open window, or an emergency run: the environment's `max_slot_wait`), then
+ends Skipped, touching nothing. The slot is re-entrant within a run: the routines a composite or
+another routine calls run inside their caller's slot (`hold_slot`, `composite_slot`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterator
-from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import State, Task, get_run_logger
@@ -28,6 +35,7 @@ from prefect.input import RunInput
 from prefect.states import Completed
 from prefect.utilities.annotations import opaque
 
+from flows._slots import hold_slot, holds
 from tasks._base import run_key
 from tasks.monitoring import maintenance_lock
 from tasks.notify import notify
@@ -36,11 +44,14 @@ from upkeep.config.models import EnvironmentConfig
 from upkeep.decisions.guard import guard_decision, step_allowed
 from upkeep.errors import FanOutError, UpkeepError, WindowClosed
 from upkeep.hosts.fanout import FanOutResult, Status, fan_out
+from upkeep.humanize import duration
 from upkeep.notify import Severity
 from upkeep.report import RoutineReport, StageRecord, StepStatus
 from upkeep.resources import Resources, routine_resources, use_resources
-from upkeep.routines import RoutineSpec
+from upkeep.routines import RoutineSpec, slot_name
+from upkeep.runrecords import run_record
 from upkeep.stages import Stage, current_stage, in_stage
+from upkeep.windows import wait_bound
 
 
 class Approval(RunInput):
@@ -97,14 +108,31 @@ class Routine:
                 except Exception as err:  # noqa: BLE001 - the report still goes out; the lock expires with the window
                     self.report.notes.append(f"maintenance lock not released ({err}); it expires with the window")
                     self.logger.error("maintenance lock not released: %s", err)
-            publish_report(self.report)
+            publish_report(self.report, table=self.spec.cadence != "minutely" or "failed" in self.report.counts())
+            self._keep_record()
         finally:
             self._scope.__exit__(exc_type, exc, tb)
+
+    def _keep_record(self) -> None:
+        """The run's durable record in S3 (upkeep.runrecords); a failure to write it is noted, never fatal."""
+        try:  # no task: one small PUT, and a minute health check should not add a task run for it
+            store = self.res.run_records() if self.res is not None else None
+            if store is not None:
+                key = store.put(run_record(self.report, run_key()))
+                self.logger.info("run record kept: s3://%s/%s", store.bucket, key)
+        except Exception as err:  # noqa: BLE001 - the run's own outcome stands; the log says the record is missing
+            self.logger.error("run record not kept: %s", err)
 
     @property
     def env(self) -> EnvironmentConfig:
         assert self.res is not None
         return self.res.env
+
+    @property
+    def resources(self) -> Resources:
+        """The run's clients (upkeep.resources), for a stage that calls the core directly."""
+        assert self.res is not None, "resources are there inside `with Routine(...)`"
+        return self.res
 
     # -- window guard -----------------------------------------------------------------------------
     def guard(self, emergency: bool = False, *, preapproved: bool = False) -> bool:
@@ -134,9 +162,50 @@ class Routine:
             self.notify(decision.reason, "warning")
         self.override = decision.override
         self.report.add("guard", "window", "done", detail=decision.reason, seconds=time.monotonic() - started)
+        if self.disruptive and not self._take_slot():
+            return False
         if self.env.monitoring is not None:  # the lock lives in the monitoring store
             self._locked = maintenance_lock([h.name for h in self.env.hosts], run_key(), self.name, self.env.window.duration)
         return True
+
+    def _take_slot(self) -> bool:
+        """Hold the environment's slot to the end of the run, waiting for it until the window's cutoff (an
+        override or an always-open window: `max_slot_wait`); False (the run ends Skipped) when it stayed taken."""
+        started, name = time.monotonic(), slot_name(self.environment)
+        if holds(name):
+            self.report.add("guard", "slot", "done", detail=f"{name}: inside the caller's slot")
+            return True
+        window, longest = self.env.window.to_window(), self.env.max_slot_wait
+        wait = longest if self.override else wait_bound(window, datetime.now(UTC), longest)
+        self.logger.info("waiting up to %s for %s", wait, name)
+        if self._scope.enter_context(hold_slot(self.environment, wait)):
+            waited = time.monotonic() - started
+            after = f" after waiting {duration(waited)}" if waited >= 1 else ""
+            self.report.add("guard", "slot", "done", detail=f"{name}: held{after}", seconds=waited)
+            return True
+        until = "the longest wait" if window.always or self.override else "the window's cutoff"
+        reason = (f"another disruptive routine held {name} until {until} (waited {duration(wait)}); "
+                  "nothing was touched")
+        self.report.add("guard", "slot", "skipped", detail=reason, seconds=time.monotonic() - started)
+        self.report.outcome = f"skipped: {reason}"
+        self.logger.warning("not run: %s", reason)
+        self.notify(f"not run: {reason}", "warning")
+        return False
+
+    def disruptive_slot(self, wait: timedelta) -> AbstractContextManager[bool]:
+        """The environment's slot for a disruptive action of a routine that is not disruptive itself (the health
+        check's cache clear): `with r.disruptive_slot(timedelta(seconds=20)) as held: if held: ...` — held is
+        False when a disruptive routine kept it for all of `wait` (a note in the report says so)."""
+        return self._noted_slot(wait)
+
+    @contextmanager
+    def _noted_slot(self, wait: timedelta) -> Iterator[bool]:
+        with hold_slot(self.environment, wait) as held:
+            if not held:
+                note = f"{slot_name(self.environment)} busy for {duration(wait)}: a disruptive routine is running"
+                self.report.notes.append(note)
+                self.logger.warning("%s", note)
+            yield held
 
     def _ask_approval(self, reason: str) -> Approval | None:
         self.notify(f"{reason}: waiting for approval in the Prefect UI", "warning")
@@ -254,7 +323,9 @@ class Routine:
         if disruptive and self.disruptive:
             allowed, why = step_allowed(self.env.window.to_window(), datetime.now(UTC), override=self.override)
             if not allowed:
-                self.report.stages.append(StageRecord(name, status="skipped", error=why))
+                skipped = StageRecord(name)
+                skipped.finish("skipped", why)
+                self.report.stages.append(skipped)
                 self.report.outcome = f"stopped before {name}: {why}"
                 raise WindowClosed(why)
         record = StageRecord(name)
@@ -264,12 +335,11 @@ class Routine:
             with in_stage(name):
                 yield record
         except BaseException as exc:
-            record.status, record.error = "failed", str(exc)[:500]
-            record.seconds = time.monotonic() - record.started
+            record.finish("failed", str(exc))
             if rollback is not None:
                 self._rollback(rollback)
             raise
-        record.status, record.seconds = "done", time.monotonic() - record.started
+        record.finish("done")
 
     def _rollback(self, rollback: Callable[[], Any]) -> None:
         record = StageRecord("rollback")
@@ -277,11 +347,10 @@ class Routine:
         try:
             with in_stage("rollback"):
                 rollback()
-            record.status = "done"
+            record.finish("done")
         except Exception as exc:  # noqa: BLE001 - reported; the original failure is re-raised
-            record.status, record.error = "failed", str(exc)[:500]
+            record.finish("failed", str(exc))
             self.logger.error("rollback failed: %s", exc)
-        record.seconds = time.monotonic() - record.started
 
 
 def _step_name(step: Any) -> str:

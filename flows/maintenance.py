@@ -1,25 +1,33 @@
-"""The guides' composite schedules call the routine subflows that exist.
+"""The guides' composite schedules call the routine subflows that exist, in the order
+`upkeep.routines.COMPOSITES` gives (each runs even when an earlier one failed):
 
 daily (Event Manager guide): check disk space, back up and verify the backup;
-weekly (in the window): clear stale cache;
+weekly (in the window): security patches (the system update, security scope), then clear stale cache;
 monthly (Event Editor guide, "Backup Verification: test backup systems, verify data integrity"):
 read every object of the newest backup, not a sample;
 quarterly (Event Manager guide): disaster-recovery test.
-Each later routine adds itself here (log rotation, security patches, system updates, audits, ...).
+Each later routine adds itself to COMPOSITES and to `_calls` (log rotation, audits, ...).
 A composite opens the environment's resources once; each routine it calls runs with them
 (upkeep.resources.routine_resources) instead of loading the inventory and connecting again.
+A composite with a disruptive part takes the environment's disruptive slot once, before its first
+part, and its parts run inside it (flows._slots.composite_slot); it ends Skipped, nothing run, when
+another disruptive routine keeps the slot until the window's cutoff.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from prefect import flow
+from prefect import State, flow
+from prefect.states import Completed
 
+from flows._slots import composite_slot
 from flows.backup import backup
 from flows.clear_cache import clear_cache
 from flows.disk_check import disk_check
 from flows.dr_test import dr_test
+from flows.system_update import system_update
 from flows.verify_backup import verify_backup
 from upkeep.errors import MaintenanceFailed
 from upkeep.resources import routine_resources
@@ -31,43 +39,61 @@ from upkeep.routines import (
     DR_TEST,
     MONTHLY_MAINTENANCE,
     QUARTERLY_MAINTENANCE,
+    SECURITY_PATCHES,
     VERIFY_BACKUP,
     WEEKLY_MAINTENANCE,
+    RoutineSpec,
+    parts,
 )
+
+
+def _calls(environment: str, config: str | None, emergency: bool = False) -> dict[str, Callable[[], Any]]:
+    """How a composite calls each routine it may run (routine id → a call returning its final state)."""
+    kw: dict[str, Any] = {"environment": environment, "config": config, "return_state": True}
+    return {
+        DISK_CHECK.id: lambda: disk_check(**kw),
+        BACKUP.id: lambda: backup(**kw),
+        SECURITY_PATCHES.id: lambda: system_update(**kw, **SECURITY_PATCHES.parameters, emergency=emergency),
+        CLEAR_CACHE.id: lambda: clear_cache(**kw, emergency=emergency),
+        VERIFY_BACKUP.id: lambda: verify_backup(**kw, sample=1.0),
+        DR_TEST.id: lambda: dr_test(**kw),
+    }
+
+
+def _run(composite: RoutineSpec, environment: str, config: str | None, emergency: bool = False) -> dict[str, str] | State:
+    """Run the composite's parts in order with one set of resources, inside one hold of the slot when one is disruptive."""
+    calls = _calls(environment, config, emergency)
+    with routine_resources(environment, config) as res, composite_slot(composite, res.env, emergency) as refused:
+        if refused is not None:
+            return Completed(name="Skipped", message=refused)
+        states = {part.id: calls[part.id]() for part in parts(composite)}
+    return _finish(states)
+
+
+@flow(name=DAILY_MAINTENANCE.flow)
+def daily_maintenance(environment: str = "development", config: str | None = None) -> dict[str, str] | State:
+    """Each routine runs even when an earlier one failed; the run fails if any did."""
+    return _run(DAILY_MAINTENANCE, environment, config)
+
+
+@flow(name=WEEKLY_MAINTENANCE.flow)
+def weekly_maintenance(environment: str = "development", config: str | None = None,
+                       emergency: bool = False) -> dict[str, str] | State:
+    return _run(WEEKLY_MAINTENANCE, environment, config, emergency)
+
+
+@flow(name=MONTHLY_MAINTENANCE.flow)
+def monthly_maintenance(environment: str = "development", config: str | None = None) -> dict[str, str] | State:
+    return _run(MONTHLY_MAINTENANCE, environment, config)
+
+
+@flow(name=QUARTERLY_MAINTENANCE.flow)
+def quarterly_maintenance(environment: str = "development", config: str | None = None) -> dict[str, str] | State:
+    return _run(QUARTERLY_MAINTENANCE, environment, config)
 
 
 def _outcome(state: Any) -> str:
     return f"{state.name}: {state.message}" if state.message else state.name
-
-
-@flow(name=DAILY_MAINTENANCE.flow)
-def daily_maintenance(environment: str = "development", config: str | None = None) -> dict[str, str]:
-    """Each routine runs even when an earlier one failed; the run fails if any did."""
-    with routine_resources(environment, config):  # one inventory load and one set of clients for all of them
-        states = {
-            DISK_CHECK.id: disk_check(environment=environment, config=config, return_state=True),
-            BACKUP.id: backup(environment=environment, config=config, return_state=True),
-        }
-    return _finish(states)
-
-
-@flow(name=WEEKLY_MAINTENANCE.flow)
-def weekly_maintenance(environment: str = "development", config: str | None = None, emergency: bool = False) -> dict[str, str]:
-    with routine_resources(environment, config):
-        return _finish({CLEAR_CACHE.id: clear_cache(environment=environment, config=config, emergency=emergency,
-                                                    return_state=True)})
-
-
-@flow(name=MONTHLY_MAINTENANCE.flow)
-def monthly_maintenance(environment: str = "development", config: str | None = None) -> dict[str, str]:
-    with routine_resources(environment, config):
-        return _finish({VERIFY_BACKUP.id: verify_backup(environment=environment, config=config, sample=1.0, return_state=True)})
-
-
-@flow(name=QUARTERLY_MAINTENANCE.flow)
-def quarterly_maintenance(environment: str = "development", config: str | None = None) -> dict[str, str]:
-    with routine_resources(environment, config):
-        return _finish({DR_TEST.id: dr_test(environment=environment, config=config, return_state=True)})
 
 
 def _finish(states: dict[str, Any]) -> dict[str, str]:

@@ -22,13 +22,14 @@ from tasks.packages import check_hosts, plan_updates, rolling_update
 from upkeep.errors import FanOutError, UpkeepError
 from upkeep.packages import Scope, approval_request, split_plan
 from upkeep.packages.rolling import HostRolledBack
-from upkeep.routines import SYSTEM_UPDATE
+from upkeep.routines import SECURITY_PATCHES, SYSTEM_UPDATE
 
 
 @flow(name=SYSTEM_UPDATE.flow)
 def system_update(environment: str = "development", config: str | None = None, hosts: list[str] | None = None,
                   scope: Scope = "all", emergency: bool = False, dry_run: bool = False) -> dict[str, Any] | State:
-    with Routine(SYSTEM_UPDATE, environment, config, dry_run=dry_run) as r:
+    spec = SECURITY_PATCHES if scope == SECURITY_PATCHES.parameters["scope"] else SYSTEM_UPDATE  # its report, notices, lock
+    with Routine(spec, environment, config, dry_run=dry_run) as r:
         if not r.guard(emergency):
             return r.skipped()
         u = r.env.updates

@@ -45,6 +45,8 @@ class StackView(Protocol):
     @property
     def ports(self) -> Mapping[str, int]: ...  # by component; only the started ones are present
     @property
+    def base(self) -> Path: ...  # the stack's directory
+    @property
     def tools(self) -> Path: ...  # where the host tools (standinctl.py) are
     @property
     def s3_url(self) -> str: ...
@@ -98,6 +100,7 @@ def sandbox_inventory(stack: StackView) -> dict[str, Any]:
         env["monitoring"] = {
             "store": {"uri": "env:UPKEEP_SANDBOX_MONGO_URI", "databases": ["upkeep_monitoring"], "timeout": "5s"},
             "retention": "7d", "period": "1h", "auto_recover": {"after_failures": 2, "action": "restart"},
+            "probe_agent": str(stack.base / "agent" / "probe.sock"),  # started by `upkeep serve`; cold probes without it
         }
     if "standin_dr" in stack.ports and fleet is not None:
         dr_host = fleet.hosts[stack.settings.app_hosts]

@@ -176,7 +176,10 @@ class Stack:
         port = self.ports["prefect"] = self.settings.prefect_port or free_port()
         if port_open("127.0.0.1", port):
             raise SandboxError(f"port {port} is taken: stop what runs there or choose another Prefect port")
-        env = self.prefect_env()
+        # the settings README recommends: events kept two days, and what pruned runs leave (logs, artifacts)
+        # cleaned up; an explicit setting in the environment (a benchmark's) wins
+        env = {"PREFECT_SERVER_EVENTS_RETENTION_PERIOD": "P2D", "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,orphans",
+               **{k: v for k, v in os.environ.items() if k.startswith("PREFECT_SERVER_")}, **self.prefect_env()}
         proc = spawn("prefect", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                      logs / "prefect.log", env=env)
         self.procs.append(proc)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from prefect import get_run_logger
 
 from tasks._base import resources, step
@@ -12,9 +10,7 @@ from upkeep.backup.manifest import ConfigFileEntry, FileEntry
 from upkeep.config.render import render
 from upkeep.decisions.disk import DiskVerdict
 from upkeep.hosts.base import ResourceUsage
-from upkeep.hosts.fanout import fan_out
 from upkeep.logs import errors_in
-from upkeep.monitoring.samples import Sample
 from upkeep.operations import host_disk_verdicts, run_service_command
 
 
@@ -51,31 +47,6 @@ def backup_config_file(host: str, path: str, backup_id: str) -> ConfigFileEntry:
     get_run_logger().info("%s: backed up %s (%d bytes)", host, path, len(data))
     return ConfigFileEntry(host=host, path=path,
                            file=FileEntry(key=key, size=len(data), sha256=file_sha256(data), blake3=file_blake3(data)))
-
-
-@step("hosts", retries=0, cache=False)
-def probe_hosts(at: datetime) -> list[Sample]:
-    """CPU, memory and root-disk usage of every host, concurrently; an unreachable host gives an
-    `up` 0 sample within the connect timeout and does not hold the others back."""
-    res = resources()
-    env = res.env
-    limit = env.monitoring.max_concurrency if env.monitoring else 50
-    result = fan_out(res.hosts.select(), lambda h: h.resources(), max_concurrency=limit, max_errors=None)
-    samples = []
-    for name, outcome in result.outcomes.items():
-        if outcome.value is None:
-            samples.append(Sample(at, res.environment, name, "host", "up", 0.0))
-            get_run_logger().warning("%s: %s", name, outcome.message)
-            continue
-        u = outcome.value
-        root = u.disk("/")
-        samples += [Sample(at, res.environment, name, "host", "up", 1.0),
-                    Sample(at, res.environment, name, "host", "cpu_percent", u.cpu_percent),
-                    Sample(at, res.environment, name, "host", "memory_percent", u.memory_percent)]
-        if root is not None:
-            samples.append(Sample(at, res.environment, name, "host", "disk_percent", round(root.percent_used, 1)))
-    get_run_logger().info("probed %d hosts: %s", len(result.outcomes), result.summary())
-    return samples
 
 
 @step("recent-errors", retries=1, cache=False, run_name="recent-errors[{host}]")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,6 @@ from upkeep.backup.dump import dump_collection, file_blake3, file_sha256, index_
 from upkeep.backup.manifest import CollectionEntry, FileEntry, Manifest
 from upkeep.backup.verify import load_signed_manifest, restore, stale_scratch
 from upkeep.errors import DatabaseError
-from upkeep.monitoring.samples import Sample
 from upkeep.resources import Resources
 
 
@@ -125,22 +123,6 @@ def dr_read_query(collection: str, filter: dict[str, Any], min_count: int,  # no
         raise DatabaseError(f"read query on {collection} {filter} found {n} documents, expected at least {min_count}")
     get_run_logger().info("read query on %s: %d documents", collection, n)
     return n
-
-
-@step("database", retries=0, cache=False)
-def probe_database(at: datetime) -> list[Sample]:
-    """Ping the database within the probe timeout: `up` and `db_ping_ms` samples."""
-    res = resources()
-    started = time.monotonic()
-    try:
-        res.mongo.admin.command("ping")
-        ok = True
-    except PyMongoError as exc:
-        ok = False
-        get_run_logger().warning("database ping failed: %s", str(exc)[:200])
-    ms = (time.monotonic() - started) * 1000
-    return [Sample(at, res.environment, "database", "database", "up", 1.0 if ok else 0.0),
-            Sample(at, res.environment, "database", "database", "db_ping_ms", round(ms, 1))]
 
 
 @step("restore-database", retries=0)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import cast
+
 from prefect import get_run_logger
 
-from tasks._base import resources, run_key, step
+from tasks._base import resources, retry_delay_factor, run_key, step
+from upkeep.errors import NotifyError
+from upkeep.monitoring.rules import AlertEvent
 from upkeep.notify import Message, Severity
+from upkeep.packages.rolling import with_retries
 
 
 def run_url() -> str | None:
@@ -22,3 +28,27 @@ def notify(routine: str, text: str, severity: Severity = "info") -> None:
     res = resources()
     res.notifier.send(Message(res.environment, routine, text, severity, run_url()))
     get_run_logger().info("notified (%s): %s", severity, text)
+
+
+@step("alert-notices", retries=0, cache=False)
+def notify_alerts(routine: str, events: list[AlertEvent]) -> int:
+    """Send each alert notice to its route (by severity; an escalation to the escalation route) and
+    emit it as a Prefect event (`upkeep.alert.firing` / `upkeep.alert.resolved`) for automations.
+    Each send is retried; one that still fails is logged and the others go out (the alert repeats)."""
+    from prefect.events import emit_event
+
+    res = resources()
+    logger = get_run_logger()
+    url, sent = run_url(), 0
+    for e in events:
+        message = Message(res.environment, routine, e.text, cast("Severity", e.severity), url, escalate=e.kind == "escalate")
+        try:
+            with_retries(partial(res.notifier.send, message), attempts=3, base_delay=retry_delay_factor() / 2)
+            sent += 1
+        except NotifyError as exc:
+            logger.error("alert notice not sent (%s): %s", exc, e.text)
+        emit_event(event=f"upkeep.alert.{'resolved' if e.kind == 'resolve' else 'firing'}", resource=e.labels(res.environment),
+                   payload={"kind": e.kind, "text": e.text, "value": e.value, "since": e.since.isoformat(),
+                            "metric": e.rule.metric, "threshold": e.rule.threshold})
+        logger.log(30 if e.kind != "resolve" else 20, "alert (%s, %s): %s", e.kind, e.severity, e.text)
+    return sent

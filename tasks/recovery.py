@@ -11,20 +11,22 @@ from prefect.exceptions import ObjectNotFound
 
 from tasks._base import resources, step
 from tasks.notify import run_url
-from upkeep.monitoring.rules import AlertState
+from upkeep.monitoring.rules import AUTO_RECOVER, AlertState
 from upkeep.notify import Message
 from upkeep.routines import EMERGENCY_RECOVERY, HEALTH_CHECK
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
-AUTO = "auto-recover"
+AUTO = AUTO_RECOVER
 
 
 @step("auto-recover", retries=0, cache=False, run_name="auto-recover[{host}/{service}]")
 def trigger_recovery(host: str, service: str, action: str, failures: int, after: int) -> str:
     """Start the emergency-recovery deployment once per incident, when a service failed `after`
-    health checks in a row; forget the incident when the service is up again."""
+    health checks in a row — not for a host under a maintenance lock (a running maintenance stopped
+    it; the reason is returned: 'not recovered: under maintenance by system-update run …'); forget
+    the incident when the service is up again."""
     from prefect.deployments import run_deployment
 
     res = resources()
@@ -38,6 +40,11 @@ def trigger_recovery(host: str, service: str, action: str, failures: int, after:
         return "healthy"
     if failures < after or state.status == "firing":
         return "waiting" if failures < after else "recovery already started"
+    locked = store.locked_hosts(res.environment)
+    if host in locked:  # a running maintenance stopped it on purpose: not an outage to recover from
+        reason = f"not recovered: under maintenance by {locked[host]}"
+        get_run_logger().warning("%s failed %d checks in a row, %s", subject, failures, reason)
+        return reason
     name = EMERGENCY_RECOVERY.deployment_path(res.environment)
     try:
         run = cast("FlowRun", run_deployment(name, timeout=0, parameters={  # a sync task gets the FlowRun, not a coroutine

@@ -19,17 +19,19 @@ def _key(report: RoutineReport, kind: str) -> str:
     return f"{report.routine}-{report.environment}-{kind}"
 
 
-def publish_report(report: RoutineReport) -> None:
+def publish_report(report: RoutineReport, *, table: bool = True) -> None:
     """The markdown report and the per-host outcome table of a routine run (two API calls, sent
-    side by side: the run ends when both are stored)."""
+    side by side: the run ends when both are stored). `table=False`: the report alone (a minute
+    health check with nothing failed: its report already holds the small table)."""
     rows = report.host_rows() or [{"stage": "-", "step": "-", "host": "-", "status": report.outcome, "seconds": None,
                                    "detail": ""}]
     with ThreadPoolExecutor(1, thread_name_prefix="upkeep-report") as pool:
-        table = pool.submit(contextvars.copy_context().run, create_table_artifact, rows, _key(report, "hosts"),
-                            f"per-host outcomes of {report.routine}")
+        sent = (pool.submit(contextvars.copy_context().run, create_table_artifact, rows, _key(report, "hosts"),
+                            f"per-host outcomes of {report.routine}") if table else None)
         create_markdown_artifact(report.markdown(), key=_key(report, "report"),
                                  description=f"{report.routine} on {report.environment}: {report.outcome}")
-        table.result()
+        if sent is not None:
+            sent.result()
 
 
 def publish_override(report: RoutineReport, who: str, why: str, when: str) -> None:

@@ -119,3 +119,4 @@ def apply_retention(dry_run: bool = False) -> list[str]:
     if failed:
         raise StoreError(f"retention: {len(failed)} deletion(s) failed: " + "; ".join(failed)[:1500])
     return deleted
+

@@ -129,3 +129,8 @@ class RecoveryTestFailed(UpkeepError):
 
 class MaintenanceFailed(UpkeepError):
     """One or more routines of a composite run failed."""
+
+
+class ProbeAgentError(UpkeepError):
+    """The probe agent could not answer (no socket, nothing listening, no answer in time, an answer this
+    client does not understand) or refused a request; the health check then probes cold."""

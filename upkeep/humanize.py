@@ -49,7 +49,9 @@ def digest(hexdigest: str, algorithm: str) -> str:
 
 METRIC_NAMES = {"up": "up", "response_time_ms": "response time", "db_ping_ms": "ping", "cpu_percent": "CPU used",
                 "memory_percent": "memory used", "disk_percent": "disk used", "availability": "availability",
-                "error_rate": "error rate"}
+                "error_rate": "error rate", "p95_ms": "p95 response time", "p99_ms": "p99 response time",
+                "disk_read_bytes_per_s": "disk read", "disk_write_bytes_per_s": "disk write",
+                "net_rx_bytes_per_s": "network in", "net_tx_bytes_per_s": "network out"}
 
 
 def metric_name(name: str) -> str:
@@ -63,6 +65,10 @@ def metric(name: str, value: float) -> str:
         return "up" if value >= 1 else "down"
     if name.endswith("_ms"):
         return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
-    if name.endswith("_percent") or name in ("availability", "error_rate"):
+    if name in ("availability", "error_rate"):  # shares 0..1
+        return f"{value * 100:.2f} %".replace(".00 %", " %")
+    if name.endswith("_percent"):
         return f"{value:.1f} %".replace(".0 %", " %")
+    if name.endswith("_bytes_per_s"):
+        return f"{size(value)}/s"
     return f"{value:g}"

@@ -25,13 +25,31 @@ class Step:
     seconds: float | None = None
 
 
+StageStatus = Literal["running", "done", "failed", "skipped"]
+
+
 @dataclass
 class StageRecord:
+    """One stage of a run: its outcome, and when it ran (wall clock, UTC: comparable across runs)."""
+
     name: Stage
-    status: Literal["running", "done", "failed", "skipped"] = "running"
+    status: StageStatus = "running"
     started: float = field(default_factory=time.monotonic)
     seconds: float | None = None
     error: str = ""
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    ended_at: datetime | None = None
+
+    def finish(self, status: StageStatus, error: str = "") -> None:
+        """The stage ended now with `status` (and `error`, shortened)."""
+        self.status, self.error = status, error[:500]
+        self.seconds = time.monotonic() - self.started
+        self.ended_at = datetime.now(UTC)
+
+    def span(self) -> str:
+        """'02:00:01.234–02:00:03.545 UTC' (milliseconds: two runs' stages can be told apart)."""
+        end = self.ended_at.strftime("%H:%M:%S.%f")[:-3] if self.ended_at else "…"
+        return f"{self.started_at.strftime('%H:%M:%S.%f')[:-3]}–{end} UTC"
 
 
 @dataclass
@@ -76,7 +94,7 @@ class RoutineReport:
             lines.append("")
         for stage in self.stages:
             secs = f" in {stage.seconds:.2f}s" if stage.seconds is not None else ""
-            lines += [f"## {stage.name}: {stage.status}{secs}", ""]
+            lines += [f"## {stage.name}: {stage.status}{secs} ({stage.span()})", ""]
             if stage.error:
                 lines += [f"Error: `{stage.error}`", ""]
             rows = [s for s in self.steps if s.stage == stage.name]

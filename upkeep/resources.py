@@ -23,16 +23,17 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from upkeep.config.loader import load_inventory
-from upkeep.config.models import EnvironmentConfig, Inventory
+from upkeep.config.models import EnvironmentConfig, Inventory, SlackConfig
 from upkeep.config.secrets import resolve_secret
 from upkeep.errors import ConfigError, UpkeepError
 from upkeep.hosts.base import Host
 from upkeep.hosts.pool import HostPool
-from upkeep.notify import LogNotifier, Notifier, SlackNotifier
+from upkeep.notify import LogNotifier, Notifier, Routes, SlackNotifier
 
 if TYPE_CHECKING:
     from upkeep.backup.store import BackupStore
     from upkeep.monitoring.store import MonitoringStore
+    from upkeep.runrecords import RunRecordStore
 
 
 class Resources:
@@ -84,7 +85,7 @@ class Resources:
                 self._notifier = LogNotifier(logging.getLogger("upkeep.notify"))
             else:
                 token = self.resolve(slack.token).get_secret_value()
-                self._notifier = SlackNotifier.from_token(token, slack.channel, slack.base_url)
+                self._notifier = SlackNotifier.from_token(token, routes_of(slack), slack.base_url)
         return self._notifier
 
     @property
@@ -128,6 +129,13 @@ class Resources:
         if cfg is None or cfg.backups is None:
             raise ConfigError(f"environments.{self.environment}.s3.backups is not configured; add a bucket for backups")
         return BackupStore(self.s3, cfg.backups.bucket, cfg.backups.prefix)
+
+    def run_records(self) -> RunRecordStore | None:
+        """Where this environment's run records go (s3.records, else beside the backups); None without S3."""
+        from upkeep.runrecords import RunRecordStore
+
+        where = self.env.s3.records_location() if self.env.s3 is not None else None
+        return RunRecordStore(self.s3, where.bucket, where.prefix) if where is not None else None
 
     def manifest_key(self) -> bytes | None:
         ref = self.env.backup.manifest_key
@@ -183,6 +191,13 @@ class Resources:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def routes_of(slack: SlackConfig) -> Routes:
+    """The notification routes of a Slack configuration: channel, per-severity channels, escalation."""
+    esc = slack.escalation
+    routes = {str(severity): channel for severity, channel in slack.routes.items()}
+    return Routes(slack.channel, routes, esc.channel if esc else None, esc.mention if esc else None)
 
 
 _CURRENT: ContextVar[Resources | None] = ContextVar("upkeep_resources", default=None)

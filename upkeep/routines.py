@@ -4,6 +4,13 @@ The id (`clear-cache`) is the one spelling of a routine: in its deployments' nam
 (`clear-cache-production`), its report's title and artifact keys, its notices and its
 maintenance locks. The flow module declares `@flow(name=SPEC.flow)` and opens
 `Routine(SPEC, ...)`; `deployments.specs` turns the specs into deployments and `prefect.yaml`.
+
+What runs where is said once, here: a routine with a cadence is scheduled on its own; the routines
+a composite runs (`COMPOSITES`, in their order) have none of their own when the composite is
+scheduled (their deployments stay, for manual runs from the UI). Disruptive routines of one
+environment run one at a time: they hold the environment's slot (`slot_name`, a Prefect global
+concurrency limit of 1) from the window guard to the end of the run; a composite holds it once for
+all its parts.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ class RoutineSpec:
     flow: str  # the Prefect flow's name
     entrypoint: str  # module path:function, as prefect.yaml names it
     disruptive: bool  # runs only inside a maintenance window (or as an approved emergency)
-    cadence: Cadence | None  # None: on demand only (a composite schedules it)
+    cadence: Cadence | None  # None: no schedule of its own (on demand, or run by a composite: COMPOSITES)
     description: str
     parameters: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -51,8 +58,8 @@ DR_TEST = _spec("dr-test", "flows/dr_test.py:dr_test", False, None,
                 "Restore the latest verified backup into the test environment; measure RTO and RPO")
 SYSTEM_UPDATE = _spec("system-update", "flows/system_update.py:system_update", True, "monthly",
                       "Rolling OS and dependency updates with approvals, verification and rollback")
-SECURITY_PATCHES = _spec("security-patches", "flows/system_update.py:system_update", True, "weekly",
-                         "Weekly security patches only, in the window", flow="system-update", scope="security")
+SECURITY_PATCHES = _spec("security-patches", "flows/system_update.py:system_update", True, None,
+                         "Security patches only (weekly, in weekly-maintenance)", flow="system-update", scope="security")
 HEALTH_CHECK = _spec("health-check", "flows/health_check.py:health_check", False, "minutely",
                      "Probe services, database and hosts; alert rules with durations; auto-recovery")
 EMERGENCY_RECOVERY = _spec("emergency-recovery", "flows/emergency_recovery.py:emergency_recovery", True, None,
@@ -60,16 +67,53 @@ EMERGENCY_RECOVERY = _spec("emergency-recovery", "flows/emergency_recovery.py:em
 DAILY_MAINTENANCE = _spec("daily-maintenance", "flows/maintenance.py:daily_maintenance", False, "daily",
                           "Daily tasks: disk space, backup (verified)")
 WEEKLY_MAINTENANCE = _spec("weekly-maintenance", "flows/maintenance.py:weekly_maintenance", True, "weekly",
-                           "Weekly tasks, in the window: clear stale cache")
+                           "Weekly tasks, in the window: security patches, then clear stale cache")
 MONTHLY_MAINTENANCE = _spec("monthly-maintenance", "flows/maintenance.py:monthly_maintenance", False, "monthly",
                             "Monthly tasks: full read of the newest backup (every object)")
 QUARTERLY_MAINTENANCE = _spec("quarterly-maintenance", "flows/maintenance.py:quarterly_maintenance", False, "quarterly",
                               "Quarterly tasks: disaster-recovery test")
 
+PRUNE_RUNS = _spec("prune-runs", "flows/prune_runs.py:prune_runs", False, "daily",
+                   "Delete old health-check flow runs from Prefect (only those; run records stay in S3)",
+                   dry_run=False)  # the flow defaults to a dry run; the schedule deletes
+
 ROUTINES: tuple[RoutineSpec, ...] = (
     DISK_CHECK, CLEAR_CACHE, BACKUP, VERIFY_BACKUP, DR_TEST, SYSTEM_UPDATE, SECURITY_PATCHES, HEALTH_CHECK,
-    EMERGENCY_RECOVERY, DAILY_MAINTENANCE, WEEKLY_MAINTENANCE, MONTHLY_MAINTENANCE, QUARTERLY_MAINTENANCE,
+    EMERGENCY_RECOVERY, DAILY_MAINTENANCE, WEEKLY_MAINTENANCE, MONTHLY_MAINTENANCE, QUARTERLY_MAINTENANCE, PRUNE_RUNS,
 )
+
+
+# composite → the routines it runs, in this order (each runs even when an earlier one failed)
+COMPOSITES: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    DAILY_MAINTENANCE.id: (DISK_CHECK.id, BACKUP.id),
+    WEEKLY_MAINTENANCE.id: (SECURITY_PATCHES.id, CLEAR_CACHE.id),
+    MONTHLY_MAINTENANCE.id: (VERIFY_BACKUP.id,),  # its full read; the daily sampled pass is scheduled on its own (12:00)
+    QUARTERLY_MAINTENANCE.id: (DR_TEST.id,),
+})
+SLOT_PREFIX = "upkeep-disruptive-"
+
+
+def slot_name(environment: str) -> str:
+    """`upkeep-disruptive-production`: the global concurrency limit (1) its disruptive routines share."""
+    return f"{SLOT_PREFIX}{environment}"
+
+
+def parts(composite: RoutineSpec) -> tuple[RoutineSpec, ...]:
+    """The routines a composite runs, in order (none for a routine that is not a composite)."""
+    return tuple(routine(id) for id in COMPOSITES.get(composite.id, ()))
+
+
+def composites_of(spec: RoutineSpec) -> tuple[RoutineSpec, ...]:
+    """The composites that run `spec`."""
+    return tuple(routine(c) for c, ids in COMPOSITES.items() if spec.id in ids)
+
+
+def own_cadence(spec: RoutineSpec) -> Cadence | None:
+    """The cadence its own deployments are scheduled on: none for a disruptive routine that a scheduled
+    composite runs (it would start twice in the same window opening), else its cadence."""
+    if spec.disruptive and any(c.cadence is not None for c in composites_of(spec)):
+        return None
+    return spec.cadence
 
 
 def routine(id: str) -> RoutineSpec:

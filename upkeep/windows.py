@@ -263,3 +263,12 @@ def describe_decision(window: Window, now: datetime) -> Decision:
     reason = f"past cutoff: {left} left < cutoff {window.cutoff}"
     return Decision(False, reason, occ, next_open)
 
+
+
+def wait_bound(window: Window, now: datetime, longest: timedelta) -> timedelta:
+    """How long a step that may start now can still wait for its turn: until the window's cutoff
+    (`remaining - cutoff`, never negative), or `longest` for an always-open window."""
+    left = remaining(window, now)
+    if left is None:
+        return longest
+    return max(left - window.cutoff, timedelta(0))

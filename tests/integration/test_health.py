@@ -115,7 +115,7 @@ def test_unreachable_host_does_not_hold_back_the_other_probes(
     assert result["breaches"] == ["ghost host: unreachable"]
     report = report_of(state.state_details.flow_run_id)
     probe_line = next(line for line in report.data.splitlines() if line.startswith("## probe"))
-    seconds = float(probe_line.split(" in ")[1].rstrip("s"))
+    seconds = float(probe_line.split(" in ")[1].split("s")[0])  # "## probe: done in 5.07s (06:28:01.559–… UTC)"
     assert seconds < 5 + 4  # the inventory's 5 s connect timeout bounds the stage, not 5 s × hosts
 
 
@@ -205,3 +205,110 @@ def test_the_same_command_twice_in_one_run_runs_twice(stack: Stack, tmp_path: Pa
     runs = settled_task_runs(state.state_details.flow_run_id)
     assert not [tr.name for tr in runs if tr.state.name == "Cached"]
     standin(stack, 1, "reset")
+
+
+# -- outage alerts ------------------------------------------------------------------------------------
+# The built-in rules fire after a minute down (two checks a minute apart); here the same rules, by
+# name, with a 1 s duration, so that the second failed check of a test (a few seconds later) fires.
+FAST = [{"name": name, "metric": "up", "target": target, "op": "<", "threshold": 1, "duration": "1s",
+         "severity": "critical", "repeat_interval": "1h"}
+        for name, target in (("service_down", "service"), ("database_unreachable", "database"),
+                             ("host_unreachable", "host"))]
+
+
+def notices(stack: Stack, since: int, needle: str) -> list[dict[str, Any]]:
+    """The Slack calls after the first `since` whose text contains `needle`."""
+    return [c["args"] for c in slack_calls(stack)[since:] if needle in c["args"].get("text", "")]
+
+
+def alert_events(rule: str, subject: str) -> list[Any]:
+    """The Prefect events Upkeep emitted about one alert (upkeep.alert.firing / resolved)."""
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    flt = EventFilter(event=EventNameFilter(prefix=["upkeep.alert."]),
+                      resource=EventResourceFilter(labels={"upkeep.rule": [rule], "upkeep.subject": [subject]}))
+    with get_client(sync_client=True) as client:
+        return list(client.read_events(filter=flt, limit=50).events)
+
+
+def test_a_stopped_api_pages_once_and_resolves_once(stack: Stack, tmp_path: Path) -> None:
+    slack = {"channel": "#ops", "token": "env:UPKEEP_SANDBOX_SLACK_TOKEN", "base_url": stack.slack_url,
+             "routes": {"critical": "#oncall"}}
+    config = quiet(stack, tmp_path / "i.yaml", alerts=FAST, slack=slack)
+    start = len(slack_calls(stack))
+    assert health_check(environment="development", config=config)["healthy"]
+    standin(stack, 0, "stop", component="api")
+    pending = health_check(environment="development", config=config)  # the first failed check: pending
+    assert "host1 api: down" in pending["breaches"] and notices(stack, start, "service_down") == []
+    fired = health_check(environment="development", config=config)  # the second: one page
+    assert [a["kind"] for a in fired["alerts"] if a["rule"] == "service_down"] == ["fire"]
+    health_check(environment="development", config=config)  # still down: no second page
+    pages = notices(stack, start, "service_down: host1/api")
+    assert len(pages) == 1 and "host1/api down since" in pages[0]["text"] and pages[0]["channel"] == "#oncall"
+    standin(stack, 0, "start", component="api")
+    back = health_check(environment="development", config=config)
+    assert "host1 api: down" not in back["breaches"]
+    resolved = notices(stack, start, "RESOLVED service_down: host1/api is back")
+    assert len(resolved) == 1 and resolved[0]["channel"] == "#ops"  # resolved notices go to the default route
+    assert len(notices(stack, start, "service_down: host1/api")) == 2  # the page and the resolution, nothing else
+    # the service level of the period fell below the SLO (2 of 8 api probes failed): a warning, not a page
+    assert notices(stack, start, "availability_below_slo on api") and not notices(stack, start, "host2/api")
+    kinds = wait_for(lambda: (k := sorted(e.event for e in alert_events("service_down", "host1/api"))) and len(k) >= 2 and k,
+                     timeout=30, what="the alert's Prefect events")
+    assert kinds == ["upkeep.alert.firing", "upkeep.alert.resolved"]
+
+
+def test_an_unreachable_database_and_host_page_once_each_and_resolve(
+        stack: Stack, tmp_path: Path, throwaway_db: tuple[Proc, str]) -> None:
+    from sandbox.procs import spawn
+    from sandbox.sshd import SSHD
+
+    proc, uri = throwaway_db
+    port = int(uri.rstrip("/").rsplit(":", 1)[1])
+    db = {"uri": "env:UPKEEP_TEST_DB_URI", "databases": ["eventmanager"], "timeout": "2s"}
+    config = quiet(stack, tmp_path / "i.yaml", alerts=FAST, mongodb=db)
+    assert stack.fleet is not None
+    victim = stack.fleet.hosts[-1]
+    assert victim.proc is not None
+    start = len(slack_calls(stack))
+    assert health_check(environment="development", config=config)["healthy"]
+    stop_pid(proc.pid)
+    stop_pid(victim.proc.pid, timeout=5)
+    victim.proc = None
+    try:
+        for _ in range(3):  # pending, firing, still firing
+            result = health_check(environment="development", config=config)
+        assert "database database: down" in result["breaches"] and f"{victim.name} host: unreachable" in result["breaches"]
+        assert len(notices(stack, start, "database_unreachable: database unreachable since")) == 1
+        assert len(notices(stack, start, f"host_unreachable: {victim.name} unreachable since")) == 1
+    finally:
+        conf = stack.fleet.base / "keys" / f"{victim.name}.conf"
+        victim.proc = spawn(f"sshd-{victim.name}", [str(SSHD), "-D", "-e", "-f", str(conf)],
+                            stack.base / "logs" / f"sshd-{victim.name}-again.log")
+        wait_for(lambda: port_open(victim.address, victim.port), timeout=15, what=f"sshd {victim.name} again")
+    again = spawn("secantus-throwaway-again", [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+                                               "--storage-path", ":memory:", "--log-level", "WARNING"], tmp_path / "db2.log")
+    try:
+        wait_for(lambda: port_open("127.0.0.1", port), timeout=30, what="the database back")
+        back = health_check(environment="development", config=config)["breaches"]
+        assert "database database: down" not in back and f"{victim.name} host: unreachable" not in back
+        assert len(notices(stack, start, "RESOLVED database_unreachable: database is back")) == 1
+        assert len(notices(stack, start, f"RESOLVED host_unreachable: {victim.name} is back")) == 1
+    finally:
+        again.stop()
+
+
+def test_alerts_test_sends_a_notice_to_every_route(stack: Stack, tmp_path: Path) -> None:
+    from deployments.cli import main
+
+    slack = {"channel": "#ops", "token": "env:UPKEEP_SANDBOX_SLACK_TOKEN", "base_url": stack.slack_url,
+             "routes": {"critical": "#oncall"}, "escalation": {"channel": "#bridge", "mention": "@here"}}
+    config = quiet(stack, tmp_path / "i.yaml", slack=slack)
+    start = len(slack_calls(stack))
+    assert main(["--config", config, "alerts", "test", "--env", "development"]) == 0
+    sent = {c["args"]["channel"]: c["args"]["text"] for c in slack_calls(stack)[start:]}
+    assert set(sent) == {"#ops", "#oncall", "#bridge"}
+    assert "#oncall receives critical notices of development" in sent["#oncall"]
+    assert sent["#bridge"].startswith("<!here> :rotating_light: *[development] alerts*: test notice")
+    assert main(["--config", config, "alerts", "test", "--env", "nowhere"]) == 1  # named, one line (stderr)

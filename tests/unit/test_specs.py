@@ -54,8 +54,9 @@ def test_default_is_the_example_inventory() -> None:
 
 def test_disruptive_schedules_follow_a_non_default_window() -> None:
     specs = by_name(site(production=BERLIN_SATURDAY))
-    for name in ("security-patches-production", "weekly-maintenance-production"):  # weekly, in the window
-        assert (specs[name].cron, specs[name].timezone, specs[name].day_or) == ("0 3 * * 6", "Europe/Berlin", True)
+    weekly = specs["weekly-maintenance-production"]  # weekly, in the window (security patches inside it)
+    assert (weekly.cron, weekly.timezone, weekly.day_or) == ("0 3 * * 6", "Europe/Berlin", True)
+    assert specs["security-patches-production"].cron is None  # run by weekly-maintenance; on demand alone
     monthly = specs["system-update-production"]  # the month's first opening: the first Saturday
     assert (monthly.cron, monthly.timezone, monthly.day_or) == ("0 3 1-7 * 6", "Europe/Berlin", False)
     runs = next_runs(monthly, datetime(2026, 12, 6, tzinfo=UTC), 3)
@@ -64,13 +65,13 @@ def test_disruptive_schedules_follow_a_non_default_window() -> None:
     # non-disruptive and on-demand routines keep their cadence; other environments keep the guide's windows
     assert (specs["health-check-production"].cron, specs["health-check-production"].timezone) == (CADENCE["minutely"], "UTC")
     assert specs["clear-cache-production"].cron is None
-    assert (specs["security-patches-staging"].cron, specs["security-patches-staging"].timezone) == ("0 22 * * 0", "UTC")
-    assert specs["security-patches-development"].cron == CADENCE["weekly"]  # anytime: on its cadence
+    assert (specs["weekly-maintenance-staging"].cron, specs["weekly-maintenance-staging"].timezone) == ("0 22 * * 0", "UTC")
+    assert specs["weekly-maintenance-development"].cron == CADENCE["weekly"]  # anytime: on its cadence
 
 
 def test_daily_window_gives_weekly_sunday_and_monthly_first_day() -> None:
     specs = by_name(site(production={"cron": "30 1 * * *", "timezone": "America/New_York"}))
-    assert (specs["security-patches-production"].cron, specs["security-patches-production"].timezone) == (
+    assert (specs["weekly-maintenance-production"].cron, specs["weekly-maintenance-production"].timezone) == (
         "30 1 * * 0", "America/New_York")
     assert (specs["system-update-production"].cron, specs["system-update-production"].day_or) == ("30 1 1 * *", True)
 
@@ -102,8 +103,8 @@ def test_the_checked_in_prefect_yaml_is_the_example_inventorys() -> None:
 def test_differences_name_the_deployment_and_both_schedules() -> None:
     checked_in = yaml.safe_load(PREFECT_YAML.read_text())
     lines = schedule_differences(site(production=BERLIN_SATURDAY), checked_in)
-    assert len(lines) == 3, lines  # the three scheduled disruptive production deployments
-    assert ('security-patches-production: prefect.yaml says "0 2 * * 0" UTC; '
+    assert len(lines) == 2, lines  # the two scheduled disruptive production deployments
+    assert ('weekly-maintenance-production: prefect.yaml says "0 2 * * 0" UTC; '
             'the inventory\'s production window implies "0 3 * * 6" Europe/Berlin') in lines
     assert ('system-update-production: prefect.yaml says "0 2 1-7 * 0" UTC (day_or: false); '
             'the inventory\'s production window implies "0 3 1-7 * 6" Europe/Berlin (day_or: false)') in lines
@@ -113,7 +114,7 @@ def test_an_environment_on_one_side_only_is_a_difference() -> None:
     checked_in = yaml.safe_load(PREFECT_YAML.read_text())
     lines = schedule_differences(site(staging=None, qa={"always": True}), checked_in)
     assert lines == [
-        "environment staging: in prefect.yaml (13 deployments), not in the inventory",
+        f"environment staging: in prefect.yaml ({len(ROUTINES)} deployments), not in the inventory",
         "environment qa: in the inventory, no deployments in prefect.yaml",
     ]
 

@@ -19,6 +19,7 @@ from upkeep.errors import ConfigError
 from upkeep.windows import Window, WindowError
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+SlackChannel = Annotated[str, StringConstraints(pattern=r"^[#@]?[A-Za-z0-9._-]{1,80}$")]
 # A host address: DNS name, IPv4 or IPv6 — no spaces or shell metacharacters.
 Address = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.:\-]{0,252}$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -121,6 +122,14 @@ class S3Config(Model):
     secret_access_key: SecretRef | None = None
     logs: S3Location | None = None
     backups: S3Location | None = None
+    records: S3Location | None = Field(None, description="durable run records (default: the backups bucket, "
+                                                         "prefix <backups prefix>_runs/)")
+
+    def records_location(self) -> S3Location | None:
+        """Where run records go: `records`, else beside the backups; None when neither is configured."""
+        if self.records is not None:
+            return self.records
+        return S3Location(bucket=self.backups.bucket, prefix=f"{self.backups.prefix}_runs/") if self.backups else None
 
 
 class RotationPolicy(Model):
@@ -200,6 +209,17 @@ class AutoRecover(Model):
     action: EmergencyAction = "restart"
 
 
+class WatchdogConfig(Model):
+    """The watchdog: Prefect automations, evaluated by the Prefect server itself, that notice missed or late
+    health checks and scheduled runs that did not start (`deployments/watchdog.py`)."""
+
+    enabled: bool = Field(True, description="create the automations (`upkeep serve`, `upkeep watchdog`); false removes them")
+    health_check_within: Duration = Field(timedelta(minutes=10), ge=timedelta(seconds=10),
+                                          description="notice when no health check has completed for this long (more "
+                                                      "than the ~6 minutes a restarted `upkeep serve` takes to show one)")
+    late_repeat: Duration = Field(timedelta(hours=1), description="at most one late-run notice per deployment this often")
+
+
 class MonitoringConfig(Model):
     """Where health samples, alert states and incidents are kept (a MongoDB time-series collection)."""
 
@@ -207,7 +227,21 @@ class MonitoringConfig(Model):
     retention: Duration = timedelta(days=30)
     period: Duration = Field(timedelta(hours=24), description="rolling period of availability and error rate")
     max_concurrency: int = Field(50, ge=1, le=1000)
+    probe_agent: Path | None = Field(None, description="Unix socket of the probe agent (`upkeep probe-agent`, started by "
+                                     "`upkeep serve`) that keeps SSH connections between health checks; none: cold probes")
+
+    @field_validator("probe_agent")
+    @classmethod
+    def _socket_path(cls, value: Path | None) -> Path | None:
+        if value is not None and (not value.expanduser().is_absolute() or len(bytes(value.expanduser())) > 107):
+            raise ValueError("write an absolute path (~ allowed) of at most 107 bytes, the limit of a Unix socket's path, "
+                             "in a directory only the serving user can enter, e.g. ~/.upkeep/agent/probe.sock")
+        return value
+
     auto_recover: AutoRecover | None = None
+    watchdog: WatchdogConfig = WatchdogConfig()
+    health_runs_kept: Duration = Field(timedelta(days=7), description="health-check flow runs older than this are "
+                                                                       "deleted from Prefect by prune-runs")
 
 
 class PackageSource(Model):
@@ -261,14 +295,37 @@ class Thresholds(Model):
     disk_free_min_percent: float = Field(15, ge=0, le=100)
 
 
+AlertMetric = Literal["up", "response_time_ms", "db_ping_ms", "availability", "error_rate", "p95_ms", "p99_ms",
+                      "cpu_percent", "memory_percent", "disk_percent", "disk_read_bytes_per_s", "disk_write_bytes_per_s",
+                      "net_rx_bytes_per_s", "net_tx_bytes_per_s"]
+AlertSeverity = Literal["info", "warning", "critical"]
+
+
 class AlertRule(Model):
+    """A condition on one metric, per subject (a host, a host's service, the database, a service over
+    the period), that must hold `duration` before it fires (Alertmanager's `for:`)."""
+
     name: Name
-    metric: Literal["cpu_percent", "memory_percent", "disk_percent", "response_time_ms", "error_rate"]
+    metric: AlertMetric
+    target: str | None = Field(None, description="which samples: host, database, service (any service), a service "
+                                                 "name; none: every sample of the metric")
     op: Literal[">", ">=", "<", "<="] = ">"
     threshold: float
     duration: Duration
     action: Literal["notify_team", "clear_cache"] = "notify_team"
     repeat_interval: Duration = timedelta(hours=4)
+    severity: AlertSeverity = "warning"
+    escalate_after: Duration | None = Field(None, description="still firing this long: escalate (slack.escalation)")
+
+    def matches(self, metric: str, target: str) -> bool:
+        """True when a sample of `metric` about `target` is one this rule watches."""
+        if metric != self.metric:
+            return False
+        if self.target is None:
+            return True
+        if self.target == "service":
+            return target not in ("host", "database")
+        return target == self.target
 
 
 DEFAULT_ALERTS = [
@@ -278,10 +335,42 @@ DEFAULT_ALERTS = [
 ]
 
 
+def outage_rules(t: Thresholds) -> list[AlertRule]:
+    """The outage alerts every environment has (a rule of `alerts` with the same name replaces one):
+    down or unreachable for two checks in a row pages (critical, escalated after 15 minutes); slow
+    responses for 5 minutes, service levels of the period below target, warn."""
+    escalate, down_for = timedelta(minutes=15), timedelta(minutes=1)
+    return [
+        AlertRule(name="service_down", metric="up", target="service", op="<", threshold=1, duration=down_for,
+                  severity="critical", repeat_interval=timedelta(hours=1), escalate_after=escalate),
+        AlertRule(name="database_unreachable", metric="up", target="database", op="<", threshold=1, duration=down_for,
+                  severity="critical", repeat_interval=timedelta(hours=1), escalate_after=escalate),
+        AlertRule(name="host_unreachable", metric="up", target="host", op="<", threshold=1, duration=down_for,
+                  severity="critical", repeat_interval=timedelta(hours=1), escalate_after=escalate),
+        AlertRule(name="service_slow", metric="response_time_ms", target="service",
+                  threshold=t.response_time.total_seconds() * 1000, duration=timedelta(minutes=5)),
+        AlertRule(name="availability_below_slo", metric="availability", target="service", op="<",
+                  threshold=t.availability, duration=timedelta(0), repeat_interval=timedelta(hours=24)),
+        AlertRule(name="error_rate_high", metric="error_rate", target="service", threshold=t.error_rate,
+                  duration=timedelta(0)),
+    ]
+
+
+class Escalation(Model):
+    """Where an alert still firing after its rule's `escalate_after` goes: another channel, a mention, or both."""
+
+    channel: SlackChannel | None = None
+    mention: str | None = Field(None, pattern=r"^(@here|@channel|<[@!][A-Za-z0-9^|_-]+>)$",
+                                description="@here, @channel, <@USERID> or <!subteam^GROUPID>")
+
+
 class SlackConfig(Model):
-    channel: Annotated[str, StringConstraints(pattern=r"^[#@]?[A-Za-z0-9._-]{1,80}$")]
+    channel: SlackChannel
     token: SecretRef
     base_url: str | None = Field(None, pattern=r"^https?://", description="Slack API base, for a proxy or a recorder")
+    routes: dict[AlertSeverity, SlackChannel] = Field(default_factory=dict,
+                                                      description="a channel per severity instead of `channel`")
+    escalation: Escalation | None = None
 
 
 class EnvironmentConfig(Model):
@@ -294,10 +383,13 @@ class EnvironmentConfig(Model):
     logs: LogsConfig | None = None
     thresholds: Thresholds = Thresholds()
     alerts: list[AlertRule] = Field(default_factory=lambda: list(DEFAULT_ALERTS))
+    outage_alerts: bool = Field(True, description="the built-in outage rules (upkeep.config.models.outage_rules)")
     slack: SlackConfig | None = None
     max_concurrency: int = Field(10, ge=1, le=1000)
     max_errors: int | str = Field(0, description="hosts allowed to fail before no new host starts: N or 'N%'")
     approval_timeout: Duration = Field(timedelta(hours=1), description="how long an emergency run waits for approval")
+    max_slot_wait: Duration = Field(timedelta(hours=1), description="longest a disruptive run waits for the environment's "
+                                    "slot when no window cutoff bounds the wait (an always-open window, an emergency run)")
     backup: BackupConfig = BackupConfig()
     dr: DrConfig | None = None
     monitoring: MonitoringConfig | None = None
@@ -345,6 +437,12 @@ class EnvironmentConfig(Model):
         if self.dr is not None and self.dr.host not in {h.name for h in self.hosts}:
             raise ValueError(f"dr.host {self.dr.host!r} is not one of this environment's hosts")
         return self
+
+    def alert_rules(self) -> list[AlertRule]:
+        """The rules evaluated by the health check: `alerts`, then the outage rules they do not replace by name."""
+        named = {r.name for r in self.alerts}
+        built_in = outage_rules(self.thresholds) if self.outage_alerts else []
+        return [*self.alerts, *(r for r in built_in if r.name not in named)]
 
     def hosts_with_role(self, role: str) -> list[HostConfig]:
         return [h for h in self.hosts if role in h.roles]

@@ -34,6 +34,21 @@ class DiskUsage:
 
 
 @dataclass(frozen=True)
+class IOCounters:
+    """Cumulative bytes since boot: read from and written to the host's disks, received and sent on
+    its network interfaces (loopback left out). Rates are deltas between two probes."""
+
+    disk_read_bytes: int
+    disk_write_bytes: int
+    net_rx_bytes: int
+    net_tx_bytes: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"disk_read": self.disk_read_bytes, "disk_write": self.disk_write_bytes,
+                "net_rx": self.net_rx_bytes, "net_tx": self.net_tx_bytes}
+
+
+@dataclass(frozen=True)
 class ResourceUsage:
     host: str
     cpu_percent: float
@@ -41,6 +56,7 @@ class ResourceUsage:
     memory_total_bytes: int
     load_1m: float
     disks: list[DiskUsage] = field(default_factory=list)
+    io: IOCounters | None = None
 
     def disk(self, mount: str = "/") -> DiskUsage | None:
         """The usage of the filesystem mounted at `mount`."""

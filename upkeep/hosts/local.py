@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 
 from upkeep.errors import CommandError, CommandTimeoutError, HostError
-from upkeep.hosts.base import CommandResult, DiskUsage, ResourceUsage
+from upkeep.hosts.base import CommandResult, DiskUsage, IOCounters, ResourceUsage
 
 
 class LocalHost:
@@ -74,8 +74,19 @@ class LocalHost:
             disks.append(DiskUsage("/", u.total, u.used, u.free))
         return ResourceUsage(
             host=self.name, cpu_percent=psutil.cpu_percent(interval=0.2), memory_percent=mem.percent,
-            memory_total_bytes=mem.total, load_1m=os.getloadavg()[0], disks=disks,
+            memory_total_bytes=mem.total, load_1m=os.getloadavg()[0], disks=disks, io=_io_counters(),
         )
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _io_counters() -> IOCounters | None:
+    """Disk bytes (psutil sums the whole disks) and network bytes of every interface but loopback."""
+    disk = psutil.disk_io_counters(perdisk=False)
+    nics = psutil.net_io_counters(pernic=True)
+    if disk is None:
+        return None
+    rx = sum(c.bytes_recv for name, c in nics.items() if name != "lo")
+    tx = sum(c.bytes_sent for name, c in nics.items() if name != "lo")
+    return IOCounters(disk.read_bytes, disk.write_bytes, rx, tx)

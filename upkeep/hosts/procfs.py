@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from upkeep.hosts.base import DiskUsage, ResourceUsage
+from upkeep.hosts.base import DiskUsage, IOCounters, ResourceUsage
 
 SAMPLE_SECONDS = 0.2
 PROBE_ARGV = [
@@ -13,8 +13,11 @@ PROBE_ARGV = [
     "head -n1 /proc/stat; sleep 0.2; head -n1 /proc/stat; echo '--'; cat /proc/loadavg; echo '--'; "
     "grep -E '^(MemTotal|MemAvailable):' /proc/meminfo; echo '--'; "
     "{ LC_ALL=C df -P -k -x tmpfs -x devtmpfs -x overlay 2>/dev/null || LC_ALL=C df -P -k; }; "
-    "LC_ALL=C df -P -k /",  # the root filesystem always, even an overlay (a container's root)
+    "LC_ALL=C df -P -k /; "  # the root filesystem always, even an overlay (a container's root)
+    "echo '--'; ls /sys/block; echo '--'; cat /proc/diskstats; echo '--'; cat /proc/net/dev",
 ]
+SECTOR = 512  # /proc/diskstats counts 512-byte sectors whatever the device's own sector size
+_VIRTUAL = ("loop", "ram", "zram", "dm-", "md", "sr", "fd", "nbd")  # not disks, or counted again below another device
 
 
 def _cpu_times(line: str) -> tuple[int, int]:
@@ -51,9 +54,42 @@ def parse_df(text: str) -> list[DiskUsage]:
     return list(disks.values())
 
 
+def parse_diskstats(text: str, disks: set[str]) -> tuple[int, int]:
+    """(bytes read, bytes written) since boot over the whole `disks` (from /sys/block), partitions and
+    virtual devices (loop, device-mapper, md RAID: counted again on their members) left out."""
+    read = written = 0
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 10 or parts[2] not in disks or parts[2].startswith(_VIRTUAL):
+            continue
+        read += int(parts[5]) * SECTOR
+        written += int(parts[9]) * SECTOR
+    return read, written
+
+
+def parse_net_dev(text: str) -> tuple[int, int]:
+    """(bytes received, bytes sent) since boot over every interface but loopback."""
+    rx = tx = 0
+    for line in text.splitlines():
+        name, sep, counters = line.partition(":")
+        fields = counters.split()
+        if not sep or name.strip() == "lo" or len(fields) < 9 or not fields[0].isdigit():
+            continue
+        rx += int(fields[0])
+        tx += int(fields[8])
+    return rx, tx
+
+
+def parse_io(block: str, diskstats: str, net_dev: str) -> IOCounters:
+    """IOCounters from `ls /sys/block`, /proc/diskstats and /proc/net/dev."""
+    read, written = parse_diskstats(diskstats, set(block.split()))
+    rx, tx = parse_net_dev(net_dev)
+    return IOCounters(read, written, rx, tx)
+
+
 def parse_probe(host: str, output: str) -> ResourceUsage:
-    """Parse the output of PROBE_ARGV."""
-    stat, loadavg, meminfo, df = (part.strip("\n") for part in output.split("--\n", 3))
+    """Parse the output of PROBE_ARGV (an older probe without the I/O part parses too, without `io`)."""
+    stat, loadavg, meminfo, df, *io = (part.strip("\n") for part in output.split("--\n", 6))
     first, second = stat.splitlines()[:2]
     total, mem_pct = parse_meminfo(meminfo)
     return ResourceUsage(
@@ -63,4 +99,5 @@ def parse_probe(host: str, output: str) -> ResourceUsage:
         memory_total_bytes=total,
         load_1m=float(loadavg.split()[0]),
         disks=parse_df(df),
+        io=parse_io(*io) if len(io) == 3 else None,
     )

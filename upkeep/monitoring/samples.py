@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -15,8 +15,8 @@ class Sample:
     environment: str
     host: str
     target: str  # "api", "worker", "database", "host"
-    metric: str  # response_time_ms, up, cpu_percent, memory_percent, disk_percent, db_ping_ms
-    value: float
+    metric: str  # response_time_ms, up, cpu_percent, memory_percent, disk_percent, db_ping_ms, *_bytes_per_s,
+    value: float  # and per service over the period (host ""): availability, error_rate, p95_ms, p99_ms
 
     def document(self) -> dict[str, object]:
         """As stored in the time-series collection (meta field: what the sample is about)."""
@@ -39,9 +39,9 @@ def frame(samples: list[Sample] | list[dict[str, Any]]) -> pd.DataFrame:
 
 def service_levels(df: pd.DataFrame, response_time_ms: float) -> pd.DataFrame:
     """Per service target: probes, availability (share up), error rate (share failed or slower than
-    the threshold) and p95 latency over the samples given (the rolling period). Hosts are not
+    the threshold) and p95 / p99 latency over the samples given (the rolling period). Hosts are not
     services: their reachability is reported per check, not as a service level."""
-    df = df[df["target"] != "host"]
+    df = df[(df["target"] != "host") & (df["host"] != "")]  # level samples of earlier runs are not probes
     up = df[df["metric"] == "up"].groupby("target")["value"].agg(["count", "mean"])
     rt = df[df["metric"] == "response_time_ms"].groupby("target")["value"]
     out = pd.DataFrame({"probes": up["count"], "availability": up["mean"]})
@@ -49,7 +49,44 @@ def service_levels(df: pd.DataFrame, response_time_ms: float) -> pd.DataFrame:
             .groupby("target")["slow"].mean())
     out["error_rate"] = (1 - out["availability"]) + slow.reindex(out.index).fillna(0) * out["availability"]
     out["p95_ms"] = rt.quantile(0.95).reindex(out.index)
+    out["p99_ms"] = rt.quantile(0.99).reindex(out.index)
     return out.reset_index()
+
+
+LEVELS = ("availability", "error_rate", "p95_ms", "p99_ms")
+
+
+def level_samples(levels: pd.DataFrame, at: datetime, environment: str) -> list[Sample]:
+    """The service levels of the period as samples about each service (no host), for the alert rules."""
+    out = []
+    for row in levels.to_dict("records"):
+        out += [Sample(at, environment, "", str(row["target"]), name, float(row[name]))
+                for name in LEVELS if pd.notna(row[name])]
+    return out
+
+
+COUNTERS = ("disk_read", "disk_write", "net_rx", "net_tx")
+Counters = tuple[datetime, dict[str, int]]  # when read, counter name → bytes since boot
+
+
+def io_rates(previous: dict[str, Counters], current: dict[str, Counters], environment: str,
+             max_gap: timedelta = timedelta(minutes=15)) -> list[Sample]:
+    """Bytes per second per host and counter between two probes: `<counter>_bytes_per_s`. A host
+    without an earlier reading, one older than `max_gap`, or a counter that went back (a reboot)
+    gives no rate this time."""
+    out = []
+    for host, (at, values) in current.items():
+        if host not in previous:
+            continue
+        then, before = previous[host]
+        seconds = (at - then).total_seconds()
+        if not 0 < seconds <= max_gap.total_seconds():
+            continue
+        for name in COUNTERS:
+            if name in values and name in before and values[name] >= before[name]:
+                out.append(Sample(at, environment, host, "host", f"{name}_bytes_per_s",
+                                  round((values[name] - before[name]) / seconds, 1)))
+    return out
 
 
 def consecutive_failures(df: pd.DataFrame, host: str, target: str) -> int:
@@ -77,12 +114,29 @@ def breaches(samples: list[Sample], response_time_ms: float) -> list[str]:
     return out
 
 
-def level_breaches(levels: pd.DataFrame, availability: float, error_rate: float) -> list[str]:
-    """Service levels of the rolling period below their targets."""
+def level_breaches(levels: list[dict[str, Any]], availability: float, error_rate: float) -> list[str]:
+    """Service levels of the rolling period (rows of `service_levels`) below their targets."""
     out = []
-    for target, level, errors in zip(levels["target"], levels["availability"], levels["error_rate"], strict=True):
-        if level < availability:
-            out.append(f"{target}: availability {level:.3%} < target {availability:.1%}")
-        if errors > error_rate:
-            out.append(f"{target}: error rate {errors:.2%} > target {error_rate:.0%}")
+    for row in levels:
+        if row["availability"] < availability:
+            out.append(f"{row['target']}: availability {row['availability']:.3%} < target {availability:.1%}")
+        if row["error_rate"] > error_rate:
+            out.append(f"{row['target']}: error rate {row['error_rate']:.2%} > target {error_rate:.0%}")
     return out
+
+
+def counter_samples(host: str, at: datetime, environment: str, counters: dict[str, int]) -> list[Sample]:
+    """A host's cumulative I/O counters as samples (`<counter>_bytes_total`), carried from the probe to the rates."""
+    return [Sample(at, environment, host, "host", f"{name}_bytes_total", float(value)) for name, value in counters.items()]
+
+
+def split_counters(samples: list[Sample]) -> tuple[list[Sample], dict[str, Counters]]:
+    """(the samples that are measurements, host → its I/O counters): counters are not stored as samples."""
+    probes: list[Sample] = []
+    counters: dict[str, Counters] = {}
+    for s in samples:
+        if s.metric.endswith("_bytes_total"):
+            counters.setdefault(s.host, (s.ts, {}))[1][s.metric.removesuffix("_bytes_total")] = int(s.value)
+        else:
+            probes.append(s)
+    return probes, counters

@@ -11,7 +11,7 @@ from pymongo.errors import CollectionInvalid, OperationFailure, PyMongoError
 
 from upkeep.errors import MonitoringStoreError as MonitoringStoreError  # re-exported: defined here before upkeep.errors
 from upkeep.monitoring.rules import AlertState
-from upkeep.monitoring.samples import Sample
+from upkeep.monitoring.samples import Counters, Sample
 
 
 class MonitoringStore:
@@ -58,6 +58,19 @@ class MonitoringStore:
         for s in states:
             doc = {"env": env, **vars(s)}
             self.db.alert_states.replace_one({"env": env, "rule": s.rule, "subject": s.subject}, doc, upsert=True)
+
+    # -- I/O counters ---------------------------------------------------------------------------------
+    def swap_counters(self, env: str, current: dict[str, Counters]) -> dict[str, Counters]:
+        """Keep this probe's cumulative I/O counters per host; return the previous probe's (for rates)."""
+        try:
+            previous = {d["host"]: (_aware(d["at"]), dict(d["values"]))
+                        for d in self.db.io_counters.find({"env": env, "host": {"$in": list(current)}}, {"_id": 0})}
+            for host, (at, values) in current.items():
+                self.db.io_counters.replace_one({"env": env, "host": host},
+                                                {"env": env, "host": host, "at": at, "values": values}, upsert=True)
+        except PyMongoError as exc:
+            raise MonitoringStoreError(f"cannot keep the hosts' I/O counters: {exc}") from exc
+        return previous
 
     # -- maintenance locks ------------------------------------------------------------------------
     def lock(self, env: str, hosts: list[str], run: str, routine: str, ttl: timedelta) -> None:
