@@ -1,0 +1,1 @@
+"""Test package (so test modules of the same name in unit/ and integration/ do not collide)."""
