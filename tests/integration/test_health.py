@@ -43,13 +43,14 @@ def healthy_standins(stack: Stack) -> Iterator[None]:
         standin(stack, i, "reset")
 
 
-def quiet(stack: Stack, path: Path, **changes: Any) -> str:
+def quiet(stack: Stack, path: Path, *, probe_agent: str | None = "", **changes: Any) -> str:
     """The development inventory without auto-recovery, with a monitoring database of its own
-    (the rolling service levels of one test must not leak into another)."""
+    (the rolling service levels of one test must not leak into another); `probe_agent=None`: cold probes."""
     data = yaml.safe_load(stack.inventory_path.read_text())
     monitoring = data["environments"]["development"]["monitoring"]
     store = {**monitoring["store"], "databases": [monitoring_db(path)]}
-    monitoring = {**monitoring, "auto_recover": None, "store": store}
+    monitoring = {**monitoring, "auto_recover": None, "store": store,
+                  **({} if probe_agent == "" else {"probe_agent": probe_agent})}
     return inventory_variant(stack, path, "development", monitoring=monitoring, **changes)
 
 
@@ -267,7 +268,9 @@ def test_an_unreachable_database_and_host_page_once_each_and_resolve(
     proc, uri = throwaway_db
     port = int(uri.rstrip("/").rsplit(":", 1)[1])
     db = {"uri": "env:UPKEEP_TEST_DB_URI", "databases": ["eventmanager"], "timeout": "2s"}
-    config = quiet(stack, tmp_path / "i.yaml", alerts=FAST, mongodb=db)
+    # cold probes: the session's probe agent keeps an SSH session open, which outlives the stopped sshd listener
+    # (a host that is really down takes its sessions with it: paramiko's keepalive notices)
+    config = quiet(stack, tmp_path / "i.yaml", alerts=FAST, mongodb=db, probe_agent=None)
     assert stack.fleet is not None
     victim = stack.fleet.hosts[-1]
     assert victim.proc is not None

@@ -23,7 +23,7 @@ import yaml
 from flows.health_check import health_check
 from sandbox.procs import Proc, spawn
 from sandbox.stack import Stack
-from tests.helpers import inventory_variant, wait_for
+from tests.helpers import wait_for
 from upkeep.errors import ProbeAgentError
 from upkeep.hosts.agent_client import ask
 from upkeep.monitoring.store import MonitoringStore
@@ -42,11 +42,17 @@ class Setup:
 
 
 def variant(stack: Stack, path: Path, socket_path: Path | None) -> str:
+    """The stack's inventory with every environment's probe agent at `socket_path` (None: cold probes,
+    whatever agent the session's serving process runs), development's own monitoring database."""
     data = yaml.safe_load(stack.inventory_path.read_text())
+    for env in data["environments"].values():
+        if "monitoring" in env:
+            env["monitoring"] = {**env["monitoring"], "probe_agent": str(socket_path) if socket_path else None}
     monitoring = data["environments"]["development"]["monitoring"]
-    monitoring = {**monitoring, "auto_recover": None, "store": {**monitoring["store"], "databases": [DB]},
-                  **({"probe_agent": str(socket_path)} if socket_path else {})}
-    return inventory_variant(stack, path, "development", monitoring=monitoring)
+    data["environments"]["development"]["monitoring"] = {**monitoring, "auto_recover": None,
+                                                         "store": {**monitoring["store"], "databases": [DB]}}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +62,10 @@ def setup(stack: Stack) -> Iterator[Setup]:
     agent = spawn("probe-agent", [sys.executable, "-m", "deployments.cli", "--config", warm, "probe-agent"],
                   stack.base / "logs" / "probe-agent.log", env={"PYTHONPATH": str(ROOT)}, cwd=ROOT)
     try:
-        wait_for(lambda: agent_status(socket_path), timeout=30, what="the probe agent's socket")
+        try:
+            wait_for(lambda: agent_status(socket_path), timeout=30, what="the probe agent's socket")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; its log: {(stack.base / 'logs' / 'probe-agent.log').read_text()[-2000:]}") from exc
         yield Setup(variant(stack, stack.base / "upkeep-probe-cold.yaml", None), warm, socket_path, agent)
     finally:
         agent.stop()
