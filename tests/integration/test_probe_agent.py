@@ -119,6 +119,8 @@ def test_warm_probes_match_cold_and_keep_their_connections(stack: Stack, setup: 
     status = agent_status(setup.socket)
     assert status is not None
     assert status["requests"] == 2 and status["connects"] == len(names) and status["reconnects"] == 0, status
+    # the first probe of a host reads /proc/stat twice (0.2 s apart); the second, a snapshot against the first
+    assert status["full_probes"] == len(names) and status["snapshots"] == len(names), status
     assert len(ports1) == len(names) and ports2 == ports1  # the same TCP connections: one login per host in all
     wait_for(lambda: [m for m in run_logs(run1) if f"{len(names)} by the probe agent, 0 cold" in m], timeout=30,
              what="the warm run's log line")

@@ -113,3 +113,20 @@ def test_report_markdown_and_rows() -> None:
     assert "approved by **alice**" in md and "1 done, 1 failed" in md
     assert report.host_rows()[1] == {"stage": "execute", "step": "clear-cache", "host": "api-2", "status": "failed",
                                      "seconds": None, "detail": "exited 1"}
+
+
+def test_a_snapshot_parses_as_the_full_probe_with_the_cpu_share_since_the_previous_reading() -> None:
+    import subprocess
+
+    from upkeep.hosts.procfs import SNAPSHOT_ARGV, last_stat_line, parse_snapshot
+
+    full = subprocess.run(PROBE_ARGV, capture_output=True, text=True, check=True).stdout  # this machine's /proc
+    snap = subprocess.run(SNAPSHOT_ARGV, capture_output=True, text=True, check=True).stdout
+    before, now = parse_probe("here", full), parse_snapshot("here", snap, last_stat_line(full))
+    usage, line = now
+    assert line.startswith("cpu ")  # the next snapshot's previous reading
+    assert usage.memory_total_bytes == before.memory_total_bytes and usage.disks[0].mount == before.disks[0].mount
+    assert usage.io is not None and before.io is not None and usage.io.disk_read_bytes >= before.io.disk_read_bytes
+    previous = "cpu  100 0 100 800 0 0 0 0 0 0"  # 1000 jiffies, 80 % idle
+    synthetic = snap.replace(snap.split("\n", 1)[0], "cpu  200 0 200 1600 0 0 0 0 0 0", 1)  # +1000, 800 idle
+    assert parse_snapshot("here", synthetic, previous)[0].cpu_percent == 20.0

@@ -1,6 +1,10 @@
 """Resource usage of a remote host from `/proc` and `df`, with no agent on the host.
 
-`PROBE_ARGV` is a constant script (no input is ever put into it); `parse_probe` is pure.
+`PROBE_ARGV` is a constant script (no input is ever put into it); `parse_probe` is pure. It reads
+/proc/stat twice 0.2 s apart for the CPU share. `SNAPSHOT_ARGV` reads everything once, with shell
+builtins where it can (2 `df` processes instead of ~10 processes and a sleep): for a caller that kept
+the previous /proc/stat line of the host (the probe agent), the CPU share is the average since then
+(`parse_snapshot`), which for a check a minute apart is the minute's average rather than 0.2 s of it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,16 @@ PROBE_ARGV = [
     "{ LC_ALL=C df -P -k -x tmpfs -x devtmpfs -x overlay 2>/dev/null || LC_ALL=C df -P -k; }; "
     "LC_ALL=C df -P -k /; "  # the root filesystem always, even an overlay (a container's root)
     "echo '--'; ls /sys/block; echo '--'; cat /proc/diskstats; echo '--'; cat /proc/net/dev",
+]
+_DF = ("{ LC_ALL=C df -P -k -x tmpfs -x devtmpfs -x overlay 2>/dev/null || LC_ALL=C df -P -k; }; "
+       "LC_ALL=C df -P -k /; ")
+SNAPSHOT_ARGV = [
+    "/bin/sh", "-c",
+    "read -r l < /proc/stat; printf '%s\\n' \"$l\" --; read -r l < /proc/loadavg; printf '%s\\n' \"$l\" --; "
+    "while read -r k v u; do case $k in MemTotal:|MemAvailable:) printf '%s %s %s\\n' \"$k\" \"$v\" \"$u\";; esac; "
+    "done < /proc/meminfo; echo '--'; " + _DF + "echo '--'; for d in /sys/block/*; do printf '%s\\n' \"${d##*/}\"; done; "
+    "echo '--'; while IFS= read -r l; do printf '%s\\n' \"$l\"; done < /proc/diskstats; echo '--'; "
+    "while IFS= read -r l; do printf '%s\\n' \"$l\"; done < /proc/net/dev",
 ]
 SECTOR = 512  # /proc/diskstats counts 512-byte sectors whatever the device's own sector size
 _VIRTUAL = ("loop", "ram", "zram", "dm-", "md", "sr", "fd", "nbd")  # not disks, or counted again below another device
@@ -89,8 +103,24 @@ def parse_io(block: str, diskstats: str, net_dev: str) -> IOCounters:
 
 def parse_probe(host: str, output: str) -> ResourceUsage:
     """Parse the output of PROBE_ARGV (an older probe without the I/O part parses too, without `io`)."""
+    return _parse(host, output, None)[0]
+
+
+def parse_snapshot(host: str, output: str, previous_stat: str) -> tuple[ResourceUsage, str]:
+    """Parse the output of SNAPSHOT_ARGV, the CPU share since `previous_stat` (the /proc/stat `cpu` line of
+    an earlier probe); the usage and this probe's `cpu` line (the next one's `previous_stat`)."""
+    return _parse(host, output, previous_stat)
+
+
+def last_stat_line(output: str) -> str:
+    """The last /proc/stat `cpu` line of a PROBE_ARGV or SNAPSHOT_ARGV output."""
+    return output.split("--\n", 1)[0].strip("\n").splitlines()[-1]
+
+
+def _parse(host: str, output: str, previous_stat: str | None) -> tuple[ResourceUsage, str]:
     stat, loadavg, meminfo, df, *io = (part.strip("\n") for part in output.split("--\n", 6))
-    first, second = stat.splitlines()[:2]
+    lines = stat.splitlines()
+    first, second = (previous_stat, lines[0]) if previous_stat is not None else (lines[0], lines[1])
     total, mem_pct = parse_meminfo(meminfo)
     return ResourceUsage(
         host=host,
@@ -100,4 +130,4 @@ def parse_probe(host: str, output: str) -> ResourceUsage:
         load_1m=float(loadavg.split()[0]),
         disks=parse_df(df),
         io=parse_io(*io) if len(io) == 3 else None,
-    )
+    ), second
