@@ -54,20 +54,19 @@ def variants(stack: Any, n: int, socket_path: Path) -> dict[str, Path]:
             env["hosts"] = env["hosts"][:n]
             mon = env.setdefault("monitoring", {})
             mon["auto_recover"] = None
-            if warm:
-                mon["probe_agent"] = str(socket_path)
+            mon["probe_agent"] = str(socket_path) if warm else None  # cold: no agent at all (the sandbox names one)
         return apply
     return {side: write_variant(stack, f"upkeep-bench-{side}-{n}.yaml", change(side == "warm")) for side in ("cold", "warm")}
 
 
-def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    from upkeep.config import load_inventory
+def start_agent(config: Path, log: Path, socket_path: Path) -> subprocess.Popen[bytes]:
     from upkeep.errors import ProbeAgentError
-    from upkeep.hosts.agent_client import agent_sockets, ask
+    from upkeep.hosts.agent_client import ask
 
-    sock = next(iter(agent_sockets(load_inventory(config))))
+    sock = socket_path  # the development environment's (the others name the sandbox's, which nothing serves here)
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "deployments.cli", "--config", str(config), "probe-agent"],
+        proc = subprocess.Popen([sys.executable, "-m", "deployments.cli", "--config", str(config), "probe-agent",
+                                 "--socket", str(socket_path)],
                                 cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 30
@@ -178,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         socket_path = stack.base / "pa" / "probe.sock"
         for i, n in enumerate(args.sizes):
             paths = variants(stack, n, socket_path)
-            agent = start_agent(paths["warm"], stack.base / "logs" / f"probe-agent-{n}.log")
+            agent = start_agent(paths["warm"], stack.base / "logs" / f"probe-agent-{n}.log", socket_path)
             if i == 0:
                 for side in ("cold", "warm"):
                     wall, up, warm = probe_stage(paths[side])
