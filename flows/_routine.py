@@ -98,7 +98,7 @@ class Routine:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is not None and self.report.outcome == "running":
-            self.report.outcome = f"failed: {exc}"
+            self.report.outcome = f"failed: {str(exc) or type(exc).__name__}"
         elif self.report.outcome == "running":
             self.report.outcome = "completed"
         try:
@@ -109,16 +109,16 @@ class Routine:
                     self.report.notes.append(f"maintenance lock not released ({err}); it expires with the window")
                     self.logger.error("maintenance lock not released: %s", err)
             publish_report(self.report, table=self.spec.cadence != "minutely" or "failed" in self.report.counts())
-            self._keep_record()
+            self._keep_record(failed=exc is not None)
         finally:
             self._scope.__exit__(exc_type, exc, tb)
 
-    def _keep_record(self) -> None:
+    def _keep_record(self, *, failed: bool) -> None:
         """The run's durable record in S3 (upkeep.runrecords); a failure to write it is noted, never fatal."""
         try:  # no task: one small PUT, and a minute health check should not add a task run for it
             store = self.res.run_records() if self.res is not None else None
             if store is not None:
-                key = store.put(run_record(self.report, run_key()))
+                key = store.put(run_record(self.report, run_key(), failed=failed))
                 self.logger.info("run record kept: s3://%s/%s", store.bucket, key)
         except Exception as err:  # noqa: BLE001 - the run's own outcome stands; the log says the record is missing
             self.logger.error("run record not kept: %s", err)

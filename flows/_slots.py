@@ -67,7 +67,9 @@ def hold_slot(environment: str, wait: timedelta) -> Iterator[bool]:
     if name in _HELD.get():
         yield True
         return
-    ensure_slot(name)
+    found = ensure_slot(name, repair=True)  # a limit changed by hand (inactive, or >1) would hold nothing: set back
+    if "was" in found:
+        get_run_logger().warning("%s", found)
     flow_run = FlowRunContext.get()
     holder = ConcurrencyLeaseHolder(type="flow_run", id=flow_run.flow_run.id) if flow_run and flow_run.flow_run else None
     with ExitStack() as held:

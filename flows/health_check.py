@@ -17,7 +17,7 @@ from tasks.hosts import service_command
 from tasks.monitoring import event_dicts
 from tasks.notify import notify_alerts
 from tasks.recovery import trigger_recovery
-from upkeep.monitoring.health import evaluate_health, probe_all
+from upkeep.monitoring.health import evaluate_health, keep_states, probe_all
 from upkeep.monitoring.report import clear_cache_targets, report_levels, report_probes
 from upkeep.monitoring.samples import breaches, level_breaches
 from upkeep.routines import HEALTH_CHECK
@@ -44,13 +44,15 @@ def health_check(environment: str = "development", config: str | None = None) ->
                 r.report.notes += [f"suppressed: {line}" for line in ev.suppressed]
         with r.stage("act"):
             if ev is not None:
+                failed = [ev.events[i] for i in notify_alerts(r.name, ev.events)] if ev.events else []
+                keep_states(r.resources, ev, failed)  # a notice that failed is sent again next check
+                if failed:
+                    r.report.notes.append(f"{len(failed)} alert notice(s) not sent (Slack): they go out with the next check")
                 targets = clear_cache_targets(r.env, ev.events)
                 if targets:  # disruptive: only with the environment's slot (no maintenance running)
                     with r.disruptive_slot(SLOT_WAIT) as held:
                         for host, service in targets if held else []:
                             service_command(host, service, "clear_cache", purpose="high-memory alert")
-                if ev.events:
-                    notify_alerts(r.name, ev.events)
                 auto = r.env.monitoring.auto_recover if r.env.monitoring else None
                 if auto is not None:
                     for (host, service), failures in ev.failures.items():

@@ -20,11 +20,14 @@ from upkeep.report import RoutineReport
 TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
-def run_record(report: RoutineReport, flow_run_id: str, ended_at: datetime | None = None) -> dict[str, Any]:
-    """The record of one run, from its report (pure)."""
+def run_record(report: RoutineReport, flow_run_id: str, ended_at: datetime | None = None, *,
+               failed: bool = False) -> dict[str, Any]:
+    """The record of one run, from its report (pure); `failed`: the run ended by an exception, whatever its
+    outcome line says ("stopped before execute: …")."""
     ended = (ended_at or datetime.now(UTC)).astimezone(UTC)
     outcome = report.outcome
-    status = "skipped" if outcome.startswith("skipped") else "failed" if outcome.startswith("failed") else "completed"
+    status = ("failed" if failed or outcome.startswith("failed") else "skipped" if outcome.startswith("skipped")
+              else "completed")
     text = report.markdown()
     return {"routine": report.routine, "environment": report.environment, "flow_run_id": flow_run_id,
             "started_at": report.started_at.astimezone(UTC).isoformat(timespec="seconds"),
@@ -54,7 +57,9 @@ class RunRecordStore:
             if not self._bucket_checked:  # the first record of a new location creates its bucket, as backups do
                 try:
                     self.s3.head_bucket(Bucket=self.bucket)
-                except ClientError:
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                        raise  # denied, or anything else: said as it is, not as a bucket to create
                     self.s3.create_bucket(Bucket=self.bucket)
                 self._bucket_checked = True
             self._put(key, body)

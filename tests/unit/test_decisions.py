@@ -130,3 +130,9 @@ def test_a_snapshot_parses_as_the_full_probe_with_the_cpu_share_since_the_previo
     previous = "cpu  100 0 100 800 0 0 0 0 0 0"  # 1000 jiffies, 80 % idle
     synthetic = snap.replace(snap.split("\n", 1)[0], "cpu  200 0 200 1600 0 0 0 0 0 0", 1)  # +1000, 800 idle
     assert parse_snapshot("here", synthetic, previous)[0].cpu_percent == 20.0
+
+    from upkeep.hosts.procfs import comparable
+
+    assert comparable(previous, "cpu  200 0 200 1600 0 0 0 0 0 0")
+    assert not comparable(previous, "cpu  50 0 20 100 0 0 0 0 0 0")  # counters went back: rebooted, or another host
+    assert not comparable(previous, previous) and not comparable(previous, "cpu  x")

@@ -10,7 +10,7 @@ import pytest
 from upkeep.config.models import AlertRule, Thresholds, outage_rules
 from upkeep.hosts.procfs import parse_diskstats, parse_io, parse_net_dev
 from upkeep.humanize import metric
-from upkeep.monitoring.rules import AlertState, evaluate_samples, subject_of
+from upkeep.monitoring.rules import AlertState, evaluate_samples, subject_of, unsent
 from upkeep.monitoring.samples import Sample, frame, io_rates, level_breaches, level_samples, service_levels, split_counters
 from upkeep.notify import Message, Routes
 
@@ -113,15 +113,14 @@ def test_service_levels_compute_availability_error_rate_and_percentiles() -> Non
     levels = service_levels(frame(rows), response_time_ms=200)
     [api] = levels.to_dict("records")
     assert api["probes"] == 100 and api["availability"] == pytest.approx(0.98)
-    # failed (2 %) plus slower than 200 ms among the answered (2 of 100 samples, 2 % of the 98 % up)
-    assert api["error_rate"] == pytest.approx(0.02 + 0.02 * 0.98)
+    assert api["error_rate"] == pytest.approx(0.04)  # 2 probes failed + 2 answered slower than 200 ms, of 100
     assert api["p95_ms"] == pytest.approx(pd.Series([500.0 if n % 50 == 3 else float(n) for n in range(100)]).quantile(0.95))
     assert api["p99_ms"] > api["p95_ms"]
     samples = level_samples(levels, T0, "p")
     assert {s.metric for s in samples} == {"availability", "error_rate", "p95_ms", "p99_ms"}
     assert all(s.host == "" for s in samples)
     lines = level_breaches(levels.to_dict("records"), availability=0.999, error_rate=0.01)
-    assert lines == ["api: availability 98.000% < target 99.9%", "api: error rate 3.96% > target 1%"]
+    assert lines == ["api: availability 98.000% < target 99.9%", "api: error rate 4.00% > target 1%"]
     assert metric("availability", 0.9995) == "99.95 %" and metric("error_rate", 0.01) == "1 %"
 
 
@@ -174,3 +173,34 @@ def test_routes_send_by_severity_and_escalations_with_a_mention() -> None:
     assert routes.channel(escalated) == "#bridge"
     assert escalated.render("@here").startswith("<!here> :rotating_light: *[p] health-check*:")
     assert routes.destinations() == {"#ops": ["info", "warning", "resolved"], "#oncall": ["critical"], "#bridge": ["escalations"]}
+
+
+def test_a_failed_probe_counts_once_in_the_error_rate() -> None:
+    rows = []
+    for n in range(10):  # one probe in ten times out (up 0, ~5 s of latency); the others answer in 20 ms
+        rows.append(Sample(minute(n), "p", "host1", "api", "up", 0.0 if n == 0 else 1.0))
+        rows.append(Sample(minute(n), "p", "host1", "api", "response_time_ms", 5000.0 if n == 0 else 20.0))
+    [api] = service_levels(frame(rows), response_time_ms=200).to_dict("records")
+    assert api["availability"] == pytest.approx(0.9) and api["error_rate"] == pytest.approx(0.1)
+
+
+def test_maintenance_holds_a_notice_back_until_the_lock_is_gone_and_a_recovery_is_always_told() -> None:
+    rules = [r for r in RULES if r.name == "service_down"]
+    states: dict[tuple[str, str], AlertState] = {}
+    sent: list[tuple[int, str]] = []
+    for n, (value, locked) in enumerate([(0.0, True), (0.0, True), (0.0, True), (0.0, False), (1.0, True)]):
+        sample = Sample(minute(n), "p", "host1", "api", "up", value)
+        changed, events, _ = evaluate_samples(rules, states, [sample], {"host1": "system-update run 7"} if locked else {})
+        states.update({(c.rule, c.subject): c for c in changed})
+        sent += [(n, e.kind) for e in events]
+    assert sent == [(3, "fire"), (4, "resolve")]  # paged once the lock was gone; the recovery told despite a lock
+
+
+def test_a_notice_that_could_not_be_sent_leaves_its_state_as_it_was() -> None:
+    rules = [r for r in RULES if r.name == "service_down"]
+    before = {("service_down", "host1/api"): AlertState("service_down", "host1/api", "pending", T0, None, 0.0)}
+    changed, events, _ = evaluate_samples(rules, before, [Sample(minute(1), "p", "host1", "api", "up", 0.0)], {})
+    assert [e.kind for e in events] == ["fire"] and changed[0].status == "firing"
+    kept = unsent(changed, before, failed=events)
+    assert kept == [before[("service_down", "host1/api")]]  # still pending: the next check fires (and sends) again
+    assert unsent(changed, before, failed=[]) == changed

@@ -23,3 +23,5 @@ def test_a_record_says_what_happened_and_checks_the_report() -> None:
     assert run_record(report, "x")["status"] == "skipped"
     report.outcome = "failed: restore refused"
     assert run_record(report, "x")["status"] == "failed"
+    report.outcome = "stopped before execute: past cutoff"
+    assert run_record(report, "x", failed=True)["status"] == "failed"  # ended by an exception

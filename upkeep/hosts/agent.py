@@ -67,9 +67,10 @@ from upkeep.hosts.agent_client import (
 )
 from upkeep.hosts.base import Host, ResourceUsage
 from upkeep.hosts.pool import build_host
-from upkeep.hosts.procfs import PROBE_ARGV, SNAPSHOT_ARGV, last_stat_line, parse_probe, parse_snapshot
+from upkeep.hosts.procfs import PROBE_ARGV, SNAPSHOT_ARGV, comparable, last_stat_line, parse_probe, parse_snapshot
 
 log = logging.getLogger("upkeep.probe_agent")
+STAT_MIN_SECONDS = 1.0  # two readings closer than this give a CPU share of a few jiffies: probe in full
 STAT_FRESH_SECONDS = 600.0  # an older /proc/stat reading is not a CPU average anyone asked for: probe in full
 
 
@@ -111,7 +112,8 @@ class ProbeAgent:
         self.idle_close, self._resolve = idle_close, resolve
         self._held: dict[tuple[str, str], _Held] = {}
         self._lock = threading.Lock()
-        counters = ("requests", "connects", "reconnects", "idle_closed", "reloads", "full_probes", "snapshots")
+        counters = ("requests", "connects", "reconnects", "idle_closed", "reloads", "full_probes", "snapshots",
+                    "stale_readings")
         self._stats = dict.fromkeys(counters, 0)
         self._started = time.monotonic()
         self._server: _Server | None = None
@@ -194,13 +196,17 @@ class ProbeAgent:
         """One probe of a kept host: a snapshot (no sleep, two `df` processes) with the CPU share since the
         previous probe when that was recent, else the full probe (two /proc/stat readings 0.2 s apart)."""
         timeout, now = max(5.0, held.ssh.connect_timeout.total_seconds()), time.monotonic()
-        if held.stat is not None and now - held.stat[0] <= STAT_FRESH_SECONDS:
-            usage, line = parse_snapshot(held.cfg.name, held.host.run(SNAPSHOT_ARGV, timeout=timeout).stdout, held.stat[1])
-            self._count("snapshots")
-        else:
-            out = held.host.run(PROBE_ARGV, timeout=timeout).stdout
-            usage, line = parse_probe(held.cfg.name, out), last_stat_line(out)
-            self._count("full_probes")
+        if held.stat is not None and STAT_MIN_SECONDS <= now - held.stat[0] <= STAT_FRESH_SECONDS:
+            out = held.host.run(SNAPSHOT_ARGV, timeout=timeout).stdout
+            if comparable(held.stat[1], last_stat_line(out)):
+                usage, line = parse_snapshot(held.cfg.name, out, held.stat[1])
+                self._count("snapshots")
+                held.stat = (now, line)
+                return usage
+            self._count("stale_readings")  # rebooted, or another machine: probe in full
+        out = held.host.run(PROBE_ARGV, timeout=timeout).stdout
+        usage, line = parse_probe(held.cfg.name, out), last_stat_line(out)
+        self._count("full_probes")
         held.stat = (now, line)
         return usage
 

@@ -112,6 +112,16 @@ def parse_snapshot(host: str, output: str, previous_stat: str) -> tuple[Resource
     return _parse(host, output, previous_stat)
 
 
+def comparable(previous_stat: str, stat: str) -> bool:
+    """True when `stat` continues `previous_stat`: no counter went back (a reboot, or another machine behind
+    the address) and some time passed; else a CPU share between them would be nonsense."""
+    try:
+        before, after = [int(v) for v in previous_stat.split()[1:8]], [int(v) for v in stat.split()[1:8]]
+    except ValueError:
+        return False
+    return len(before) == len(after) and all(a >= b for a, b in zip(after, before, strict=True)) and sum(after) > sum(before)
+
+
 def last_stat_line(output: str) -> str:
     """The last /proc/stat `cpu` line of a PROBE_ARGV or SNAPSHOT_ARGV output."""
     return output.split("--\n", 1)[0].strip("\n").splitlines()[-1]

@@ -17,7 +17,7 @@ from typing import Any
 
 from upkeep.log import run_logger
 from upkeep.monitoring import probes
-from upkeep.monitoring.rules import AUTO_RECOVER, AlertEvent, evaluate_samples
+from upkeep.monitoring.rules import AUTO_RECOVER, AlertEvent, AlertState, evaluate_samples, unsent
 from upkeep.monitoring.samples import Sample, consecutive_failures, frame, io_rates, level_samples, service_levels, split_counters
 from upkeep.resources import Resources
 
@@ -42,11 +42,14 @@ class Evaluation:
     events: list[AlertEvent]
     suppressed: list[str]
     failures: dict[tuple[str, str], int]
+    states: list[AlertState]  # to keep once the notices are sent (`keep_states`)
+    before: dict[tuple[str, str], AlertState]  # as they were: kept instead for a notice that could not be sent
 
 
 def evaluate_health(res: Resources, samples: list[Sample], now: datetime) -> Evaluation:
     """Store this run's samples, turn the hosts' I/O counters into rates, compute the period's service
-    levels, and feed everything to the alert rules (their states kept in the store): one task."""
+    levels, and feed everything to the alert rules; their new states are saved by `keep_states` once the
+    notices are out."""
     env = res.env
     assert env.monitoring is not None
     store = res.monitoring_store()
@@ -61,7 +64,6 @@ def evaluate_health(res: Resources, samples: list[Sample], now: datetime) -> Eva
     states = store.states(res.environment)
     changed, events, suppressed = evaluate_samples(env.alert_rules(), states, probes + derived,
                                                    store.locked_hosts(res.environment))
-    store.save_states(res.environment, changed)
     recovering = {subject for (rule, subject), state in states.items() if rule == AUTO_RECOVER and state.status != "ok"}
     failures = {(s.host, s.target): n for s in probes if s.metric == "up" and s.target in env.services
                 if (n := consecutive_failures(df, s.host, s.target)) or f"{s.host}/{s.target}" in recovering}
@@ -71,4 +73,10 @@ def evaluate_health(res: Resources, samples: list[Sample], now: datetime) -> Eva
     for line in suppressed:
         logger.info(line)
     rows = [{str(k): v for k, v in row.items()} for row in levels.to_dict("records")]
-    return Evaluation(rows, derived, events, suppressed, failures)
+    return Evaluation(rows, derived, events, suppressed, failures, changed, states)
+
+
+def keep_states(res: Resources, ev: Evaluation, failed: list[AlertEvent]) -> None:
+    """Save the alert states after the notices went out: a subject whose notice failed keeps its earlier
+    state, so the next check sends it again (a notice is never marked sent when it was not)."""
+    res.monitoring_store().save_states(res.environment, unsent(ev.states, ev.before, failed))

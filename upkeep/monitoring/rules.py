@@ -59,10 +59,12 @@ class AlertEvent:
             prefix = {"fire": "", "repeat": "still ", "escalate": "ESCALATED, still "}[self.kind]
             return f"{r.name}: {self.subject} {prefix}{what} since {self.since:%H:%M} UTC ({lasted})"
         if self.kind == "resolve":
-            return f"RESOLVED {r.name} on {self.subject}: {r.metric} back to {self.value:g} (since {self.since:%H:%M} UTC)"
+            return (f"RESOLVED {r.name} on {self.subject}: {r.metric} back to {self.value:g} "
+                    f"(was breaching since {self.since:%H:%M} UTC, {lasted})")
         again = {"fire": "", "repeat": " (still)", "escalate": " (ESCALATED, still)"}[self.kind]
         return (f"{r.name} on {self.subject}{again}: {r.metric} {self.value:g} {r.op} {r.threshold:g} "
-                f"for {self.at - self.since} (since {self.since:%H:%M} UTC); action: {r.action}")
+                f"for {timedelta(seconds=round((self.at - self.since).total_seconds()))} (since {self.since:%H:%M} UTC); "
+                f"action: {r.action}")
 
 
     @property
@@ -132,11 +134,21 @@ def evaluate_samples(rules: list[AlertRule], states: dict[tuple[str, str], Alert
             if not rule.matches(s.metric, s.target):
                 continue
             subject = subject_of(s.host, s.target)
-            state, new = evaluate(rule, states.get((rule.name, subject), AlertState(rule.name, subject)), s.value, s.ts)
+            before = states.get((rule.name, subject), AlertState(rule.name, subject))
+            state, new = evaluate(rule, before, s.value, s.ts)
+            held = [e for e in new if e.host in locked and e.kind != "resolve"]  # a recovery is always told
+            if held:  # not notified: the state stays where it was, so the notice goes out once the lock is gone
+                state = before if before.status != "ok" or held[0].kind != "fire" else AlertState(
+                    rule.name, subject, "pending", held[0].since, None, s.value)
+                suppressed += [f"{e.text} — suppressed: {e.host} is under maintenance ({locked[e.host]})" for e in held]
             changed.append(state)
-            for e in new:
-                if e.host in locked:
-                    suppressed.append(f"{e.text} — suppressed: {e.host} is under maintenance ({locked[e.host]})")
-                else:
-                    events.append(e)
+            events += [e for e in new if e not in held]
     return changed, events, suppressed
+
+
+def unsent(changed: list[AlertState], before: dict[tuple[str, str], AlertState], failed: list[AlertEvent]) -> list[AlertState]:
+    """The states to keep when the notices `failed` could not be sent: those subjects stay as they were
+    before this check (a fire is sent again next check, a resolve or an escalation too)."""
+    lost = {(e.rule.name, e.subject) for e in failed}
+    return [before.get((s.rule, s.subject), AlertState(s.rule, s.subject)) if (s.rule, s.subject) in lost else s
+            for s in changed]

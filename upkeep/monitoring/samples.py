@@ -45,9 +45,12 @@ def service_levels(df: pd.DataFrame, response_time_ms: float) -> pd.DataFrame:
     up = df[df["metric"] == "up"].groupby("target")["value"].agg(["count", "mean"])
     rt = df[df["metric"] == "response_time_ms"].groupby("target")["value"]
     out = pd.DataFrame({"probes": up["count"], "availability": up["mean"]})
-    slow = (df[df["metric"] == "response_time_ms"].assign(slow=lambda d: d["value"] > response_time_ms)
-            .groupby("target")["slow"].mean())
-    out["error_rate"] = (1 - out["availability"]) + slow.reindex(out.index).fillna(0) * out["availability"]
+    # per probe: failed, or answered slower than the threshold (a failed probe's latency, a timeout, is not counted again)
+    keys = ["ts", "host", "target"]
+    probes = df[df["metric"] == "up"][[*keys, "value"]].merge(
+        df[df["metric"] == "response_time_ms"][[*keys, "value"]], on=keys, how="left", suffixes=("_up", "_ms"))
+    bad = (probes["value_up"] < 1) | (probes["value_ms"] > response_time_ms)
+    out["error_rate"] = bad.groupby(probes["target"]).mean().reindex(out.index).fillna(0)
     out["p95_ms"] = rt.quantile(0.95).reindex(out.index)
     out["p99_ms"] = rt.quantile(0.99).reindex(out.index)
     return out.reset_index()
