@@ -88,7 +88,7 @@ def emergency_recovery(environment: str = "development", service: str = "api", a
                     settle(host, service, settle_checks, settle_interval_s)
                 incident.actions.append(f"verified: {settle_checks} healthy checks in a row on {', '.join(affected)}")
             incident.outcome = "resolved"
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure of the fix escalates: notified, then re-raised as RecoveryFailed
             incident.outcome = f"escalated: {str(exc)[:300]}"
             r.notify(f"{incident.incident_id}: {action} did not fix {service} ({str(exc)[:200]}); "
                    "ESCALATED to the on-call engineer", "critical")

@@ -277,3 +277,17 @@ def wait_status(sock: Path, timeout: float = 30) -> dict[str, Any]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def test_probe_output_the_parsers_do_not_understand_is_named_and_drops_the_connection(short_dir: Path) -> None:
+    from upkeep.hosts.agent import _Held
+
+    agent = ProbeAgent(write_inventory(short_dir))
+    inventory = load_inventory(agent.config)
+    env_name, env = next(iter(inventory.environments.items()))
+    cfg = env.hosts[0]
+    host = FakeHost(cfg.name)  # answers every command with empty output: nothing a /proc parser can read
+    held = _Held(host, cfg, inventory.ssh, open=True)
+    with pytest.raises(ProbeAgentError, match=rf"{cfg.name}: probe output not understood \(ValueError"):
+        agent._measure(held)
+    assert held.stat is None and host.commands  # it ran the probe, kept no reading

@@ -184,9 +184,10 @@ class ProbeAgent:
                 log.info("%s/%s: kept connection lost (%s); reconnecting", environment, cfg.name, exc)
                 self._count("reconnects")
                 usage = self._measure(held)
-            except Exception:
+            except UpkeepError as exc:  # not a broken connection (a secret, output not understood): said as it is
                 held.open, held.stat = False, None
                 held.host.close()
+                log.warning("%s/%s: %s", environment, cfg.name, exc)
                 raise
             held.open = True
             held.last_used = time.monotonic()
@@ -194,7 +195,15 @@ class ProbeAgent:
 
     def _measure(self, held: _Held) -> ResourceUsage:
         """One probe of a kept host: a snapshot (no sleep, two `df` processes) with the CPU share since the
-        previous probe when that was recent, else the full probe (two /proc/stat readings 0.2 s apart)."""
+        previous probe when that was recent, else the full probe (two /proc/stat readings 0.2 s apart).
+        Output the parsers do not understand is a ProbeAgentError naming the host."""
+        try:
+            return self._read(held)
+        except (ValueError, IndexError, KeyError) as exc:  # what the /proc parsers raise on output they do not expect
+            raise ProbeAgentError(f"{held.cfg.name}: probe output not understood ({type(exc).__name__}: {exc}); "
+                                  "is /proc mounted and df on the PATH there?") from exc
+
+    def _read(self, held: _Held) -> ResourceUsage:
         timeout, now = max(5.0, held.ssh.connect_timeout.total_seconds()), time.monotonic()
         if held.stat is not None and STAT_MIN_SECONDS <= now - held.stat[0] <= STAT_FRESH_SECONDS:
             out = held.host.run(SNAPSHOT_ARGV, timeout=timeout).stdout
