@@ -4,7 +4,9 @@ interfaces (`upkeep.hosts.base.Host`, `upkeep.notify.Notifier`)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
+from typing import BinaryIO
 
 from upkeep.hosts.base import CommandResult, DiskUsage, ResourceUsage
 from upkeep.notify import Message
@@ -28,6 +30,9 @@ class FakeHost:
 
     def read_file(self, path: str) -> bytes:
         return self.files.get(path, f"# {path} on {self.name}\n".encode())
+
+    def open_file(self, path: str) -> BinaryIO:
+        return io.BytesIO(self.read_file(path))
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         self.files[path] = data

@@ -134,3 +134,12 @@ class MaintenanceFailed(UpkeepError):
 class ProbeAgentError(UpkeepError):
     """The probe agent could not answer (no socket, nothing listening, no answer in time, an answer this
     client does not understand) or refused a request; the health check then probes cold."""
+
+
+class RotationError(HostError):
+    """A log file could not be rotated, compressed or removed on a host; what is on disk is intact
+    and the next run resumes from it."""
+
+
+class ArchiveError(UpkeepError):
+    """A rotated log could not be archived to (or verified in) the object store; the local copy is kept."""

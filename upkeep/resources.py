@@ -33,6 +33,7 @@ from upkeep.notify import LogNotifier, Notifier, Routes, SlackNotifier
 if TYPE_CHECKING:
     from upkeep.backup.store import BackupStore
     from upkeep.monitoring.store import MonitoringStore
+    from upkeep.rotation.archive import LogArchive
     from upkeep.runrecords import RunRecordStore
 
 
@@ -129,6 +130,13 @@ class Resources:
         if cfg is None or cfg.backups is None:
             raise ConfigError(f"environments.{self.environment}.s3.backups is not configured; add a bucket for backups")
         return BackupStore(self.s3, cfg.backups.bucket, cfg.backups.prefix)
+
+    def log_archive(self) -> LogArchive | None:
+        """Where rotated logs are archived (s3.logs); None when it is not configured."""
+        from upkeep.rotation.archive import LogArchive
+
+        cfg = self.env.s3
+        return LogArchive(self.s3, cfg.logs.bucket, cfg.logs.prefix, self.environment) if cfg and cfg.logs else None
 
     def run_records(self) -> RunRecordStore | None:
         """Where this environment's run records go (s3.records, else beside the backups); None without S3."""

@@ -32,7 +32,7 @@ VALID = {
             },
             "mongodb": {"uri": "block:prod-mongo-uri", "databases": ["eventmanager"]},
             "s3": {"region": "eu-west-1", "backups": {"bucket": "em-backups", "prefix": "prod/"}},
-            "logs": {"paths": ["/var/log/em/*.log"], "rotation": {"max_size": "100M", "keep": 30}},
+            "logs": {"paths": ["/var/log/em/api.log"], "rotation": {"max_size": "100M", "keep": 30}},
             "max_errors": "10%",
         },
         "development": {"window": {"always": True}, "emergency": "anytime"},

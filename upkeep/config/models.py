@@ -66,6 +66,8 @@ class ServiceConfig(Model):
     restart: Argv | None = None
     clear_cache: Argv | None = None
     rollback: Argv | None = Field(None, description="switch back to the previous release")
+    reopen_logs: Argv | None = Field(None, description="make the service reopen its log files after a rotation renamed "
+                                     "them, e.g. [sudo, systemctl, kill, -s, HUP, api] or [pm2, reloadLogs]")
     log_file: str | None = None
     monitored: bool = Field(True, description="probed by the health check (false e.g. for a DR test environment)")
     _name: str = PrivateAttr("")  # its key in `services`, set by the environment that holds it
@@ -133,10 +135,18 @@ class S3Config(Model):
 
 
 class RotationPolicy(Model):
+    """When and how log files are rotated (the guide: daily or over 100M, compressed, 30 kept)."""
+
     frequency: Literal["daily", "weekly"] = "daily"
     max_size: Size = 100 * 1024**2
     compress: bool = True
-    keep: int = Field(30, ge=1)
+    compression: Literal["gzip", "zstd"] = Field("gzip", description="zstd is several times faster at a similar ratio; "
+                                                 "the hosts need the `zstd` command")
+    keep: int = Field(30, ge=1, description="rotated files kept on the host; older ones are deleted once archived")
+    grace: Duration = Field(timedelta(seconds=2), description="when the writer's open files cannot be seen (another "
+                            "user's process), a rotated file counts as closed once its size is stable this long")
+    reopen_timeout: Duration = Field(timedelta(seconds=30), description="longest wait for the writer to close the "
+                                     "rotated file after the reopen command; past it the file is left for the next run")
 
 
 class RetentionPolicy(Model):
@@ -281,10 +291,59 @@ class UpdatesConfig(Model):
     smoke_tests: list[SmokeTest] = Field(default_factory=list)
 
 
+class LogPath(Model):
+    """One log file per host (placeholders such as `{root}` come from the host's vars)."""
+
+    path: str = Field(description="absolute, no glob characters: one file")
+    service: Name | None = Field(None, description="the service that writes it: on its hosts, reopened with its "
+                                 "`reopen_logs` (without a service: every host, and method copytruncate)")
+    method: Literal["rename", "copytruncate"] = Field(
+        "rename", description="rename + reopen loses nothing; copytruncate loses what is written between the copy "
+        "and the truncate (reported), for writers that cannot reopen")
+    format: Literal["json", "nginx", "text"] = Field("json", description="what the log analysis reads it as")
+
+
+class TempDir(Model):
+    """A directory the disk hygiene cleans (the guide's clean_temp_files)."""
+
+    path: str = Field(pattern=r"^[{/]")
+    older_than: Duration = timedelta(days=7)
+    patterns: list[str] = Field(default_factory=lambda: ["*"], min_length=1, description="file name globs")
+    role: Name | None = Field(None, description="only on hosts with this role (default: every host)")
+    delete: bool = Field(False, description="false: the daily run reports what it would remove; true: it removes it")
+
+
+class LogAnalysisConfig(Model):
+    """What the daily log analysis flags (the response-time threshold is `thresholds.response_time`)."""
+
+    admin_prefixes: list[str] = Field(default_factory=lambda: ["/admin"], description="routes whose new source IPs are reported")
+    burst_threshold: int = Field(20, ge=1, description="401/403/429 answers to one source within a minute that make a burst")
+    new_template_alert_min: int = Field(10, ge=1, description="alert when a new error pattern appears more often than this")
+    p95_regression_factor: float = Field(2.0, gt=1, description="alert when a route's p95 grows by this factor vs last week")
+
+
 class LogsConfig(Model):
-    paths: list[str] = Field(min_length=1)
+    paths: list[str | LogPath] = Field(min_length=1, description="a path (every host, copytruncate) or a LogPath")
     rotation: RotationPolicy = RotationPolicy()
-    archive_retention: Duration = timedelta(days=90)
+    archive_retention: Duration = Field(timedelta(days=90), description="lifecycle rule on the s3.logs bucket")
+    temp_dirs: list[TempDir] = Field(default_factory=list)
+    analysis: LogAnalysisConfig = LogAnalysisConfig()
+
+    @field_validator("paths")
+    @classmethod
+    def _no_globs(cls, paths: list[str | LogPath]) -> list[str | LogPath]:
+        for i, p in enumerate(paths):
+            path = p if isinstance(p, str) else p.path
+            if any(c in path for c in "*?[]"):
+                raise ValueError(f"paths[{i}] {path!r} has glob characters: list each log file (a rotation renames "
+                                 "and reopens one file at a time)")
+            if not path.startswith(("/", "{")):
+                raise ValueError(f"paths[{i}] {path!r} is not absolute: write the full path on the host")
+        return paths
+
+    def files(self) -> list[LogPath]:
+        """Every entry of `paths` as a LogPath (a bare path: every host, copytruncate)."""
+        return [p if isinstance(p, LogPath) else LogPath(path=p, method="copytruncate") for p in self.paths]
 
 
 class Thresholds(Model):
@@ -436,6 +495,19 @@ class EnvironmentConfig(Model):
             raise ValueError("dr.mongodb.databases must list one target database per mongodb.databases entry, in order")
         if self.dr is not None and self.dr.host not in {h.name for h in self.hosts}:
             raise ValueError(f"dr.host {self.dr.host!r} is not one of this environment's hosts")
+        return self
+
+    @model_validator(mode="after")
+    def _logs_reopen(self) -> EnvironmentConfig:
+        for i, log in enumerate(self.logs.files() if self.logs is not None else []):
+            where = f"logs.paths[{i}]"
+            if log.service is not None and log.service not in self.services:
+                raise ValueError(f"{where}.service {log.service!r} is not one of this environment's services "
+                                 f"({', '.join(self.services) or 'none'})")
+            if log.method == "rename" and (log.service is None or self.services[log.service].reopen_logs is None):
+                raise ValueError(f"{where} ({log.path}) is rotated by rename, which needs the writer to reopen it: set "
+                                 f"services.{log.service or '<service>'}.reopen_logs (and the path's service), "
+                                 "or method: copytruncate")
         return self
 
     def alert_rules(self) -> list[AlertRule]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,10 @@ class Host(Protocol):
         ...
 
     def read_file(self, path: str) -> bytes: ...
+
+    def open_file(self, path: str) -> BinaryIO:
+        """A file opened for streamed reading (a large log to archive); the caller closes it."""
+        ...
 
     def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         """Write atomically (temporary file + rename)."""

@@ -8,6 +8,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import psutil
 
@@ -46,6 +47,12 @@ class LocalHost:
     def read_file(self, path: str) -> bytes:
         try:
             return Path(path).read_bytes()
+        except OSError as exc:
+            raise HostError(self.name, f"cannot read {path}: {exc.strerror}") from exc
+
+    def open_file(self, path: str) -> BinaryIO:
+        try:
+            return open(path, "rb")  # noqa: SIM115 - the caller closes it
         except OSError as exc:
             raise HostError(self.name, f"cannot read {path}: {exc.strerror}") from exc
 
