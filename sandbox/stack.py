@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-HOST_TOOLS = ("standinctl.py",)  # what the test hosts' user runs: copied into the stack's bin/
+HOST_TOOLS = ("standinctl.py", "logwriter.py")  # what the test hosts' user runs: copied into the stack's bin/
 SECRETS = {
     "UPKEEP_SANDBOX_MONGO_URI": "",  # filled in with the port
     "UPKEEP_SANDBOX_S3_KEY": "sandbox-access",
@@ -265,7 +265,7 @@ class Stack:
         """Package sources on every host, and a day of the application's log on the app hosts."""
         import pwd
 
-        from sandbox.seed import seed_log, seed_packages
+        from sandbox.seed import seed_log, seed_packages, seed_temp
         from sandbox.sshd import USER
 
         assert self.fleet is not None
@@ -273,6 +273,7 @@ class Stack:
         seed_packages([h.root for h in self.fleet.hosts], (user.pw_uid, user.pw_gid))
         for h in self.fleet.hosts[: self.settings.app_hosts]:
             seed_log(h.root / "event-manager.log", h.name)
+            seed_temp(h.root / "tmp", (user.pw_uid, user.pw_gid))
 
     def _install_tools(self) -> None:
         self.tools.mkdir(exist_ok=True)

@@ -70,10 +70,12 @@ class LogArchive:
         return f"{self.folder(host, path)}{day:%Y/%m/%d}/{name}"
 
     def ensure_bucket(self) -> None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             self.s3.head_bucket(Bucket=self.bucket)
+        except BotoCoreError as exc:
+            raise ArchiveError(f"the object store at {self.s3.meta.endpoint_url} does not answer: {exc}") from exc
         except ClientError:
             try:
                 self.s3.create_bucket(Bucket=self.bucket)
@@ -81,8 +83,13 @@ class LogArchive:
                 raise ArchiveError(f"log bucket {self.bucket} is missing and cannot be created: {exc}") from exc
 
     def objects(self, prefix: str) -> Iterator[dict[str, Any]]:
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            yield from page.get("Contents", [])
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                yield from page.get("Contents", [])
+        except (BotoCoreError, ClientError) as exc:
+            raise ArchiveError(f"cannot list s3://{self.bucket}/{prefix}: {exc}") from exc
 
     def stored(self, host: str, path: str) -> dict[str, int]:
         """Archived file name → size, for one log of one host."""

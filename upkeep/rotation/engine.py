@@ -223,7 +223,11 @@ class _Rotation:
 
     def _archive(self, state: LogState) -> set[str]:
         assert self.archive is not None
-        stored = self.archive.stored(self.host.name, self.target.path)
+        try:
+            stored = self.archive.stored(self.host.name, self.target.path)
+        except ArchiveError as exc:
+            self.out.errors.append(f"rotated files kept on {self.host.name}, not archived: {exc}")
+            return set()  # nothing counts as archived: nothing beyond `keep` is deleted
         verified = set()
         for g in self._finals(state):
             assert g.final is not None
