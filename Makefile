@@ -25,9 +25,12 @@ lint: $(VENV)/.installed
 test: $(VENV)/.installed lint system
 	$(PY) -m pytest
 
+# UPKEEP_WITH_BENCH=1 reaches `system` too (a target's variables apply to its prerequisites): logrotate.
+bench: export UPKEEP_WITH_BENCH := 1
 bench: $(VENV)/.installed system
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m benchmarks.fanout_uptime
+	$(PY) -m benchmarks.log_rotation
 
 clean-sandbox:
 	$(VENV)/bin/upkeep sandbox down

@@ -1,12 +1,13 @@
 """The guides' composite schedules call the routine subflows that exist, in the order
 `upkeep.routines.COMPOSITES` gives (each runs even when an earlier one failed):
 
-daily (Event Manager guide): check disk space, back up and verify the backup;
+daily (Event Manager guide): check disk space, rotate and archive the logs, clean temp files, analyse
+the day's logs, back up and verify the backup;
 weekly (in the window): security patches (the system update, security scope), then clear stale cache;
 monthly (Event Editor guide, "Backup Verification: test backup systems, verify data integrity"):
 read every object of the newest backup, not a sample;
 quarterly (Event Manager guide): disaster-recovery test.
-Each later routine adds itself to COMPOSITES and to `_calls` (log rotation, audits, ...).
+Each later routine adds itself to COMPOSITES and to `_calls` (audits, reviews, ...).
 A composite opens the environment's resources once; each routine it calls runs with them
 (upkeep.resources.routine_resources) instead of loading the inventory and connecting again.
 A composite with a disruptive part takes the environment's disruptive slot once, before its first
@@ -24,19 +25,25 @@ from prefect.states import Completed
 
 from flows._slots import composite_slot
 from flows.backup import backup
+from flows.clean_temp import clean_temp
 from flows.clear_cache import clear_cache
 from flows.disk_check import disk_check
 from flows.dr_test import dr_test
+from flows.log_analysis import log_analysis
+from flows.log_rotation import log_rotation
 from flows.system_update import system_update
 from flows.verify_backup import verify_backup
 from upkeep.errors import MaintenanceFailed
 from upkeep.resources import routine_resources
 from upkeep.routines import (
     BACKUP,
+    CLEAN_TEMP,
     CLEAR_CACHE,
     DAILY_MAINTENANCE,
     DISK_CHECK,
     DR_TEST,
+    LOG_ANALYSIS,
+    LOG_ROTATION,
     MONTHLY_MAINTENANCE,
     QUARTERLY_MAINTENANCE,
     SECURITY_PATCHES,
@@ -52,6 +59,9 @@ def _calls(environment: str, config: str | None, emergency: bool = False) -> dic
     kw: dict[str, Any] = {"environment": environment, "config": config, "return_state": True}
     return {
         DISK_CHECK.id: lambda: disk_check(**kw),
+        LOG_ROTATION.id: lambda: log_rotation(**kw),
+        CLEAN_TEMP.id: lambda: clean_temp(**kw),
+        LOG_ANALYSIS.id: lambda: log_analysis(**kw),
         BACKUP.id: lambda: backup(**kw),
         SECURITY_PATCHES.id: lambda: system_update(**kw, **SECURITY_PATCHES.parameters, emergency=emergency),
         CLEAR_CACHE.id: lambda: clear_cache(**kw, emergency=emergency),

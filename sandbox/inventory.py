@@ -63,6 +63,8 @@ def _service(ctl_path: str, port: int, component: str, path: str, role: str | No
         "stop": [*ctl, "stop", component],
         "restart": [*ctl, "restart", component],
         "clear_cache": [*ctl, "clear-cache", component],
+        # the stand-in runs as another user than the SSH login: told over its control API, not by a signal
+        "reopen_logs": [*ctl, "reopen-logs", component],
         "log_file": "{root}/event-manager.log",
     }
 
@@ -86,7 +88,11 @@ def sandbox_inventory(stack: StackView) -> dict[str, Any]:
             "sources": [{"manager": "sandbox", "root": "{root}"}], "min_free_percent": 5, "backup_first": "mongo" in stack.ports,
             "on_unreachable": "stop", "smoke_tests": [{"name": "events", "service": "api", "path": "/api/events"}],
         }
-        env["logs"] = {"paths": ["{root}/event-manager.log"], "rotation": {"frequency": "daily", "max_size": "100M", "keep": 30}}
+        env["logs"] = {
+            "paths": [{"path": "{root}/event-manager.log", "service": "api"}],  # the stand-in's API and worker share it
+            "rotation": {"frequency": "daily", "max_size": "100M", "keep": 30, "grace": "1s"},
+            "temp_dirs": [{"path": "{root}/tmp", "older_than": "7d", "patterns": ["*.tmp", "upload-*"], "role": "api"}],
+        }
     if "mongo" in stack.ports:
         env["mongodb"] = {"uri": "env:UPKEEP_SANDBOX_MONGO_URI", "databases": ["eventmanager"]}
         env["backup"] = {

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages and the user the sandbox needs (idempotent; needs root).
+# UPKEEP_WITH_CHROMIUM=1: also chromium (the UI test); UPKEEP_WITH_BENCH=1: also logrotate (benchmarks).
 set -euo pipefail
 need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v zstd >/dev/null || need+=(zstd)  # the hosts compress rotated logs with it
 if [ "${UPKEEP_WITH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null; then need+=(chromium); fi
+# logrotate: only the log-rotation benchmark's peer (`make bench` sets UPKEEP_WITH_BENCH=1)
+if [ "${UPKEEP_WITH_BENCH:-0}" = 1 ] && [ ! -x /usr/sbin/logrotate ]; then need+=(logrotate); fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "sandbox/setup.sh: installing ${need[*]}"
   apt-get update -qq

@@ -1,16 +1,20 @@
 """Stand-in for the Event Manager API and worker, with fault injection.
 
-Run: ``python -m sandbox.standin --port 0 --log-file api.log [--state-file s.json]``.
+Run: ``python -m sandbox.standin --port 0 --log-file api.log [--state-file s.json]``. SIGHUP, or
+``POST /_control/reopen-logs``, reopens the log file (after a rotation renamed it).
 """
 
 import argparse
 import json
 import os
+import re
+import signal
 import threading
 import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,7 +23,7 @@ from sandbox.httpserve import check_loopback, serve
 DEFAULT_STATE: dict[str, Any] = {
     "latency_ms": 0, "api_unhealthy": False, "worker_crashed": False,
     "restarts": 0, "last_restart": None, "cache_clears": 0, "requests": 0,
-    "stopped": [], "restart_broken": False, "failing": {}, "broken_versions": {},
+    "stopped": [], "restart_broken": False, "failing": {}, "broken_versions": {}, "log_reopens": 0,
 }
 EVENTS = [
     {"id": 1, "name": "Spring Gala", "date": "2025-04-12", "seats": 120},
@@ -27,6 +31,8 @@ EVENTS = [
     {"id": 3, "name": "Charity Run", "date": "2025-06-21", "seats": 500},
 ]
 COMPONENTS = ("api", "worker", "all")
+#: A path segment that names one record: a number, or a hex id (ObjectId, UUID, digest) with at least one digit.
+_ID_SEGMENT = re.compile(r"\d+|(?=[0-9a-fA-F-]*\d)[0-9a-fA-F]{8}[0-9a-fA-F-]*")
 
 
 def utc_ts() -> str:
@@ -34,6 +40,9 @@ def utc_ts() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def route_of(path: str) -> str:
+    """The path with its id segments masked, e.g. ``/api/events/42`` -> ``/api/events/:id``."""
+    return "/".join(":id" if _ID_SEGMENT.fullmatch(part) else part for part in path.split("/"))
 
 class Store:
     """Thread-safe state with optional JSON persistence and a JSON-lines log."""
@@ -45,6 +54,7 @@ class Store:
         if state_file is not None and state_file.exists():
             loaded = json.loads(state_file.read_text(encoding="utf-8") or "{}")
             self.state.update({k: v for k, v in loaded.items() if k in DEFAULT_STATE})
+        self.log_file = log_file
         self.log = log_file.open("a", encoding="utf-8")
 
     def update(self, bump: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
@@ -64,6 +74,21 @@ class Store:
         with self.lock:
             self.log.write(json.dumps(entry) + "\n")
             self.log.flush()
+
+    def reopen_log(self) -> dict[str, Any]:
+        """Close the log and open its path again (a rotation renamed it); count it; return the new state.
+
+        Under the lock that every log write takes: each line lands in the old file or the new one."""
+        with self.lock:
+            self.log.flush()
+            self.log.close()
+            self.log = self.log_file.open("a", encoding="utf-8")
+        return self.update(bump=("log_reopens",))
+
+    def close_log(self) -> None:
+        """Close the log for good (at exit)."""
+        with self.lock:
+            self.log.close()
 
 
 class Database:
@@ -129,9 +154,10 @@ class Handler(BaseHTTPRequestHandler):
             body = {"error": "bad_request", "detail": str(exc)}
         level = "error" if status >= 500 else "warn" if status >= 400 else "info"
         self.store.write_log({  # logged before replying so readers never race the line
-            "ts": utc_ts(), "level": level, "method": method, "path": path, "status": status,
+            "ts": utc_ts(), "level": level, "service": "worker" if path == "/worker-health" else "api",
+            "method": method, "path": path, "route": route_of(path), "status": status,
             "duration_ms": round((time.monotonic() - started) * 1000, 2),
-            "ip": self.client_address[0], "msg": msg,
+            "ip": self.client_address[0], "user": self.headers.get("X-User") or None, "msg": msg,
         })
         raw = json.dumps(body).encode()
         self.send_response(status)
@@ -219,10 +245,12 @@ class Handler(BaseHTTPRequestHandler):
             if comp in ("worker", "all"):
                 changes["worker_crashed"] = False
             new = self.store.update(bump=("restarts",), **changes)
+        elif action == "reopen-logs":  # what a rotation's reopen command asks for (SIGHUP does the same)
+            new = self.store.reopen_log()
         elif action == "clear-cache":
             new = self.store.update(bump=("cache_clears",))
         elif action == "reset":
-            new = self.store.update(**{k: v for k, v in DEFAULT_STATE.items() if k != "requests"})
+            new = self.store.update(**{k: v for k, v in DEFAULT_STATE.items() if k not in ("requests", "log_reopens")})
         else:
             return 404, {"error": "unknown_control", "action": action}, "unknown control"
         return 200, new, f"control {action}"
@@ -247,7 +275,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.mongo_uri:
         Handler.database = Database(args.mongo_uri, args.database)
     Handler.packages_file = args.packages_file
-    serve(ThreadingHTTPServer((args.host, args.port), Handler), Handler.store.log.close)
+    store = Handler.store
+
+    def on_hup(_signum: int, _frame: FrameType | None) -> None:
+        # in a thread: the handler interrupts the main thread, which must not wait for the store's lock
+        threading.Thread(target=store.reopen_log, daemon=True).start()
+
+    signal.signal(signal.SIGHUP, on_hup)
+    serve(ThreadingHTTPServer((args.host, args.port), Handler), store.close_log)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Operate the Event Manager stand-in from a host: `python3 standinctl.py URL ACTION [COMPONENT]`.
 
-The sandbox inventory uses it as the services' start / stop / restart / clear-cache commands.
+The sandbox inventory uses it as the services' start / stop / restart / clear-cache commands, and
+`reopen-logs` as the log rotation's reopen command (the stand-in runs as root: the login user cannot
+send it SIGHUP). The component is ignored by `reopen-logs`: the process has one log.
 Standard library only, so it runs with the host's own python3.
 """
 
@@ -8,7 +10,7 @@ import json
 import sys
 import urllib.request
 
-ACTIONS = {"start", "stop", "restart", "clear-cache"}
+ACTIONS = {"start", "stop", "restart", "clear-cache", "reopen-logs"}
 
 
 def main(argv: list[str]) -> int:

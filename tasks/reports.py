@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import contextvars
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_image_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 
 from upkeep.report import RoutineReport
 
@@ -32,6 +39,23 @@ def publish_report(report: RoutineReport, *, table: bool = True) -> None:
                                  description=f"{report.routine} on {report.environment}: {report.outcome}")
         if sent is not None:
             sent.result()
+
+
+def publish_analysis(report: RoutineReport, fmt: str, markdown: str, tables: dict[str, list[dict[str, Any]]],
+                     charts: dict[str, str]) -> None:
+    """An analysis' own artifacts beside the run report: its markdown, one table per finding kind,
+    one image per chart (a presigned URL the browser fetches from the store)."""
+    create_markdown_artifact(markdown, key=_key(report, f"{fmt}-analysis"), description=f"{fmt} log analysis")
+    for name, rows in tables.items():
+        if rows:
+            create_table_artifact(rows, key=_key(report, f"{fmt}-{_slug(name)}"), description=name.replace("_", " "))
+    for name, url in charts.items():
+        create_image_artifact(image_url=url, key=_key(report, f"{fmt}-chart-{_slug(name)}"), description=name.replace("_", " "))
+
+
+def _slug(name: str) -> str:
+    """An artifact key part: lowercase letters, digits and dashes."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "x"
 
 
 def publish_override(report: RoutineReport, who: str, why: str, when: str) -> None:

@@ -120,3 +120,34 @@ def apply_retention(dry_run: bool = False) -> list[str]:
         raise StoreError(f"retention: {len(failed)} deletion(s) failed: " + "; ".join(failed)[:1500])
     return deleted
 
+
+
+@step("log-retention")
+def ensure_log_retention(dry_run: bool = False) -> str:
+    """The s3.logs bucket exists and expires archived logs after `logs.archive_retention` (a lifecycle rule)."""
+    res = resources()
+    archive = res.log_archive()
+    if archive is None:
+        return "no s3.logs configured: rotated logs stay on the hosts only"
+    days = max(1, int(res.env.logs.archive_retention.total_seconds() // 86400)) if res.env.logs else 90
+    if dry_run:
+        return f"would ensure a {days}-day lifecycle rule on s3://{archive.bucket}/{archive.prefix} (dry run)"
+    archive.ensure_bucket()
+    said = archive.ensure_lifecycle(days)
+    get_run_logger().info("%s", said)
+    return said
+
+
+@step("past-retention", cache=False)
+def logs_past_retention() -> list[dict[str, Any]]:
+    """Archived logs older than the retention (plus two days' grace) that the store did not expire."""
+    res = resources()
+    archive = res.log_archive()
+    if archive is None or res.env.logs is None:
+        return []
+    days = max(1, int(res.env.logs.archive_retention.total_seconds() // 86400))
+    late = archive.past_retention(days)
+    if late:
+        get_run_logger().warning("%d archived log(s) are past the %d-day retention and were not expired by the store, "
+                                  "oldest %s", len(late), days, min(o["last_modified"] for o in late).isoformat())
+    return [{**o, "last_modified": o["last_modified"].isoformat()} for o in late]

@@ -143,3 +143,7 @@ class RotationError(HostError):
 
 class ArchiveError(UpkeepError):
     """A rotated log could not be archived to (or verified in) the object store; the local copy is kept."""
+
+
+class LogArchiveError(UpkeepError):
+    """A log archive could not be decompressed (corrupt or truncated): names the compression and what to check."""

@@ -65,13 +65,20 @@ HEALTH_CHECK = _spec("health-check", "flows/health_check.py:health_check", False
 EMERGENCY_RECOVERY = _spec("emergency-recovery", "flows/emergency_recovery.py:emergency_recovery", True, None,
                            "Identify, stop, fix, verify, restart, notify; incident record and post-mortem draft")
 DAILY_MAINTENANCE = _spec("daily-maintenance", "flows/maintenance.py:daily_maintenance", False, "daily",
-                          "Daily tasks: disk space, backup (verified)")
+                          "Daily tasks: disk space, log rotation and archive, temp files, log analysis, backup (verified)")
 WEEKLY_MAINTENANCE = _spec("weekly-maintenance", "flows/maintenance.py:weekly_maintenance", True, "weekly",
                            "Weekly tasks, in the window: security patches, then clear stale cache")
 MONTHLY_MAINTENANCE = _spec("monthly-maintenance", "flows/maintenance.py:monthly_maintenance", False, "monthly",
                             "Monthly tasks: full read of the newest backup (every object)")
 QUARTERLY_MAINTENANCE = _spec("quarterly-maintenance", "flows/maintenance.py:quarterly_maintenance", False, "quarterly",
                               "Quarterly tasks: disaster-recovery test")
+
+LOG_ROTATION = _spec("log-rotation", "flows/log_rotation.py:log_rotation", False, None,
+                    "Rotate, compress and archive the logs to S3 (daily or over max_size; keep 30; 90 days in S3)")
+CLEAN_TEMP = _spec("clean-temp", "flows/clean_temp.py:clean_temp", False, None,
+                   "Old files in the temp directories: planned, removed where the directory allows it")
+LOG_ANALYSIS = _spec("log-analysis", "flows/log_analysis.py:log_analysis", False, None,
+                     "Error patterns, latency percentiles, security events and usage from the day's archived logs")
 
 PRUNE_RUNS = _spec("prune-runs", "flows/prune_runs.py:prune_runs", False, "daily",
                    "Delete old health-check flow runs from Prefect (only those; run records stay in S3)",
@@ -80,12 +87,14 @@ PRUNE_RUNS = _spec("prune-runs", "flows/prune_runs.py:prune_runs", False, "daily
 ROUTINES: tuple[RoutineSpec, ...] = (
     DISK_CHECK, CLEAR_CACHE, BACKUP, VERIFY_BACKUP, DR_TEST, SYSTEM_UPDATE, SECURITY_PATCHES, HEALTH_CHECK,
     EMERGENCY_RECOVERY, DAILY_MAINTENANCE, WEEKLY_MAINTENANCE, MONTHLY_MAINTENANCE, QUARTERLY_MAINTENANCE, PRUNE_RUNS,
+    LOG_ROTATION, CLEAN_TEMP, LOG_ANALYSIS,
 )
 
 
 # composite → the routines it runs, in this order (each runs even when an earlier one failed)
 COMPOSITES: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    DAILY_MAINTENANCE.id: (DISK_CHECK.id, BACKUP.id),
+    # rotation before the analysis (it reads what rotation archived) and before the backup (it frees disk)
+    DAILY_MAINTENANCE.id: (DISK_CHECK.id, LOG_ROTATION.id, CLEAN_TEMP.id, LOG_ANALYSIS.id, BACKUP.id),
     WEEKLY_MAINTENANCE.id: (SECURITY_PATCHES.id, CLEAR_CACHE.id),
     MONTHLY_MAINTENANCE.id: (VERIFY_BACKUP.id,),  # its full read; the daily sampled pass is scheduled on its own (12:00)
     QUARTERLY_MAINTENANCE.id: (DR_TEST.id,),

@@ -6,10 +6,13 @@ Each server runs as a real subprocess on an ephemeral loopback port.
 from __future__ import annotations
 
 import json
+import os
 import re
 import select
+import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -207,7 +210,8 @@ def test_standin_writes_one_json_log_line_per_request(standin: tuple[str, Path])
     entries = read_jsonl(log)
     assert len(entries) == 4
     for entry in entries:
-        assert set(entry) == {"ts", "level", "method", "path", "status", "duration_ms", "ip", "msg"}
+        assert set(entry) == {"ts", "level", "service", "method", "path", "route", "status", "duration_ms", "ip", "user",
+                              "msg"}
         assert TS_RE.match(entry["ts"]) and entry["ip"] == "127.0.0.1"
         assert isinstance(entry["duration_ms"], (int, float)) and entry["msg"]
     summary = [(e["method"], e["path"], e["status"], e["level"]) for e in entries]
@@ -217,6 +221,68 @@ def test_standin_writes_one_json_log_line_per_request(standin: tuple[str, Path])
         ("POST", "/_control/crash-worker", 200, "info"),
         ("GET", "/worker-health", 503, "error"),
     ]
+
+
+def test_standin_log_lines_carry_service_route_and_user(standin: tuple[str, Path]) -> None:
+    url, log = standin
+    call(f"{url}/api/events/42", headers={"X-User": "user7@example.org"})
+    call(f"{url}/api/users/5f2a9c0e1b2c3d4e5f6a7b8c/sessions")
+    call(f"{url}/worker-health")
+    call(f"{url}/api/events", headers={"X-User": "user8@example.org"})
+    entries = read_jsonl(log)
+    assert [(e["service"], e["path"], e["route"], e["status"], e["user"]) for e in entries] == [
+        ("api", "/api/events/42", "/api/events/:id", 404, "user7@example.org"),
+        ("api", "/api/users/5f2a9c0e1b2c3d4e5f6a7b8c/sessions", "/api/users/:id/sessions", 404, None),
+        ("worker", "/worker-health", "/worker-health", 200, None),
+        ("api", "/api/events", "/api/events", 200, "user8@example.org"),
+    ]
+
+
+def _users_logged(*logs: Path) -> list[str]:
+    """The X-User of every /health line in these logs, in file order."""
+    return [e["user"] for log in logs for e in read_jsonl(log) if e["path"] == "/health"]
+
+
+def test_standin_reopen_logs_while_serving_loses_no_line(standin: tuple[str, Path]) -> None:
+    url, log = standin
+    sent: list[str] = []
+
+    def traffic() -> None:
+        for i in range(400):
+            assert call(f"{url}/health", headers={"X-User": f"u{i}"})[0] == 200
+            sent.append(f"u{i}")
+
+    client = threading.Thread(target=traffic)
+    client.start()
+    rotated = []
+    for k in range(1, 4):
+        while len(sent) < 100 * k:
+            time.sleep(0.005)
+        rotated.append(log.rename(log.with_name(f"api.log.{k}")))
+        status, state = call(f"{url}/_control/reopen-logs", {})
+        assert status == 200 and state["log_reopens"] == k
+    client.join(timeout=30)
+    assert len(sent) == 400
+    assert sorted(_users_logged(*rotated, log)) == sorted(sent)  # each request's line exactly once
+    assert all(_users_logged(f) for f in rotated)
+    reopen_lines = [sum(e["path"] == "/_control/reopen-logs" for e in read_jsonl(f)) for f in (*rotated, log)]
+    assert reopen_lines == [0, 1, 1, 1]  # each logged after its reopen: in the file the reopen opened
+    assert call(f"{url}/_control/state")[1]["log_reopens"] == 3
+
+
+def test_standin_reopens_its_log_on_sighup(spawn: Spawn, tmp_path: Path) -> None:
+    log = tmp_path / "api.log"
+    proc, url = spawn("sandbox.standin", "--log-file", str(log))
+    call(f"{url}/health", headers={"X-User": "before"})
+    old = log.rename(tmp_path / "api.log.1")
+    os.kill(proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while call(f"{url}/_control/state")[1]["log_reopens"] < 1:
+        assert time.monotonic() < deadline, "the stand-in did not reopen its log on SIGHUP"
+        time.sleep(0.01)
+    call(f"{url}/health", headers={"X-User": "after"})
+    assert _users_logged(old) == ["before"] and _users_logged(log) == ["after"]
+    assert _stop(proc) == 0
 
 
 def test_standin_state_file_survives_process_restart(spawn: Spawn, tmp_path: Path) -> None:

@@ -88,7 +88,11 @@ class LogArchive:
         try:
             for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 yield from page.get("Contents", [])
-        except (BotoCoreError, ClientError) as exc:
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                return  # nothing archived yet (the first real run creates the bucket)
+            raise ArchiveError(f"cannot list s3://{self.bucket}/{prefix}: {exc}") from exc
+        except BotoCoreError as exc:
             raise ArchiveError(f"cannot list s3://{self.bucket}/{prefix}: {exc}") from exc
 
     def stored(self, host: str, path: str) -> dict[str, int]:

@@ -14,14 +14,18 @@ from upkeep.errors import CommandError, HostError, RotationError
 from upkeep.hosts.base import Host
 from upkeep.rotation.plan import Compression, Entry
 
-_WRITE_TO = 'out=$1; shift; "$@" > "$out"'  # run argv ($2…) with stdout into the file $1
 _STAT_TRUNCATE = 'stat -c %s -- "$1" && truncate -s 0 -- "$1"'
 _COUNT = 'case "$2" in gzip) gzip -dc -- "$1";; zstd) zstd -dcq -- "$1";; *) cat -- "$1";; esac | wc -l'
 _DENIED_FD = re.compile(r"'/proc/\d+/fd(?:/\d+)?'[^\n]*Permission denied|/proc/\d+/fd(?:/\d+)?[’'][^\n]*Permission denied")
-COMPRESSORS: dict[Compression, list[str]] = {
-    "gzip": ["gzip", "-6", "-c", "--"],  # logrotate's default level
-    "zstd": ["zstd", "-q", "-3", "-T0", "-c", "--"],  # all cores: several times gzip's speed at a similar ratio
-}
+# gzip: pigz when the host has it (the same format, on every core), else gzip; level 6 like logrotate's gzip;
+# zstd: -3 on every core, several times gzip's speed at a similar ratio
+_COMPRESS = """out=$1; how=$2; raw=$3
+case "$how" in
+  gzip) if command -v pigz >/dev/null 2>&1; then exec pigz -6 -c -- "$raw" > "$out"; fi
+        exec gzip -6 -c -- "$raw" > "$out";;
+  zstd) exec zstd -q -3 -T0 -c -- "$raw" > "$out";;
+esac
+exit 2"""
 FULL = ("No space left on device", "Disk quota exceeded")
 
 
@@ -67,26 +71,32 @@ def size_and_mtime(host: Host, path: str) -> tuple[int, str]:
     return int(out[0]), out[1]
 
 
-def quiet(host: Host, path: str, grace: float, timeout: float) -> tuple[bool, str]:
-    """Wait until no process writes `path`: no open handle where we can see, and (when we cannot
-    see every process) its size and mtime unchanged for `grace` seconds. (quiet?, how we know)."""
+def released(host: Host, path: str, timeout: float) -> tuple[bool, bool, str]:
+    """Wait until no process we can see has `path` open: (released?, blind?, how we know). Blind:
+    some processes' descriptors cannot be read (another user's), so a writer may still hold it."""
     deadline = time.monotonic() + timeout
     pause = 0.05
     while True:
         pids, blind = holders(host, path)
-        if not pids and not blind:
-            return True, "no process has it open"
         if not pids:
-            before = size_and_mtime(host, path)
-            time.sleep(grace)
-            if size_and_mtime(host, path) == before:
-                return True, f"unchanged for {grace:g} s (other users' processes cannot be inspected)"
-        elif time.monotonic() >= deadline:
-            return False, f"still open by process {', '.join(map(str, pids))} {timeout:g} s after the reopen"
+            return True, blind, ("no process we can see has it open" if blind else "no process has it open")
         if time.monotonic() >= deadline:
-            return False, f"still growing {timeout:g} s after the reopen"
+            return False, blind, f"still open by process {', '.join(map(str, pids))} {timeout:g} s after the reopen"
         time.sleep(pause)
         pause = min(pause * 2, 1.0)
+
+
+def settled(host: Host, path: str, grace: float, timeout: float) -> tuple[bool, str]:
+    """Wait until the size and mtime of `path` stay unchanged for `grace` seconds (no writer we can
+    detect otherwise). (settled?, how we know)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        before = size_and_mtime(host, path)
+        time.sleep(grace)
+        if size_and_mtime(host, path) == before:
+            return True, f"unchanged for {grace:g} s (other users' processes cannot be inspected)"
+        if time.monotonic() >= deadline:
+            return False, f"still growing {timeout:g} s after the reopen"
 
 
 def count_lines(host: Host, path: str, compression: Compression | None) -> int:
@@ -95,11 +105,11 @@ def count_lines(host: Host, path: str, compression: Compression | None) -> int:
     return int(out[0]) if out else 0
 
 
-def compress(host: Host, raw: str, part: str, final: str, compression: Compression) -> None:
-    """raw → part (the compressor's output) → final, then the raw file removed. A full disk leaves
-    the raw file and no part behind, and raises RotationError saying so."""
+def compress_part(host: Host, raw: str, part: str, compression: Compression) -> None:
+    """raw → part (the compressor's output). A full disk leaves the raw file and no part behind, and
+    raises RotationError saying so."""
     try:
-        host.run(["sh", "-c", _WRITE_TO, "sh", part, *COMPRESSORS[compression], raw])
+        host.run(["sh", "-c", _COMPRESS, "sh", part, compression, raw])
     except CommandError as exc:
         remove(host, part)
         if any(word in exc.stderr for word in FULL):
@@ -109,6 +119,11 @@ def compress(host: Host, raw: str, part: str, final: str, compression: Compressi
             raise RotationError(host.name, "the zstd command is missing: install zstd on the host, or set "
                                 "logs.rotation.compression: gzip") from exc
         raise RotationError(host.name, f"compressing {raw} failed: {exc.stderr.strip()[-200:]}") from exc
+
+
+def finalize(host: Host, part: str, final: str, raw: str) -> None:
+    """The complete part takes its final name, then the raw file goes (a kill in between leaves
+    raw + final, which the next run recognises)."""
     rename(host, part, final)
     remove(host, raw)
 

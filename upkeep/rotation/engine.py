@@ -9,6 +9,7 @@ back and matched (all of them beyond `keep` when no archive is configured, as lo
 from __future__ import annotations
 
 import posixpath
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -190,24 +191,57 @@ class _Rotation:
             cmd.remove(self.host, raw, *([self.at(g.part.name)] if g.part else []))
             self.out.compressed.append(g.final.name)
             return
+        grace, timeout = self.policy.grace.total_seconds(), self.policy.reopen_timeout.total_seconds()
+        blind = False
         if self.target.method == "rename":
-            quiet, how = cmd.quiet(self.host, raw, self.policy.grace.total_seconds(), self.policy.reopen_timeout.total_seconds())
-            if not quiet:
+            released, blind, how = cmd.released(self.host, raw, timeout)
+            if not released:
                 self.out.held.append(f"{g.base} not compressed: {how}; the next run tries again")
                 return
         if not self.policy.compress:
-            self.out.compressed.append(g.base)
+            ok, how = cmd.settled(self.host, raw, grace, timeout) if blind else (True, "")
+            if ok:
+                self.out.compressed.append(g.base)
+            else:
+                self.out.held.append(f"{g.base} not settled: {how}; the next run tries again")
             return
         if g.part is not None:
             cmd.remove(self.host, self.at(g.part.name))
-        self.lines[g.base] = cmd.count_lines(self.host, raw, None)
         final = g.base + SUFFIX[self.policy.compression]
+        part = self.at(final + ".part")
+        if self.archive is not None:  # the archive's metadata; saves decompressing to count later
+            self.lines[g.base] = cmd.count_lines(self.host, raw, None)
         self.hook("compressing")
-        cmd.compress(self.host, raw, self.at(final + ".part"), self.at(final), self.policy.compression)
+        if blind and not self._compressed_while_settling(raw, part, grace, timeout):
+            self.out.held.append(f"{g.base} not compressed: still written {timeout:g} s after the reopen; the next run "
+                                 "tries again")
+            return
+        if not blind:
+            cmd.compress_part(self.host, raw, part, self.policy.compression)
+        cmd.finalize(self.host, part, self.at(final), raw)
         self.hook("compressed")
         self.out.compressed.append(final)
-        self.out.lines += self.lines[g.base]
+        self.out.lines += self.lines.get(g.base, 0)
         self.out.bytes_raw += g.raw.size
+
+    def _compressed_while_settling(self, raw: str, part: str, grace: float, timeout: float) -> bool:
+        """When other users' processes cannot be inspected, the grace period runs while the file is
+        compressed: unchanged size and mtime across the compression (and at least `grace`) mean the
+        writer let go before it began; a change throws the output away and waits, as without it."""
+        started = time.monotonic()
+        before = cmd.size_and_mtime(self.host, raw)
+        cmd.compress_part(self.host, raw, part, self.policy.compression)
+        time.sleep(max(0.0, grace - (time.monotonic() - started)))
+        if cmd.size_and_mtime(self.host, raw) == before:
+            return True
+        cmd.remove(self.host, part)
+        ok, _how = cmd.settled(self.host, raw, grace, timeout)
+        if not ok:
+            return False
+        if self.archive is not None:
+            self.lines[posixpath.basename(raw)] = cmd.count_lines(self.host, raw, None)
+        cmd.compress_part(self.host, raw, part, self.policy.compression)
+        return True
 
     # -- archive ----------------------------------------------------------------------------------
     def _finals(self, state: LogState) -> list[Generation]:

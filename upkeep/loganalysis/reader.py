@@ -1,0 +1,332 @@
+"""From a compressed archive to parsed batches of log lines: decompress (streamed), cut into bounded batches of
+whole lines, parse each batch at once (pyarrow for JSON lines, a vectorised regex for nginx).
+
+A malformed line is counted and skipped, never fatal: JSON lines are parsed optimistically a batch at a time,
+and only a batch that fails is taken apart (see `_salvage`). Every batch comes out as the same normalised Arrow
+table (`COLUMNS`): `ts` as UTC timestamps, and a `route` for every request, derived from its path where the
+line has none.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, BinaryIO, Literal
+
+import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.json as pj  # type: ignore[import-untyped]
+import zstandard
+
+from upkeep.errors import LogArchiveError
+
+try:  # orjson comes with Prefect: checking a line is ~2.5× faster than with json
+    import orjson
+
+    _loads: Callable[[bytes], Any] = orjson.loads
+except ImportError:  # pragma: no cover - Prefect requires orjson
+    _loads = json.loads
+
+Compression = Literal["gzip", "zstd", "none"]
+LogFormat = Literal["json", "nginx"]
+
+STRING = pa.string()
+#: The fields read from a JSON line; any other field is ignored. `ts` is read as text and converted after
+#: (`_timestamps`), so that a line with an unreadable time costs that line, not a re-parse of its batch.
+JSON_SCHEMA = pa.schema([
+    ("ts", STRING), ("level", STRING), ("method", STRING), ("path", STRING), ("route", STRING),
+    ("status", pa.int32()), ("duration_ms", pa.float64()), ("ip", STRING), ("user", STRING), ("msg", STRING),
+])
+TS_TYPE = pa.timestamp("us", tz="UTC")
+#: The normalised batch every format comes out as.
+COLUMNS = pa.schema([("ts", TS_TYPE), *[f for f in JSON_SCHEMA if f.name != "ts"]])
+
+_READ = pj.ReadOptions(use_threads=False, block_size=1 << 20)  # one batch per worker thread: no nested threads
+_PARSE = pj.ParseOptions(explicit_schema=JSON_SCHEMA, unexpected_field_behavior="ignore")
+#: A path segment that names one record: a number, or a hex id / UUID of 8 characters or more (the stand-in's
+#: `route_of` also requires a digit in a hex id; RE2 has no look-ahead, and API paths have no 8-letter hex words).
+_ID_SEGMENT = r"/(?:[0-9]+|[0-9a-fA-F]{8}[0-9a-fA-F-]*)(/|$)"
+
+
+# -- decompression --------------------------------------------------------------------------------
+def decompressed_chunks(fileobj: BinaryIO, compression: Compression, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """The decompressed bytes of `fileobj`, streamed in pieces of about `chunk_size` (never the whole file).
+    A gzip file of several members (concatenated archives) is read to its end; zstd likewise across frames."""
+    if compression == "none":
+        while data := fileobj.read(chunk_size):
+            yield data
+    elif compression == "gzip":
+        yield from _gunzip(fileobj, chunk_size)
+    elif compression == "zstd":
+        reader = zstandard.ZstdDecompressor().stream_reader(fileobj, read_size=chunk_size, read_across_frames=True)
+        try:
+            while data := reader.read(chunk_size):
+                yield data
+        except zstandard.ZstdError as exc:
+            raise LogArchiveError(f"zstd archive unreadable: {exc}; check that the object is complete and "
+                                  "that the configured compression is right") from exc
+    else:
+        raise LogArchiveError(f"unknown compression {compression!r}: expected gzip, zstd or none")
+
+
+def _gunzip(fileobj: BinaryIO, chunk_size: int) -> Iterator[bytes]:
+    """gzip with zlib, at most 4 × chunk_size of output per step (a 1000:1 member cannot blow up memory)."""
+    limit = 4 * chunk_size
+    d, fed = zlib.decompressobj(wbits=31), False
+    try:
+        while raw := fileobj.read(chunk_size):
+            data = raw
+            while data:
+                if d.eof:  # the next member of a multi-member file (archives concatenated)
+                    if not data.strip(b"\0"):
+                        break  # NUL padding after the last member, which gzip(1) tolerates too
+                    d, fed = zlib.decompressobj(wbits=31), False
+                fed = True
+                if out := d.decompress(data, limit):
+                    yield out
+                data = d.unused_data if d.eof else d.unconsumed_tail
+            while not d.eof and (out := d.decompress(b"", limit)):
+                yield out
+    except zlib.error as exc:
+        raise LogArchiveError(f"gzip archive unreadable: {exc}; check that the object is complete and that the "
+                              "configured compression is right") from exc
+    if fed and not d.eof:
+        raise LogArchiveError("gzip archive truncated: the stream ends inside a member; the upload may be incomplete")
+
+
+# -- batches of whole lines -----------------------------------------------------------------------
+def line_batches(chunks: Iterable[bytes], max_lines: int = 100_000, max_bytes: int = 8 << 20) -> Iterator[bytes]:
+    """Batches of complete lines (each ends with a newline, except possibly the last batch) of at most about
+    `max_bytes` and `max_lines`, whatever the chunks' boundaries: a line split across chunks is carried over.
+    A single line longer than `max_bytes` is cut there: its first part comes as a batch of its own (it will not
+    parse: one malformed line), the rest of it is dropped, so memory stays bounded."""
+    parts: list[bytes] = []
+    size = 0
+    skipping = False  # inside the dropped rest of an over-long line
+    for chunk in chunks:
+        if skipping:
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                continue
+            chunk, skipping = chunk[nl + 1:], False
+        parts.append(chunk)
+        size += len(chunk)
+        if size < max_bytes:
+            continue
+        data = b"".join(parts)
+        parts, size = [], 0
+        start = 0
+        while len(data) - start >= max_bytes:
+            cut = data.rfind(b"\n", start, start + max_bytes) + 1
+            if cut <= start:  # no newline within max_bytes: an over-long line
+                yield data[start:start + max_bytes]
+                nl = data.find(b"\n", start + max_bytes)
+                if nl < 0:
+                    skipping, start = True, len(data)
+                    break
+                start = nl + 1
+                continue
+            yield from _by_lines(data[start:cut], max_lines)
+            start = cut
+        if start < len(data):
+            parts, size = [data[start:]], len(data) - start
+    if parts and (data := b"".join(parts)):
+        yield from _by_lines(data, max_lines)
+
+
+def _by_lines(data: bytes, max_lines: int) -> Iterator[bytes]:
+    """`data` in pieces of at most `max_lines` lines (a count first: almost always one piece)."""
+    if len(data) <= max_lines or data.count(b"\n") <= max_lines:
+        yield data
+        return
+    start = 0
+    while start < len(data):
+        end = start
+        for _ in range(max_lines):
+            end = data.find(b"\n", end) + 1
+            if end == 0:
+                end = len(data)
+                break
+        yield data[start:end]
+        start = end
+
+
+# -- JSON lines -----------------------------------------------------------------------------------
+def parse_json_batch(batch: bytes) -> tuple[pd.DataFrame, int]:
+    """The lines of a batch as an Arrow-backed DataFrame (columns of `COLUMNS`), and how many lines were
+    malformed (not a JSON object, a known field of the wrong type, no readable `ts`): those are skipped."""
+    table, bad = read_json_table(batch)
+    return table.to_pandas(types_mapper=pd.ArrowDtype), bad
+
+
+def read_json_table(batch: bytes) -> tuple[Any, int]:
+    """`parse_json_batch` as a normalised Arrow table (what the analysis aggregates)."""
+    try:
+        table, bad = _read_json(batch), 0
+    except pa.ArrowInvalid:
+        table, bad = _salvage(batch)
+    bad_utf8 = 0
+    if not batch.isascii():  # pure ASCII cannot hold invalid UTF-8 (the usual case: no check at all)
+        table, bad_utf8 = _valid_utf8(table)
+    table, bad_ts = _timestamps(table)
+    return with_routes(table), bad + bad_utf8 + bad_ts
+
+
+def _read_json(data: bytes) -> Any:
+    if not data or (data[:1].isspace() and not data.strip()):
+        return JSON_SCHEMA.empty_table()
+    return pj.read_json(pa.BufferReader(data), read_options=_READ, parse_options=_PARSE)
+
+
+def _salvage(batch: bytes) -> tuple[Any, int]:
+    """The valid lines of a batch that failed to parse, and how many were not. pyarrow fails a whole block on
+    one bad line and cannot skip it, so: a cheap filter first (a JSON object starts with `{` and ends with `}`:
+    truncated lines, stack traces and binary garbage go) and one more parse; if that fails too, every line is
+    checked with a JSON parser (orjson, ~2 µs a line) and what still fails (a known field of the wrong type,
+    which pyarrow reports without a row) is found by bisection. A batch with a broken line costs ~4× a clean one."""
+    good: list[bytes] = []
+    bad = 0
+    for line in batch.split(b"\n"):
+        text = line.strip()
+        if not text:
+            continue
+        if text[:1] == b"{" and text[-1:] == b"}":
+            good.append(text)
+        else:
+            bad += 1
+    try:
+        return _read_json(b"\n".join(good)), bad
+    except pa.ArrowInvalid:
+        pass
+    valid = [line for line in good if _is_object(line)]
+    tables: list[Any] = []
+    bad += len(good) - len(valid) + _bisect(valid, tables)
+    return (pa.concat_tables(tables) if tables else JSON_SCHEMA.empty_table()), bad
+
+
+def _is_object(line: bytes) -> bool:
+    try:
+        return isinstance(_loads(line), dict)
+    except (ValueError, RecursionError):  # orjson.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return False
+
+
+def _bisect(lines: list[bytes], out: list[Any]) -> int:
+    """Parse `lines` into tables appended to `out`, halving what fails down to single lines; how many failed."""
+    if not lines:
+        return 0
+    try:
+        out.append(_read_json(b"\n".join(lines)))
+        return 0
+    except pa.ArrowInvalid:
+        if len(lines) == 1:
+            return 1
+        mid = len(lines) // 2
+        return _bisect(lines[:mid], out) + _bisect(lines[mid:], out)
+
+
+def _valid_utf8(table: Any) -> tuple[Any, int]:
+    """pyarrow does not check that JSON strings are UTF-8: rows whose text is not are malformed."""
+    try:
+        table.validate(full=True)
+        return table, 0
+    except pa.ArrowInvalid:
+        pass
+    ok = pa.array([True] * table.num_rows)
+    for name in table.column_names:
+        if table.schema.field(name).type == STRING:
+            raw = pc.cast(table[name], pa.binary()).to_pylist()
+            ok = pc.and_(ok, pa.array([v is None or _utf8(v) for v in raw]))
+    return table.filter(ok), table.num_rows - pc.sum(ok).as_py()
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _timestamps(table: Any) -> tuple[Any, int]:
+    """`ts` text as UTC timestamps (ISO 8601; without an offset: UTC); rows without a readable one are dropped
+    and counted. Arrow's cast first (fast, all or nothing), pandas' lenient parser when a batch has a bad one."""
+    text = table["ts"]
+    try:
+        ts = pc.cast(text, TS_TYPE)
+    except pa.ArrowInvalid:
+        parsed = pd.to_datetime(text.to_pandas(), format="ISO8601", utc=True, errors="coerce")
+        ts = pa.array(parsed.astype("datetime64[us, UTC]"), type=TS_TYPE)
+    table = table.set_column(0, pa.field("ts", TS_TYPE), ts)
+    if ts.null_count == 0:
+        return table, 0
+    return table.filter(pc.is_valid(ts)), ts.null_count
+
+
+# -- routes ---------------------------------------------------------------------------------------
+def derive_routes(paths: Any) -> Any:
+    """Routes from request paths (Arrow strings): the query string dropped, numeric, hex and UUID segments
+    masked as `:id` (`/api/events/42?x=1` → `/api/events/:id`). Twice: a match consumes the `/` after its
+    segment, so the second pass gets the segments right after a masked one."""
+    out = pc.replace_substring_regex(paths, pattern=r"[?#].*$", replacement="")
+    for _ in range(2):
+        out = pc.replace_substring_regex(out, pattern=_ID_SEGMENT, replacement=r"/:id\1")
+    return out
+
+
+def with_routes(table: Any) -> Any:
+    """`table` with a route on every line that has a path and no route (lines of older versions, nginx)."""
+    missing = pc.and_(pc.is_null(table["route"]), pc.is_valid(table["path"]))
+    if not pc.any(missing).as_py():
+        return table
+    missing = missing.combine_chunks()
+    derived = derive_routes(pc.filter(table["path"].combine_chunks(), missing))
+    filled = pc.replace_with_mask(table["route"].combine_chunks(), missing, derived)
+    return table.set_column(table.schema.get_field_index("route"), pa.field("route", STRING), filled)
+
+
+# -- nginx "combined" -----------------------------------------------------------------------------
+#: `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer"
+#: "$http_user_agent"`, optionally followed by `$request_time` (seconds).
+NGINX_COMBINED = (r'^(?P<ip>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
+                  r'(?P<status>\d{3}) (?:\d+|-) "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*"(?: (?P<rt>[0-9.]+|-))?\s*$')
+_REQUEST = r"^(?P<method>[A-Z]+) (?P<path>\S+)(?: \S+)?$"
+
+
+def parse_nginx_batch(batch: bytes) -> tuple[pd.DataFrame, int]:
+    """nginx combined access-log lines as an Arrow-backed DataFrame of `COLUMNS` (level from the status: 5xx
+    error, 4xx warn; duration from `$request_time` when logged) and the count of lines that are not in that
+    format. Vectorised: one regex over the whole batch (pandas `str.extract`, RE2 in pyarrow)."""
+    table, bad = read_nginx_table(batch)
+    return table.to_pandas(types_mapper=pd.ArrowDtype), bad
+
+
+def read_nginx_table(batch: bytes) -> tuple[Any, int]:
+    """`parse_nginx_batch` as a normalised Arrow table."""
+    text = batch.decode("utf-8", errors="replace")
+    lines = pc.split_pattern(pa.array([text]), pattern="\n").flatten()
+    lines = pc.filter(lines, pc.not_equal(pc.utf8_trim_whitespace(lines), ""))
+    if len(lines) == 0:
+        return COLUMNS.empty_table(), 0
+    fields = pd.Series(pd.arrays.ArrowExtensionArray(lines)).str.extract(NGINX_COMBINED)
+    request = fields["request"].str.extract(_REQUEST)
+    ts = pd.to_datetime(fields["time"], format="%d/%b/%Y:%H:%M:%S %z", utc=True, errors="coerce")
+    status = pd.to_numeric(fields["status"], errors="coerce")
+    seconds = pd.to_numeric(fields["rt"].where(fields["rt"] != "-"), errors="coerce")
+    level = pd.Series("info", index=fields.index).where(status < 400, "warn").where(~(status >= 500), "error")
+    user = fields["user"].where(fields["user"] != "-")
+    frame = pd.DataFrame({
+        "ts": ts.astype("datetime64[us, UTC]"), "level": level, "method": request["method"], "path": request["path"],
+        "route": None, "status": status, "duration_ms": seconds * 1000.0, "ip": fields["ip"], "user": user, "msg": None,
+    })
+    ok = frame["ts"].notna() & frame["status"].notna()
+    frame = frame[ok]
+    table = pa.Table.from_pandas(frame, schema=COLUMNS, preserve_index=False)
+    return with_routes(table), int((~ok).sum())
+
+
+def read_table(batch: bytes, fmt: LogFormat) -> tuple[Any, int]:
+    """One batch in the given format as a normalised Arrow table, and its count of malformed lines."""
+    return read_nginx_table(batch) if fmt == "nginx" else read_json_table(batch)
