@@ -64,6 +64,7 @@ def test_rotation_of_the_standin_log_reopens_it_and_archives_the_rotated_file(st
     head = archive.s3.head_object(Bucket=archive.bucket, Key=key)
     meta = head["Metadata"]
     assert meta["host"] == "host1" and meta["service"] == "api" and meta["environment"] == "development"
+    assert meta["period"].endswith("/" + meta["rotated-at"])  # from the generation before (or unknown) to this one
     assert int(meta["lines"]) >= lines_before and len(meta["sha256"]) == 64
     assert len(gzip.decompress(archive.s3.get_object(Bucket=archive.bucket, Key=key)["Body"].read()).splitlines()) == \
         int(meta["lines"])

@@ -12,6 +12,7 @@ from upkeep.config import load_inventory, parse_inventory
 from upkeep.config.render import render_argv
 from upkeep.config.secrets import resolve_secret
 from upkeep.errors import ConfigError, SecretError
+from upkeep.rotation.targets import log_targets
 
 VALID = {
     "version": 1,
@@ -187,3 +188,32 @@ def test_a_service_runs_on_the_hosts_of_its_role_or_its_own_name() -> None:
     assert env.service_role("api") == "api" and env.service_role("worker") == "api"
     assert [h.name for h in env.service_hosts("api")] == ["api-1", "api-2"]
     assert [h.name for h in env.service_hosts("worker")] == ["api-1", "api-2"]
+
+
+@pytest.mark.parametrize(("paths", "expected"), [
+    (["/var/log/em/*.log"], "has glob characters: list each log file"),
+    (["var/log/em/api.log"], "is not absolute"),
+    ([{"path": "/var/log/em/api.log", "service": "api"}], "services.api.reopen_logs"),
+    ([{"path": "/var/log/em/api.log", "service": "mailer", "method": "copytruncate"}], "'mailer' is not one of"),
+    ([{"path": "/var/log/em/api.log", "method": "move"}], "logs.paths"),
+])
+def test_log_paths_name_the_field_and_the_fix(paths: list[object], expected: str) -> None:
+    assert expected in error_of(broken("environments.production.logs.paths", paths))
+
+
+def test_a_log_rotated_by_rename_takes_its_services_reopen_command() -> None:
+    data = broken("environments.production.logs.paths", [{"path": "{root}/api.log", "service": "api"}])
+    data["environments"]["production"]["services"]["api"]["reopen_logs"] = ["systemctl", "kill", "-s", "HUP", "em-api"]
+    data["environments"]["production"]["logs"]["temp_dirs"] = [{"path": "{root}/tmp", "older_than": "3d", "delete": True}]
+    env = parse_inventory(data).environment("production")
+    assert env.logs is not None and env.logs.files()[0].method == "rename"
+    assert env.logs.temp_dirs[0].patterns == ["*"] and env.logs.temp_dirs[0].delete
+    targets = log_targets(env, env.hosts[0])
+    assert [(t.path, t.reopen) for t in targets] == [("/srv/em/api.log", ["systemctl", "kill", "-s", "HUP", "em-api"])]
+    assert log_targets(env, env.hosts[1].model_copy(update={"roles": ["worker"]})) == []  # not an api host
+
+
+def test_a_bare_log_path_is_copytruncated_on_every_host() -> None:
+    env = parse_inventory(VALID).environment("production")
+    assert env.logs is not None and [(f.path, f.method, f.service) for f in env.logs.files()] == [
+        ("/var/log/em/api.log", "copytruncate", None)]

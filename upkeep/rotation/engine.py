@@ -263,20 +263,23 @@ class _Rotation:
             self.out.errors.append(f"rotated files kept on {self.host.name}, not archived: {exc}")
             return set()  # nothing counts as archived: nothing beyond `keep` is deleted
         verified = set()
+        since: datetime | None = None
         for g in self._finals(state):
             assert g.final is not None
-            name = g.final.name
+            name, period_start, since = g.final.name, since, g.stamp
             if stored.get(name) == g.final.size:
                 verified.add(name)
                 continue
             try:
-                self._upload(g)
+                self._upload(g, period_start)
                 verified.add(name)
             except UpkeepError as exc:
                 self.out.errors.append(f"{name} kept on {self.host.name}, not archived: {exc}")
         return verified
 
-    def _upload(self, g: Generation) -> None:
+    def _upload(self, g: Generation, period_start: datetime | None = None) -> None:
+        """Archive one finished generation; `period_start`: when the generation before it was rotated
+        (its first lines were written after that)."""
         assert self.archive is not None and g.final is not None
         path = self.at(g.final.name)
         compression = self.policy.compression if g.final.name != g.base else None
@@ -286,6 +289,7 @@ class _Rotation:
         digest = cmd.sha256(self.host, path)
         key = self.archive.key(self.host.name, self.target.path, period_day(g), g.final.name)
         meta = {**self.metadata, "host": self.host.name, "path": self.target.path, "rotated-at": g.stamp.isoformat(),
+                "period": f"{period_start.isoformat() if period_start else 'unknown'}/{g.stamp.isoformat()}",
                 "compression": compression or "none", "service": self.target.service or ""}
         obj = self.archive.upload(self.host, path, key, sha256=digest, lines=lines, metadata=meta,
                                   on_first_chunk=lambda: self.hook("uploading"))
