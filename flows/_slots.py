@@ -63,7 +63,14 @@ def hold_slot(environment: str, wait: timedelta) -> Iterator[bool]:
     it (a composite's parts, a routine called by another, run inside their caller's slot) — or False when other
     runs kept it for all of `wait` (nothing held). The lease is renewed while held and released at the end (a
     crashed run's lease expires after 5 minutes)."""
-    name = slot_name(environment)
+    with hold(slot_name(environment), wait) as got:
+        yield got
+
+
+@contextmanager
+def hold(name: str, wait: timedelta) -> Iterator[bool]:
+    """Hold the one-slot limit `name` (created when missing) inside the block: True when held (at once when
+    this run holds it already), False when other runs kept it for all of `wait`."""
     if name in _HELD.get():
         yield True
         return

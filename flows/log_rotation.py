@@ -4,15 +4,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from prefect import flow
 
 from flows._routine import Routine
+from flows._slots import hold
 from tasks.logs import HostRotation, rotate_host_logs
 from tasks.s3 import ensure_log_retention, logs_past_retention
-from upkeep.humanize import size
+from upkeep.errors import RotationBusy
+from upkeep.humanize import duration, size
 from upkeep.rotation.targets import hosts_with_logs
 from upkeep.routines import LOG_ROTATION
+
+WAIT = timedelta(minutes=30)
 
 
 @flow(name=LOG_ROTATION.flow)
@@ -24,7 +29,11 @@ def log_rotation(environment: str = "development", config: str | None = None, ho
         targets = [h for h in r.select_hosts(hosts) if h in hosts_with_logs(r.env)]
         with r.stage("pre"):
             r.report.notes.append(ensure_log_retention(dry_run))
-        with r.stage("execute"):
+        # one rotation per environment at a time: two on one log would race for its file names
+        with r.stage("execute"), hold(f"upkeep-log-rotation-{environment}", WAIT) as got:
+            if not got:
+                raise RotationBusy(f"another log rotation of {environment} kept running for {duration(WAIT)}: nothing "
+                                   "rotated; the next run does it")
             try:
                 result = r.fan_out(rotate_host_logs, targets, dry_run=dry_run, force=force)
             except Exception as exc:

@@ -8,13 +8,12 @@ from datetime import UTC, datetime
 from prefect import get_run_logger
 
 from tasks._base import resources, step
-from upkeep.config.render import render
 from upkeep.errors import HostError, RotationError
 from upkeep.humanize import duration
 from upkeep.humanize import size as human_size
 from upkeep.hygiene import CleanupPlan, list_temp, plan_cleanup, remove_files
 from upkeep.rotation import RotationOutcome, rotate_log
-from upkeep.rotation.targets import log_targets
+from upkeep.rotation.targets import host_path, log_targets
 
 
 @dataclass
@@ -113,9 +112,9 @@ def clean_temp_files(host: str, dry_run: bool | None = None) -> HostCleanup:
     out = HostCleanup(host, dry_run=True)
     now = datetime.now(UTC)
     errors = []
-    for d in dirs:
+    for i, d in enumerate(dirs):
         try:
-            base, files = list_temp(res.hosts.get(host), render(d.path, config))
+            base, files = list_temp(res.hosts.get(host), host_path(d.path, config, f"logs.temp_dirs[{i}]"))
         except HostError as exc:
             errors.append(str(exc))
             continue
@@ -131,7 +130,7 @@ def clean_temp_files(host: str, dry_run: bool | None = None) -> HostCleanup:
         for path in plan.refused:
             logger.warning("%s: refused %s: it is outside %s", host, path, base)
         if delete:
-            out.removed += remove_files(res.hosts.get(host), plan)
+            out.removed += remove_files(res.hosts.get(host), plan, older_than=d.older_than, patterns=d.patterns)
             out.dry_run = False
     if errors:
         raise HostError(host, "; ".join(errors))

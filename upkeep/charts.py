@@ -79,9 +79,11 @@ def line_chart(title: str, series: Mapping[str, pd.Series], ylabel: str, *, xlab
 
 
 def bar_chart(title: str, values: Mapping[str, float] | pd.Series, xlabel: str, *, horizontal: bool = True,
-              ylabel: str = "", highlight: Sequence[str] = (), width_px: int = WIDTH_PX, height_px: int = HEIGHT_PX) -> bytes:
+              ylabel: str = "", highlight: Sequence[str] = (), reference: tuple[float, str] | None = None,
+              width_px: int = WIDTH_PX, height_px: int = HEIGHT_PX) -> bytes:
     """One bar per label (in the order given; horizontal by default, for long labels such as routes);
-    `xlabel` names the value axis with its unit. Labels in `highlight` get the second colour. Returns a PNG."""
+    `xlabel` names the value axis with its unit. Labels in `highlight` get the second colour; `reference`
+    (value, label) is drawn as a dashed line across the bars, e.g. a threshold. Returns a PNG."""
     fig, ax = _figure(width_px, height_px)
     ax.set_title(title, fontsize=13)
     items = list(values.items())
@@ -97,6 +99,8 @@ def bar_chart(title: str, values: Mapping[str, float] | pd.Series, xlabel: str, 
         if ylabel:
             ax.set_ylabel(ylabel)
         ax.grid(True, axis="x", alpha=0.3)
+        if reference is not None:
+            ax.axvline(reference[0], color=COLOURS[7], linestyle="--", linewidth=1.2, label=reference[1])
     else:
         ax.bar(labels, numbers, color=colours)
         ax.set_ylabel(xlabel)
@@ -104,6 +108,10 @@ def bar_chart(title: str, values: Mapping[str, float] | pd.Series, xlabel: str, 
             ax.set_xlabel(ylabel)
         ax.grid(True, axis="y", alpha=0.3)
         ax.tick_params(axis="x", labelrotation=30)
+        if reference is not None:
+            ax.axhline(reference[0], color=COLOURS[7], linestyle="--", linewidth=1.2, label=reference[1])
+    if reference is not None:
+        ax.legend(loc="lower right", fontsize=9, framealpha=0.85)
     return _png(fig)
 
 

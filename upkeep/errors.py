@@ -147,3 +147,7 @@ class ArchiveError(UpkeepError):
 
 class LogArchiveError(UpkeepError):
     """A log archive could not be decompressed (corrupt or truncated): names the compression and what to check."""
+
+
+class RotationBusy(UpkeepError):
+    """Another log rotation of the environment is running; this one rotated nothing."""

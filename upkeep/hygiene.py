@@ -6,12 +6,10 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from upkeep.errors import HostError
 from upkeep.hosts.base import Host
-
-BATCH = 200  # paths per rm: bounded argv
 
 
 @dataclass(frozen=True)
@@ -66,9 +64,19 @@ def plan_cleanup(directory: str, files: list[TempFile], *, older_than: timedelta
     return plan
 
 
-def remove_files(host: Host, plan: CleanupPlan) -> int:
-    """Remove the planned files (rm -f: already gone is fine, so a rerun is harmless); the count removed."""
-    paths = [f.path for f in plan.remove]
-    for i in range(0, len(paths), BATCH):
-        host.run(["rm", "-f", "--", *paths[i:i + BATCH]])
-    return len(paths)
+def remove_files(host: Host, plan: CleanupPlan, *, older_than: timedelta, patterns: list[str],
+                 now: datetime | None = None) -> int:
+    """Remove what the plan's rule selects, by find(1) itself: `-delete` unlinks each entry relative to
+    the directory it walked, so a subdirectory swapped for a symlink after the plan was made leads
+    nowhere (an `rm PATH` would follow it). Files gone already are fine: a rerun is harmless. The count
+    removed (what aged into the rule since the plan is removed too; its logged plan says the rule)."""
+    if not plan.remove:
+        return 0
+    cutoff = ((now or datetime.now(UTC)) - older_than).timestamp()
+    names: list[str] = []
+    for p in patterns:
+        names += [*(["-o"] if names else []), "-name", p]
+    argv = ["find", plan.directory, "-xdev", "-mindepth", "1", "(", "-type", "f", "-o", "-type", "l", ")",
+            "(", *names, ")", "!", "-newermt", f"@{cutoff:.3f}", "-print", "-delete"]
+    out = host.run(argv)
+    return len(out.stdout.splitlines())

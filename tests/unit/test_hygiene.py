@@ -44,7 +44,25 @@ def test_listing_follows_no_symlink_and_removal_is_idempotent(tmp_path: Path) ->
     assert not any("linked-dir/" in f.path for f in files), "find did not descend through the symlink"
     plan = plan_cleanup(base, files, older_than=timedelta(days=7), patterns=["upload-*"], now=NOW)
     assert sorted(Path(f.path).name for f in plan.remove) == ["upload-link", "upload-old"]
-    assert remove_files(host, plan) == 2
+    assert remove_files(host, plan, older_than=timedelta(days=7), patterns=["upload-*"]) == 2
     assert precious.read_text() == "keep me", "the link was removed, never its target"
     assert not (temp / "upload-old").exists() and (temp / "linked-dir").is_symlink()
-    assert remove_files(host, plan) == 2  # already gone: rm -f, a rerun is harmless
+    assert remove_files(host, plan, older_than=timedelta(days=7), patterns=["upload-*"]) == 0  # gone: a rerun is harmless
+
+
+def test_a_directory_swapped_for_a_symlink_after_the_plan_leads_nowhere(tmp_path: Path) -> None:
+    temp, outside = tmp_path / "tmp", tmp_path / "outside"
+    (temp / "sub").mkdir(parents=True)
+    outside.mkdir()
+    for f in (temp / "sub" / "upload-1", outside / "upload-1"):
+        f.write_text("x")
+        os.utime(f, (OLD, OLD))
+    host = LocalHost()
+    base, files = list_temp(host, str(temp))
+    plan = plan_cleanup(base, files, older_than=timedelta(days=7), patterns=["upload-*"], now=NOW)
+    assert [Path(f.path).name for f in plan.remove] == ["upload-1"]
+    (temp / "sub" / "upload-1").unlink()
+    (temp / "sub").rmdir()
+    (temp / "sub").symlink_to(outside, target_is_directory=True)  # swapped between the plan and the removal
+    remove_files(host, plan, older_than=timedelta(days=7), patterns=["upload-*"])
+    assert (outside / "upload-1").exists(), "find -delete does not follow the swapped-in symlink"

@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from upkeep.config.models import RotationPolicy
-from upkeep.errors import CommandError
+from upkeep.errors import CommandError, RotationError
 from upkeep.hosts.base import CommandResult
 from upkeep.hosts.local import LocalHost
 from upkeep.rotation import LogTarget, rotate_log
+from upkeep.rotation.archive import path_word
+from upkeep.rotation.commands import holders, rename_new
 from upkeep.rotation.plan import Entry, parse_listing, retention, rotation_due
 
 NOW = datetime(2026, 12, 6, 2, 0, 5, tzinfo=UTC)
@@ -115,7 +117,7 @@ def test_copytruncate_reports_its_window_and_keeps_the_live_file(tmp_path: Path)
     assert len(lines_of(tmp_path)) == 50
 
 
-@pytest.mark.parametrize("leftover", ["part", "final", "copying-truncated", "copying-not-truncated"])
+@pytest.mark.parametrize("leftover", ["part", "final", "copying", "copied-truncated", "copied-not-truncated"])
 def test_a_run_resumes_what_a_killed_run_left(tmp_path: Path, leftover: str) -> None:
     log = tmp_path / "app.log"
     raw = tmp_path / "app.log-20261205T020000Z"
@@ -124,22 +126,29 @@ def test_a_run_resumes_what_a_killed_run_left(tmp_path: Path, leftover: str) -> 
     if leftover == "part":  # the compressor was killed: a truncated .gz.part beside the raw file
         (tmp_path / "app.log-20261205T020000Z.gz.part").write_bytes(gzip.compress(raw.read_bytes())[:20])
     elif leftover == "final":  # killed after the compressed file was complete, before the raw one was removed
-        (tmp_path / "app.log-20261205T020000Z.gz").write_bytes(gzip.compress(raw.read_bytes()))
+        final = tmp_path / "app.log-20261205T020000Z.gz"
+        final.write_bytes(gzip.compress(raw.read_bytes()))
+        os.utime(final, ns=(raw.stat().st_atime_ns, raw.stat().st_mtime_ns))  # as compression leaves it (touch -r)
     else:
         method = "copytruncate"
-        raw.rename(tmp_path / "app.log-20261205T020000Z.copying")
-        if leftover == "copying-truncated":
-            write(log, 100, 5)  # truncated, then written again
+        copy = tmp_path / f"app.log-20261205T020000Z.{leftover.split('-')[0]}"
+        if leftover == "copying":  # the copy never completed: the live file was not truncated
+            (tmp_path / "app.log").write_bytes(raw.read_bytes())
+            raw.write_bytes(raw.read_bytes()[:700])  # a partial copy
+            raw.rename(copy)
+        elif leftover == "copied-truncated":
+            raw.rename(copy)
         else:
-            (tmp_path / "app.log").write_bytes((tmp_path / "app.log-20261205T020000Z.copying").read_bytes())
-            write(log, 100, 5)  # not truncated: the live file still holds the copied lines
+            (tmp_path / "app.log").write_bytes(raw.read_bytes())  # not truncated: the live file still holds the copied lines
+            raw.rename(copy)
+        write(log, 100, 5)  # the application goes on writing
     target = LogTarget(str(log), reopen=["true"], method=method)  # type: ignore[arg-type]
     out = rotate_log(LocalHost(), target, POLICY, archive=None, now=NOW)
     assert out.ok, out.errors
     left = sorted(p.name for p in tmp_path.iterdir())
     assert not [n for n in left if n.endswith((".part", ".copying")) or n == "app.log-20261205T020000Z"], left
     numbers = sorted(int(s.split()[1]) for s in lines_of(tmp_path))
-    expected = 105 if leftover.startswith("copying") else 100
+    expected = 105 if leftover.startswith("cop") else 100
     assert numbers == list(range(expected)), "every line exactly once"
 
 
@@ -174,3 +183,59 @@ def test_a_rename_without_a_reopen_command_is_refused_before_anything_moves(tmp_
     out = rotate_log(LocalHost(), LogTarget(str(log)), POLICY, archive=None, now=NOW)
     assert not out.ok and "no reopen command" in out.errors[0]
     assert os.path.exists(raw)  # left as it was
+
+
+def test_the_writer_is_found_by_inode_through_a_symlinked_directory_and_a_reader_does_not_count(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    log = real / "app.log"
+    log.write_text("x\n")
+    host = LocalHost()
+    with open(tmp_path / "link" / "app.log", "a") as writer:  # opened through the symlink: another name
+        pids, _blind = holders(host, str(log))
+        assert os.getpid() in pids
+    with open(log) as _reader:  # like `tail -f`: reading only
+        pids, _blind = holders(host, str(log))
+        assert os.getpid() not in pids
+    assert writer.closed
+
+
+def test_a_rename_never_overwrites_a_rotated_file(tmp_path: Path) -> None:
+    log, taken = tmp_path / "app.log", tmp_path / "app.log-20261206T020005Z"
+    write(log, 0, 3)
+    write(taken, 100, 3)
+    with pytest.raises(RotationError, match="already existed"):
+        rename_new(LocalHost(), str(log), str(taken), log.stat().st_ino)
+    assert taken.read_text().startswith("line 100") and log.exists()
+
+
+def test_a_rotated_file_written_after_its_compression_is_compressed_again(tmp_path: Path) -> None:
+    log, raw = tmp_path / "app.log", tmp_path / "app.log-20261205T020000Z"
+    write(raw, 0, 100)
+    final = tmp_path / "app.log-20261205T020000Z.gz"
+    final.write_bytes(gzip.compress(raw.read_bytes()))
+    os.utime(final, ns=(raw.stat().st_atime_ns, raw.stat().st_mtime_ns))  # as compression leaves it (touch -r)
+    write(raw, 100, 5)  # a late write by a writer that reopened lazily, seconds after the compression
+    os.utime(raw, (raw.stat().st_atime, raw.stat().st_mtime + 5))
+    out = rotate_log(LocalHost(), LogTarget(str(log), reopen=["true"]), POLICY, archive=None, now=NOW)
+    assert out.ok and any("compressed again" in n for n in out.notes)
+    assert sorted(int(s.split()[1]) for s in lines_of(tmp_path)) == list(range(105))
+
+
+def test_key_words_of_two_paths_never_collide() -> None:
+    assert path_word("/x/a/b/x.log") != path_word("/x/a_b/x.log")
+    assert path_word("/var/log/app/api.log") == "var%2Flog%2Fapp%2Fapi.log"
+
+
+def test_without_compression_a_settled_file_is_final_and_not_reopened_again(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    write(log, 0, 10)
+    plain = POLICY.model_copy(update={"compress": False})
+    counter = tmp_path / "reopens"
+    reopen = ["sh", "-c", f"echo x >> {counter}"]
+    first = rotate_log(LocalHost(), LogTarget(str(log), reopen=reopen), plain, archive=None, now=NOW)
+    assert first.ok and first.compressed == ["app.log-20261206T020005Z.log"]
+    second = rotate_log(LocalHost(), LogTarget(str(log), reopen=reopen), plain, archive=None, now=NOW)
+    assert second.ok and second.compressed == []
+    assert counter.read_text().count("x") == 1, "nothing pending: no reopen on later runs"

@@ -3,7 +3,7 @@ compressed archives, reduced to error patterns, latencies, security findings and
 the stored summaries of the days before. Pure: no Prefect, no S3; the flow hands in the bytes."""
 
 from upkeep.loganalysis.accumulate import Totals
-from upkeep.loganalysis.analyse import Analysis, AnalysisSettings, analyse
+from upkeep.loganalysis.analysis import Analysis, AnalysisSettings, analyse
 from upkeep.loganalysis.reader import (
     Compression,
     LogFormat,

@@ -3,11 +3,12 @@ analysis' DataFrames: error patterns, route latencies, hourly usage, security fi
 
 Memory stays flat in the number of lines but for the percentiles: each request keeps a route code (int16),
 an hour (int32) and its duration (float32), 10 bytes, about 50 MB for 5 million requests; everything else is
-counts keyed by something of bounded variety (routes, templates and client sources are capped).
+counts keyed by routes and templates (both capped), source addresses and users.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,14 +16,31 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from upkeep.loganalysis.batch import HOUR_US, Partial
+from upkeep.loganalysis.batch import HOUR_US, NO_ROUTE, Partial, template_stats
 
 MAX_ROUTES = 2000  # distinct route keys kept; beyond, requests count under OTHER_ROUTES
 MAX_TEMPLATES = 5000  # distinct error templates kept; beyond, under OTHER_TEMPLATES
 OTHER_ROUTES = "(other routes)"
 OTHER_TEMPLATES = "(other error patterns)"
 QUANTILES = (50, 95, 99)
+TEMPLATE_BULK = 10_000  # error lines collected before they are templated (on the main thread, during the pass)
+COMPACT_CLIENTS = 1_000_000  # batches' client counts are summed into one when they hold more rows than this
+
+
+def route_key(method: str | None, route: str | None) -> str:
+    """How a route is named in the report: "GET /api/events/:id"."""
+    return " ".join(x for x in (method, route if route is not None else NO_ROUTE) if x)
+
+
+def _sum_counts(parts: list[Any]) -> Any:
+    """Several value counts (Arrow structs of values, counts) as one: the counts of equal values summed."""
+    table = pa.table({"values": pa.concat_arrays([p.field("values") for p in parts]),
+                      "counts": pa.concat_arrays([p.field("counts") for p in parts])})
+    summed = table.group_by("values", use_threads=False).aggregate([("counts", "sum")])
+    return pa.StructArray.from_arrays([summed["values"].combine_chunks(), summed["counts_sum"].combine_chunks()],
+                                      names=["values", "counts"])
 
 
 @dataclass(frozen=True)
@@ -65,13 +83,15 @@ class Accumulator:
         self.hours: list[npt.NDArray[np.int32]] = []
         self.ms: list[npt.NDArray[np.float32]] = []
         self.failed: list[npt.NDArray[np.bool_]] = []
-        self.templates: dict[str, list[Any]] = {}
+        self.templates: dict[str, list[Any]] = {}  # template → [count, first µs, last µs, example]
+        self.pending_errors: list[Any] = []  # error lines not yet templated
+        self.pending_rows = 0
         self.auth: dict[str, int] = {}
         self.denied: list[Any] = []
         self.suspicious: dict[tuple[str, str], int] = {}
         self.admin: dict[str, int] = {}
-        self.users: dict[str, int] = {}
-        self.ips: dict[str, int] = {}
+        self.clients: dict[str, list[Any]] = {"user": [], "ip": []}  # value counts (Arrow) of the batches
+        self.client_rows: dict[str, int] = {"user": 0, "ip": 0}
 
     def add(self, p: Partial) -> None:
         self.lines += p.lines
@@ -83,12 +103,39 @@ class Accumulator:
         _add(self.hour_lines, p.hour_lines)
         _add(self.hour_errors, p.hour_errors)
         if len(p.req_route):
-            mapping = np.array([self._route_id(r) for r in p.routes], dtype=np.int16)
+            width = len(p.methods)
+            used = np.flatnonzero(np.bincount(p.req_route, minlength=len(p.routes) * width)).tolist()
+            mapping = np.zeros(len(p.routes) * width, dtype=np.int16)
+            mapping[used] = [self._route_id(route_key(p.methods[u % width], p.routes[u // width])) for u in used]
             self.codes.append(mapping[p.req_route])
             self.hours.append(p.req_hour)
             self.ms.append(p.req_ms)
             self.failed.append(p.req_failed)
-        for tpl, (count, first, last, example) in p.templates.items():
+        if p.errors is not None and len(p.errors):
+            self.pending_errors.append(p.errors)
+            self.pending_rows += len(p.errors)
+            if self.pending_rows >= TEMPLATE_BULK:
+                self._templates()
+        _add(self.auth, p.auth)
+        if p.denied is not None:
+            self.denied.append(p.denied)
+        _add(self.suspicious, p.suspicious)
+        _add(self.admin, p.admin)
+        for kind, vc in (("user", p.users), ("ip", p.ips)):
+            if vc is not None and len(vc):
+                self.clients[kind].append(vc)
+                self.client_rows[kind] += len(vc)
+                if self.client_rows[kind] > COMPACT_CLIENTS:
+                    self.clients[kind] = [_sum_counts(self.clients[kind])]
+                    self.client_rows[kind] = len(self.clients[kind][0])
+
+    def _templates(self) -> None:
+        """Template the pending error lines (in bulk: a regex pass has a fixed cost per call) and merge them."""
+        if not self.pending_errors:
+            return
+        stats = template_stats(pa.concat_tables(self.pending_errors))
+        self.pending_errors, self.pending_rows = [], 0
+        for tpl, (count, first, last, example) in stats.items():
             if tpl not in self.templates and len(self.templates) >= MAX_TEMPLATES:
                 tpl = OTHER_TEMPLATES
             s = self.templates.get(tpl)
@@ -99,14 +146,6 @@ class Accumulator:
             if (first, example) < (s[1], s[3]):
                 s[1], s[3] = first, example
             s[2] = max(s[2], last)
-        _add(self.auth, p.auth)
-        if p.denied is not None:
-            self.denied.append(p.denied)
-        _add(self.suspicious, p.suspicious)
-        _add(self.admin, p.admin)
-        for into, vc in ((self.users, p.users), (self.ips, p.ips)):
-            if vc is not None and len(vc):
-                _add(into, dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True)))
 
     def _route_id(self, route: str) -> int:
         rid = self.route_ids.get(route)
@@ -152,48 +191,69 @@ class Accumulator:
         frame["error_rate"] = (frame["failed"] / frame["requests"].where(frame["requests"] > 0)).fillna(0.0)
         return frame
 
-    def latencies(self, hours: npt.NDArray[np.int64]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def latencies(self, hours: npt.NDArray[np.int64], workers: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(per route, per route and hour): requests, failed requests and the p50/p95/p99 of the logged
         durations (ms; numpy's linear interpolation). One stable sort by route code (a radix sort, int16),
-        then per route one by hour: O(n) passes over the requests, no per-request Python."""
+        then per route one by hour: O(n) passes over the requests, no per-request Python; the routes are
+        spread over `workers` threads (numpy releases the GIL)."""
         names = sorted(self.route_ids, key=self.route_ids.__getitem__)
         cols = ["route", "requests", "failed", *(f"p{q}_ms" for q in QUANTILES)]
+        hour_cols = ["route", "hour", "requests", *(f"p{q}_ms" for q in QUANTILES)]
         if not self.codes:
-            return pd.DataFrame(columns=cols), pd.DataFrame(columns=["route", "hour", "requests",
-                                                                     *(f"p{q}_ms" for q in QUANTILES)])
+            return pd.DataFrame(columns=cols), pd.DataFrame(columns=hour_cols)
         codes = np.concatenate(self.codes)
         ms = np.concatenate(self.ms)
-        failed = np.concatenate(self.failed)
-        h0 = int(hours[0]) if len(hours) else int(min(int(h.min()) for h in self.hours if len(h)))
+        h0 = int(hours[0]) if len(hours) else min(int(h.min()) for h in self.hours if len(h))
         hour = np.concatenate(self.hours).astype(np.int64) - h0
         order = np.argsort(codes, kind="stable")
         counts = np.bincount(codes, minlength=len(names))
-        fails = np.bincount(codes, weights=failed, minlength=len(names)).astype(np.int64)
+        fails = np.bincount(codes, weights=np.concatenate(self.failed), minlength=len(names)).astype(np.int64)
         bounds = np.concatenate([[0], np.cumsum(counts)])
-        route_rows, hour_rows = [], []
-        for rid, name in enumerate(names):
+
+        def route(rid: int) -> tuple[list[Any], list[list[Any]]]:
             seg = order[bounds[rid]:bounds[rid + 1]]
-            if not len(seg):
-                continue
-            d = ms[seg]
-            route_rows.append([name, int(counts[rid]), int(fails[rid]), *_quantiles(d)])
-            h = hour[seg]
-            if len(h) and h.min() >= 0 and h.max() < 2**15:
-                sub = np.argsort(h.astype(np.int16), kind="stable")
-            else:
-                sub = np.argsort(h, kind="stable")
-            hs, starts, n = np.unique(h[sub], return_index=True, return_counts=True)
-            for hv, s, c in zip(hs.tolist(), starts.tolist(), n.tolist(), strict=True):
-                hour_rows.append([name, hv + h0, c, *_quantiles(d[sub[s:s + c]])])
-        by_route = pd.DataFrame(route_rows, columns=cols)
-        by_hour = pd.DataFrame(hour_rows, columns=["route", "hour", "requests", *(f"p{q}_ms" for q in QUANTILES)])
+            d, h = ms[seg], hour[seg]
+            small = h.min() >= 0 and h.max() < 2**15
+            sub = np.argsort(h.astype(np.int16) if small else h, kind="stable")  # int16: a radix sort
+            d = d[sub]
+            lo = int(h.min())
+            per_hour = np.bincount(h - lo)
+            starts = np.concatenate([[0], np.cumsum(per_hour)])
+            rows = [[names[rid], hv + lo + h0, int(per_hour[hv]), *_quantiles(d[starts[hv]:starts[hv + 1]])]
+                    for hv in np.flatnonzero(per_hour).tolist()]
+            return [names[rid], int(counts[rid]), int(fails[rid]), *_quantiles(d)], rows
+
+        todo = sorted(np.flatnonzero(counts).tolist(), key=lambda r: -counts[r])  # biggest first: even threads
+        if workers > 1 and len(todo) > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="loganalysis-p") as pool:
+                results = list(pool.map(route, todo))
+        else:
+            results = [route(r) for r in todo]
+        results.sort(key=lambda r: str(r[0][0]))
+        by_route = pd.DataFrame([r for r, _ in results], columns=cols)
+        by_hour = pd.DataFrame([row for _, rows in results for row in rows], columns=hour_cols)
         by_hour["hour"] = pd.to_datetime(by_hour["hour"].astype(np.int64) * HOUR_US, unit="us", utc=True)
         return by_route, by_hour
 
     def template_frame(self) -> pd.DataFrame:
+        self._templates()
         rows = [(t, c, _ts(f), _ts(la), ex) for t, (c, f, la, ex) in self.templates.items()]
         frame = pd.DataFrame(rows, columns=["template", "count", "first_seen", "last_seen", "example"])
         return frame.sort_values(["count", "template"], ascending=[False, True], ignore_index=True)
+
+    def top_clients(self, n: int) -> pd.DataFrame:
+        """The busiest clients: users by name, and by source address the requests that named no user."""
+        rows: list[tuple[str, str, int]] = []
+        for kind, parts in self.clients.items():
+            if not parts:
+                continue
+            counts = _sum_counts(parts)
+            order = pc.sort_indices(counts, sort_keys=[("counts", "descending"), ("values", "ascending")])[:n]
+            top = counts.take(order)
+            rows += [(v, kind, c) for v, c in zip(top.field("values").to_pylist(), top.field("counts").to_pylist(),
+                                                  strict=True)]
+        rows.sort(key=lambda r: (-r[2], r[1], r[0]))
+        return pd.DataFrame(rows[:n], columns=["client", "kind", "requests"]).astype({"requests": np.int64})
 
     def denied_frame(self) -> pd.DataFrame:
         if not self.denied:

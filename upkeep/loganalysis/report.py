@@ -13,7 +13,7 @@ from upkeep import humanize
 from upkeep.loganalysis.accumulate import records
 
 if TYPE_CHECKING:
-    from upkeep.loganalysis.analyse import Analysis
+    from upkeep.loganalysis.analysis import Analysis
 
 P95_CHART_ROUTES = 5  # routes drawn in the p95-per-hour chart (the slowest with enough requests)
 P95_CHART_MIN_REQUESTS = 20
@@ -33,7 +33,7 @@ def _ms(v: Any) -> str:
 
 
 def _pct(part: float, whole: float) -> str:
-    if not whole:
+    if not whole or not part:
         return "0 %"
     share = 100.0 * part / whole
     return f"{share:.2f} %" if share < 10 else f"{share:.1f} %"
@@ -109,8 +109,8 @@ def _errors(a: Analysis) -> list[str]:
         return [*out, "No error lines."]
     new = a.new_errors
     out.append(f"{_plural(t.error_lines, 'error line')} ({_pct(t.error_lines, t.in_day)} of the day's lines) in "
-               f"{_plural(len(e), 'pattern')}" + (f", {len(new):,} of them new (not seen in the previous "
-                                                  f"{a.history_days} days)." if a.history_days else "."))
+               f"{_plural(len(e), 'pattern')}" + (f", {len(new):,} of them new (not seen in {a.earlier})."
+                                                  if a.history_days else "."))
     out.append("")
     rows = [[_code(r["template"]), _int(r["count"]), _time(r["first_seen"]), _time(r["last_seen"]),
              "new" if a.history_days and r["new"] else "", _code(r["example"])] for r in records(e.head(n))]
@@ -134,7 +134,8 @@ def _performance(a: Analysis) -> list[str]:
         out.append(f"No route has a p95 latency above {_ms(s.slow_ms)} ({_plural(len(r), 'route')}).")
     else:
         names = ", ".join(f"{x['route']} ({_ms(x['p95_ms'])})" for x in records(slow.head(5)))
-        out.append(f"{len(slow):,} of {_plural(len(r), 'route')} have a p95 latency above {_ms(s.slow_ms)}: {names}"
+        verb = "has" if len(slow) == 1 else "have"
+        out.append(f"{len(slow):,} of {_plural(len(r), 'route')} {verb} a p95 latency above {_ms(s.slow_ms)}: {names}"
                    + (" …" if len(slow) > 5 else "") + ".")
     worse = r[r["p95_ratio"] >= s.p95_regression_factor]
     if a.history_days and len(worse):
@@ -261,6 +262,6 @@ def charts(a: Analysis) -> dict[str, bytes]:
                                                   "p95 latency (ms)")
     top = a.routes.head(a.settings.top_n).set_index("route")["p95_ms"].dropna()
     out["p95_by_route.png"] = charting.bar_chart(
-        f"p95 latency by route (slow above {a.settings.slow_ms:g} ms)", top, "p95 latency (ms)",
-        highlight=[str(r) for r in a.slow_routes["route"]])
+        f"p95 latency of the {len(top)} slowest routes", top, "p95 latency (ms)",
+        highlight=[str(r) for r in a.slow_routes["route"]], reference=(a.settings.slow_ms, f"slow: {_ms(a.settings.slow_ms)}"))
     return out

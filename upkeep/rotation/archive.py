@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, BinaryIO, cast
+from urllib.parse import quote
 
 from upkeep.errors import ArchiveError
 from upkeep.hosts.base import Host
@@ -22,8 +23,9 @@ CHUNK = 8 * 1024 * 1024
 
 
 def path_word(path: str) -> str:
-    """`/var/log/app/api.log` → `var_log_app_api.log`: one key segment per log file of a host."""
-    return path.strip("/").replace("/", "_") or "_"
+    """`/var/log/app/api.log` → `var%2Flog%2Fapp%2Fapi.log`: one key segment per log file of a host,
+    percent-encoded so that two paths never share it (`/a/b_c` and `/a_b/c` stay apart)."""
+    return quote(path.strip("/"), safe="") or "_"
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,16 @@ class _Hashing:
             if self._hook is not None:
                 hook, self._hook = self._hook, None
                 hook()
-        elif self._hash.hexdigest() != self._expected:
+        else:
+            self.check()
+        return data
+
+    def check(self) -> None:
+        """Raise unless what passed through matches the host's SHA-256 (also called after the upload: a
+        small file's upload may end without the empty read that would call it)."""
+        if self._hash.hexdigest() != self._expected:
             raise ArchiveError(f"the file read ({self.size:,} bytes) does not match the host's SHA-256: it changed "
                                "while it was being archived; not stored")
-        return data
 
 
 class LogArchive:
@@ -114,6 +122,14 @@ class LogArchive:
                                        Config=TransferConfig(multipart_chunksize=CHUNK, max_concurrency=4))
             except (BotoCoreError, ClientError) as exc:
                 raise ArchiveError(f"upload of {source} from {host.name} to s3://{self.bucket}/{key} failed: {exc}") from exc
+            rest = raw.read(1)  # the file grew after the transfer stopped reading: not what the host hashed
+            try:
+                if rest:
+                    raise ArchiveError(f"{source} grew while it was archived: not stored")
+                reader.check()
+            except ArchiveError:
+                self.s3.delete_object(Bucket=self.bucket, Key=key)
+                raise
         try:
             head = self.s3.head_object(Bucket=self.bucket, Key=key)
         except (BotoCoreError, ClientError) as exc:
@@ -201,11 +217,13 @@ class LogArchive:
                 raise ArchiveError(f"cannot read the lifecycle rules of bucket {self.bucket}: {exc}") from exc
             rules = []
         prefix = f"{self.prefix}{self.environment}/"
+        # uploads a killed run left unfinished (their parts are stored and billed) are aborted after a day
         ours = {"ID": f"{RULE_ID}-{self.environment}", "Status": "Enabled", "Filter": {"Prefix": prefix},
-                "Expiration": {"Days": days}}
+                "Expiration": {"Days": days}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
         current = next((r for r in rules if r.get("ID") == ours["ID"]), None)
         if current is not None and current.get("Expiration", {}).get("Days") == days and current.get("Status") == "Enabled" \
-                and current.get("Filter", {}).get("Prefix", current.get("Prefix")) == prefix:
+                and current.get("Filter", {}).get("Prefix", current.get("Prefix")) == prefix \
+                and current.get("AbortIncompleteMultipartUpload") == ours["AbortIncompleteMultipartUpload"]:
             return f"lifecycle rule {ours['ID']} in place: objects under {prefix} expire after {days} days"
         others = [r for r in rules if r.get("ID") != ours["ID"]]
         try:

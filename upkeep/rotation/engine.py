@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -20,7 +20,18 @@ from upkeep.errors import ArchiveError, RotationError, UpkeepError
 from upkeep.hosts.base import Host
 from upkeep.rotation import commands as cmd
 from upkeep.rotation.archive import LogArchive
-from upkeep.rotation.plan import SUFFIX, Generation, LogState, next_base, parse_listing, period_day, retention, rotation_due
+from upkeep.rotation.plan import (
+    PLAIN,
+    SUFFIX,
+    Compression,
+    Generation,
+    LogState,
+    next_base,
+    parse_listing,
+    period_day,
+    retention,
+    rotation_due,
+)
 
 StepHook = Callable[[str], None]
 
@@ -127,15 +138,19 @@ class _Rotation:
     def _resume_copies(self, state: LogState) -> LogState:
         changed = False
         for g in state.generations:
-            if g.copying is None:
+            if g.copying is not None:  # the copy never completed: the live file was not truncated
+                cmd.remove(self.host, self.at(g.copying.name))
+                self.out.notes.append(f"dropped an interrupted copy ({g.copying.name}); the live file still has its lines")
+                changed = True
+            if g.copied is None:
                 continue
-            copying, raw = self.at(g.copying.name), self.at(g.base)
-            if state.live is None or cmd.truncated_since(self.host, self.target.path, copying, g.copying.size):
-                cmd.rename(self.host, copying, raw)
+            copied, raw = self.at(g.copied.name), self.at(g.base)
+            if state.live is None or cmd.truncated_since(self.host, self.target.path, copied, g.copied.size, state.live.size):
+                cmd.rename(self.host, copied, raw)
                 self.out.notes.append(f"finished an interrupted copytruncate ({g.base})")
             else:
-                cmd.remove(self.host, copying)
-                self.out.notes.append(f"dropped an interrupted copy ({g.copying.name}); the live file still has its lines")
+                cmd.remove(self.host, copied)
+                self.out.notes.append(f"dropped an untruncated copy ({g.copied.name}); the live file still has its lines")
             changed = True
         return self.state() if changed else state
 
@@ -148,15 +163,18 @@ class _Rotation:
             return state
         base = next_base(self.name, state, self.now)
         if self.target.method == "copytruncate":
-            copying = self.at(base + ".copying")
-            copied, before = cmd.copy_truncate(self.host, self.target.path, copying)
+            copied_name = self.at(base + ".copied")
+            copied, before = cmd.copy_truncate(self.host, self.target.path, self.at(base + ".copying"), copied_name)
             self.hook("copied")
-            cmd.rename(self.host, copying, self.at(base))
+            cmd.rename(self.host, copied_name, self.at(base))
             self.out.lost_bytes += max(0, before - copied)
             self.out.notes.append(f"copytruncate: at least {max(0, before - copied):,} bytes written between the copy "
                                   f"and the truncate were lost (rename + reopen loses none)")
         else:
-            cmd.rename(self.host, self.target.path, self.at(base))
+            if not self.target.reopen:  # refused before anything moves
+                raise RotationError(self.host.name, f"{self.target.path} is rotated by rename but no reopen command is "
+                                    "configured (services.<name>.reopen_logs): the writer would keep writing the rotated file")
+            cmd.rename_new(self.host, self.target.path, self.at(base), live.inode)
             self.hook("renamed")
         self.out.rotated.append(base)
         self.out.reason = reason
@@ -183,14 +201,18 @@ class _Rotation:
 
     def _finish(self, g: Generation) -> None:
         raw = self.at(g.base)
-        if g.raw is None:  # only a stray part file: an interrupted compression whose raw file went… impossible; tidy it
+        if g.raw is None:  # a part beside a final file: left by a compressor that outlived its run; tidy it
             if g.part is not None and g.final is not None:
                 cmd.remove(self.host, self.at(g.part.name))
             return
-        if g.final is not None:  # compressed, the raw file not yet removed: the compressed one is complete
-            cmd.remove(self.host, raw, *([self.at(g.part.name)] if g.part else []))
-            self.out.compressed.append(g.final.name)
-            return
+        if g.final is not None:
+            if g.final.mtime == g.raw.mtime:  # complete, made from the raw file as it still is: only the raw one to remove
+                cmd.remove(self.host, raw, *([self.at(g.part.name)] if g.part else []))
+                self.out.compressed.append(g.final.name)
+                return
+            # the raw file changed after it was compressed (a late write): compressed again below
+            cmd.remove(self.host, self.at(g.final.name))
+            self.out.notes.append(f"{g.base} was written after its compression: compressed again")
         grace, timeout = self.policy.grace.total_seconds(), self.policy.reopen_timeout.total_seconds()
         blind = False
         if self.target.method == "rename":
@@ -201,7 +223,8 @@ class _Rotation:
         if not self.policy.compress:
             ok, how = cmd.settled(self.host, raw, grace, timeout) if blind else (True, "")
             if ok:
-                self.out.compressed.append(g.base)
+                cmd.rename(self.host, raw, self.at(g.base + PLAIN))  # settled: final, uncompressed
+                self.out.compressed.append(g.base + PLAIN)
             else:
                 self.out.held.append(f"{g.base} not settled: {how}; the next run tries again")
             return
@@ -245,15 +268,8 @@ class _Rotation:
 
     # -- archive ----------------------------------------------------------------------------------
     def _finals(self, state: LogState) -> list[Generation]:
-        """Finished generations, each with its final file (an uncompressed one settled this run)."""
-        settled = set(self.out.compressed)
-        out = []
-        for g in state.generations:
-            if g.done:
-                out.append(g)
-            elif not self.policy.compress and g.raw is not None and g.base in settled:
-                out.append(replace(g, final=g.raw, raw=None))
-        return out
+        """Finished generations (final file, nothing else left), oldest first."""
+        return [g for g in state.generations if g.done]
 
     def _archive(self, state: LogState) -> set[str]:
         assert self.archive is not None
@@ -270,6 +286,11 @@ class _Rotation:
             if stored.get(name) == g.final.size:
                 verified.add(name)
                 continue
+            if name in stored:  # a different file under this name: never overwritten, never counted as archived
+                self.out.errors.append(f"{name} kept on {self.host.name}: the archive holds a file of {stored[name]:,} bytes "
+                                       f"under its name, not its {g.final.size:,}; check s3://{self.archive.bucket}/"
+                                       f"{self.archive.folder(self.host.name, self.target.path)}")
+                continue
             try:
                 self._upload(g, period_start)
                 verified.add(name)
@@ -282,7 +303,8 @@ class _Rotation:
         (its first lines were written after that)."""
         assert self.archive is not None and g.final is not None
         path = self.at(g.final.name)
-        compression = self.policy.compression if g.final.name != g.base else None
+        name = g.final.name
+        compression: Compression | None = "gzip" if name.endswith(".gz") else "zstd" if name.endswith(".zst") else None
         lines = self.lines.get(g.base)
         if lines is None:
             lines = cmd.count_lines(self.host, path, compression)
@@ -324,7 +346,7 @@ class _Rotation:
     def _reupload(self, g: Generation) -> None:
         """An archive that does not match its local copy is replaced; the local copy is deleted on a later run."""
         try:
-            self._upload(g)
+            self._upload(g, None)
             self.out.notes.append(f"{g.final.name if g.final else g.base}: archive replaced from the local copy")
         except UpkeepError as exc:
             self.out.errors.append(f"{g.base}: archive does not match and could not be replaced: {exc}")

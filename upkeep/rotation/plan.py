@@ -9,7 +9,10 @@ completed by the next one (like restic, nothing is remembered in between but wha
 | `app.log-20261206T020000Z` + `….gz.part`      | compression interrupted                | drop the part, compress  |
 | `app.log-20261206T020000Z` + `….gz`           | compressed, raw not yet removed        | remove the raw file      |
 | `app.log-20261206T020000Z.gz`                 | rotated                                | archive, then retention  |
-| `app.log-20261206T020000Z.copying`            | copytruncate interrupted               | finish or redo the copy  |
+| `app.log-20261206T020000Z.copying`            | copytruncate's copy interrupted        | drop it (live untouched) |
+| `app.log-20261206T020000Z.copied`             | copied, maybe truncated                | keep it or drop it       |
+
+Without compression a settled rotated file is renamed `….log` (the writer has let go of it).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Literal
 
 Compression = Literal["gzip", "zstd"]
 SUFFIX: dict[Compression, str] = {"gzip": ".gz", "zstd": ".zst"}
+PLAIN = ".log"  # a settled rotated file when compression is off
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 _STAMP = r"(\d{8}T\d{6}Z)(?:-(\d+))?"
 
@@ -32,6 +36,7 @@ class Entry:
     name: str
     size: int
     mtime: float
+    inode: int = 0
 
 
 @dataclass(frozen=True)
@@ -40,15 +45,18 @@ class Generation:
 
     stamp: datetime
     base: str  # `app.log-20261206T020000Z` (or `…Z-2` when two rotations fell in the same second)
+    seq: int = 1  # the `-2` of a second rotation in the same second
     raw: Entry | None = None
-    final: Entry | None = None  # compressed (or the raw file itself when compression is off and it is settled)
+    final: Entry | None = None  # compressed (`.gz`, `.zst`), or settled uncompressed (`.log`)
     part: Entry | None = None
     copying: Entry | None = None
+    copied: Entry | None = None
 
     @property
     def done(self) -> bool:
-        """Compressed and its raw file gone: only archiving and retention are left."""
-        return self.final is not None and self.raw is None and self.part is None and self.copying is None
+        """Final and nothing else left of it: only archiving and retention are left."""
+        return (self.final is not None and self.raw is None and self.part is None and self.copying is None
+                and self.copied is None)
 
 
 @dataclass
@@ -70,11 +78,12 @@ def stamp(now: datetime) -> str:
 
 def parse_listing(log_name: str, entries: list[Entry], compress: bool, compression: Compression) -> LogState:
     """Group the directory's files that belong to `log_name` into its live file and generations."""
-    suffix = SUFFIX[compression] if compress else ""
-    pattern = re.compile(rf"^{re.escape(log_name)}-{_STAMP}(\.gz|\.zst)?(\.part|\.copying)?$")
+    suffix = SUFFIX[compression] if compress else PLAIN
+    pattern = re.compile(rf"^{re.escape(log_name)}-{_STAMP}(\.gz|\.zst|\.log)?(\.part|\.copying|\.copied)?$")
     live = next((e for e in entries if e.name == log_name), None)
     gens: dict[str, dict[str, Entry]] = {}
     stamps: dict[str, datetime] = {}
+    seqs: dict[str, int] = {}
     strays = []
     for e in entries:
         m = pattern.match(e.name)
@@ -82,26 +91,25 @@ def parse_listing(log_name: str, entries: list[Entry], compress: bool, compressi
             continue
         base = f"{log_name}-{m.group(1)}" + (f"-{m.group(2)}" if m.group(2) else "")
         stamps[base] = datetime.strptime(m.group(1), STAMP_FORMAT).replace(tzinfo=UTC)
+        seqs[base] = int(m.group(2) or 1)
         comp, tail = m.group(3) or "", m.group(4) or ""
         slot = gens.setdefault(base, {})
-        if tail == ".copying" and not comp:
-            slot["copying"] = e
-        elif tail == ".part" and comp == suffix and comp:
+        if tail in (".copying", ".copied") and not comp:
+            slot[tail[1:]] = e
+        elif tail == ".part" and comp == suffix and comp != PLAIN:
             slot["part"] = e
-        elif not tail and comp == suffix and comp:
+        elif not tail and comp:  # this policy's suffix, or another after a change of policy: final as it is
             slot["final"] = e
-        elif not tail and not comp:
+        elif not tail:
             slot["raw"] = e
-        else:  # e.g. a .zst after the policy switched to gzip: kept and archived as it is
-            slot["final" if not tail else "stray"] = e
-            if tail:
-                strays.append(e.name)
+        else:  # the part of another compression (the policy changed mid-way): removed by the next rotation
+            strays.append(e.name)
     generations = []
     for base, slot in gens.items():
         # uncompressed rotation: the raw file stays `raw` until a run has seen the writer done with it
-        generations.append(Generation(stamps[base], base, raw=slot.get("raw"), final=slot.get("final"), part=slot.get("part"),
-                                      copying=slot.get("copying")))
-    generations.sort(key=lambda g: (g.stamp, len(g.base), g.base))
+        generations.append(Generation(stamps[base], base, seqs[base], raw=slot.get("raw"), final=slot.get("final"),
+                                      part=slot.get("part"), copying=slot.get("copying"), copied=slot.get("copied")))
+    generations.sort(key=lambda g: (g.stamp, g.seq))
     return LogState(live, generations, strays)
 
 
@@ -146,7 +154,7 @@ def retention(generations: list[Generation], keep: int, archived: set[str] | Non
     """The newest `keep` finished generations stay; older ones go once their archive is verified
     (`archived` holds the verified names; None means no archive is configured: plain logrotate)."""
     finished = [g for g in generations if g.done]
-    newest_first = sorted(finished, key=lambda g: (g.stamp, g.base), reverse=True)
+    newest_first = sorted(finished, key=lambda g: (g.stamp, g.seq), reverse=True)
     kept, beyond = newest_first[:keep], newest_first[keep:]
     if archived is None:
         return RetentionPlan(kept, beyond, [])

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import posixpath
+
 from upkeep.config.models import EnvironmentConfig, HostConfig
 from upkeep.config.render import render, render_argv
+from upkeep.errors import ConfigError
 from upkeep.rotation.engine import LogTarget
+
+
+def host_path(template: str, host: HostConfig, field: str) -> str:
+    """`template` rendered for `host`: it must be an absolute, normalised path (a host variable that
+    renders to `-delete` or `../..` would otherwise reach find, rm or mv)."""
+    path = render(template, host)
+    if not posixpath.isabs(path) or posixpath.normpath(path) != path or "\n" in path:
+        raise ConfigError(f"{field} {template!r} renders to {path!r} on host {host.name}: write an absolute path without "
+                          "'..', '//' or a trailing '/' (check the host's vars)")
+    return path
 
 
 def log_targets(env: EnvironmentConfig, host: HostConfig) -> list[LogTarget]:
@@ -13,11 +26,12 @@ def log_targets(env: EnvironmentConfig, host: HostConfig) -> list[LogTarget]:
     if env.logs is None:
         return []
     out = []
-    for log in env.logs.files():
+    for i, log in enumerate(env.logs.files()):
         if log.service is not None and env.service_role(log.service) not in host.roles:
             continue
         reopen = env.services[log.service].reopen_logs if log.service is not None else None
-        out.append(LogTarget(path=render(log.path, host), reopen=render_argv(reopen, host) if reopen else None,
+        out.append(LogTarget(path=host_path(log.path, host, f"logs.paths[{i}]"),
+                             reopen=render_argv(reopen, host) if reopen else None,
                              method=log.method, service=log.service))
     return out
 

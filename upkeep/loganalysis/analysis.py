@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from upkeep.errors import ConfigError
@@ -85,6 +84,11 @@ class Analysis:
         return self.errors[self.errors["new"]] if self.history_days else self.errors.iloc[0:0]
 
     @property
+    def earlier(self) -> str:
+        """'the previous day' / 'the previous 7 days': what the history covers, in words."""
+        return "the previous day" if self.history_days == 1 else f"the previous {self.history_days} days"
+
+    @property
     def slow_routes(self) -> pd.DataFrame:
         return self.routes[self.routes["slow"]]
 
@@ -115,7 +119,7 @@ class Analysis:
             if r["count"] > s.new_template_alert_min:
                 severity = "critical" if r["count"] > 10 * s.new_template_alert_min else "warning"
                 out.append((severity, f"New error pattern, {r['count']:,} times today (first at {_hm(r['first_seen'])}): "
-                                      f"“{_short(r['template'])}”; not seen in the previous {self.history_days} days."))
+                                      f"“{_short(r['template'])}”; not seen in {self.earlier}."))
         for r in records(self.routes):
             if (not pd.isna(r["p95_ratio"]) and r["p95_ratio"] >= s.p95_regression_factor
                     and r["requests"] >= s.regression_min_requests):
@@ -128,7 +132,7 @@ class Analysis:
         if self.history_days:
             for r in records(self.admin_ips[self.admin_ips["new"]]):
                 out.append(("warning", f"New source {r['ip']} on admin paths: {r['requests']:,} requests, not seen "
-                                       f"in the previous {self.history_days} days."))
+                                       f"in {self.earlier}."))
         return out
 
     def markdown(self) -> str:
@@ -167,7 +171,7 @@ def _short(text: str, n: int = 120) -> str:
 # -- the pass over the lines ----------------------------------------------------------------------
 def analyse(chunks: Iterable[bytes], *, day: date | None, settings: AnalysisSettings = AnalysisSettings(),
             history: Sequence[Mapping[str, Any]] = (), fmt: LogFormat = "json", workers: int | None = None,
-            max_batch_bytes: int = 8 << 20) -> Analysis:
+            max_batch_bytes: int = 16 << 20) -> Analysis:
     """Analyse the lines of decompressed `chunks` (split anywhere). `day`: only lines dated on that UTC day
     count (None: every line). `history`: earlier days' `Analysis.summary()`, newest last (the last 7 count).
     `workers`: threads that parse and reduce batches (default: the CPUs, at most 4)."""
@@ -226,7 +230,7 @@ def _finish(acc: Accumulator, day: date | None, start: int | None, settings: Ana
     admin_known = set().union(*(set(h.get("admin_ips") or []) for h in previous)) if previous else set()
     admin = pd.DataFrame(_by_count(acc.admin), columns=["ip", "requests"])
     admin["new"] = ~admin["ip"].isin(admin_known)
-    clients = _top_clients(acc.users, acc.ips, settings.top_n)
+    clients = acc.top_clients(settings.top_n)
     auth = pd.DataFrame(_by_count(acc.auth), columns=["ip", "failures"])
     suspicious = pd.DataFrame([(p, ip, n) for (p, ip), n in _by_count(acc.suspicious)], columns=["path", "ip", "requests"])
     notes = []
@@ -263,15 +267,3 @@ def _baseline(previous: Sequence[Mapping[str, Any]], day: date | None) -> Mappin
             if h.get("day") == week_ago:
                 return h
     return previous[0]
-
-
-def _top_clients(users: dict[str, int], ips: dict[str, int], n: int) -> pd.DataFrame:
-    """The busiest clients: users by name, and by source address the requests that named no user."""
-    rows = [(u, "user", c) for u, c in users.items()] + [(ip, "ip", c) for ip, c in ips.items()]
-    rows.sort(key=lambda r: (-r[2], r[1], r[0]))
-    frame = pd.DataFrame(rows[:n], columns=["client", "kind", "requests"])
-    frame["requests"] = frame["requests"].astype(np.int64)
-    return frame
-
-
-
