@@ -25,7 +25,7 @@ from sandbox.logsynth import (
     compress,
     generate_day,
 )
-from upkeep.errors import LogArchiveError
+from upkeep.errors import ConfigError, LogArchiveError
 from upkeep.loganalysis import Analysis, AnalysisSettings, analyse, decompressed_chunks
 
 DAY = date(2026, 12, 6)
@@ -247,3 +247,12 @@ def test_history_entries_of_other_shapes_are_tolerated(day: SynthDay) -> None:
     a = analyse([day.data], day=DAY, history=odd)
     assert a.history_days == 3
     assert pd.isna(a.routes.set_index("route").loc["GET /api/search", "p95_ratio"])
+
+
+def test_one_thread_gives_the_same_analysis(day: SynthDay, result: Analysis, history: list[dict[str, Any]]) -> None:
+    assert fingerprint(analyse([day.data], day=DAY, history=history, workers=1)) == fingerprint(result)
+
+
+def test_a_pattern_re2_cannot_run_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="RE2"):
+        analyse([], day=DAY, settings=AnalysisSettings(suspicious_patterns=(r"/admin(?!/login)",)))

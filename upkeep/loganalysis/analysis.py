@@ -9,7 +9,6 @@ DataFrames and what the flow stores and shows: `summary()`, `alerts()`, `markdow
 from __future__ import annotations
 
 import os
-import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,7 +21,7 @@ import pandas as pd
 from upkeep.errors import ConfigError
 from upkeep.loganalysis import accumulate, report
 from upkeep.loganalysis.accumulate import Accumulator, Totals, records
-from upkeep.loganalysis.batch import Partial, Rules, summarise
+from upkeep.loganalysis.batch import Partial, Rules, regex_problem, summarise
 from upkeep.loganalysis.reader import LogFormat, line_batches, read_table
 
 SUMMARY_VERSION = 1
@@ -49,11 +48,11 @@ class AnalysisSettings:
     auth_message: str = r"authentication failed|invalid credentials|invalid password"
 
     def rules(self, window: tuple[int, int] | None) -> Rules:
+        """The settings a batch needs; every pattern checked first (RE2 syntax: no look-around)."""
         for pattern in (*self.suspicious_patterns, self.login_pattern, self.auth_message):
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ConfigError(f"log analysis pattern {pattern!r} is not a valid regular expression: {exc}") from exc
+            if problem := regex_problem(pattern):
+                raise ConfigError(f"log analysis pattern {pattern!r} is not a valid RE2 regular expression "
+                                  f"({problem}); write it without look-around or back-references")
         return Rules(window=window, admin_prefixes=self.admin_prefixes,
                      suspicious="|".join(f"(?:{p})" for p in self.suspicious_patterns) or r"$^",
                      login=self.login_pattern, auth_message=self.auth_message)
@@ -126,7 +125,7 @@ class Analysis:
                 out.append(("warning", f"{r['route']}: p95 latency {_ms(r['p95_ms'])}, {r['p95_ratio']:.1f}× the "
                                        f"{_ms(r['p95_week_ago_ms'])} of {self.baseline_day} ({r['requests']:,} requests today)."))
         for r in records(self.bursts):
-            out.append(("critical", f"{r['responses']:,} denied responses ({r['statuses']}) to {r['ip']} between "
+            out.append(("critical", f"{r['ip']} got {r['responses']:,} denied responses ({r['statuses']}) between "
                                     f"{_hm(r['start'], True)} and {_hm(r['end'], True)} (up to {r['peak']:,} in "
                                     f"{s.burst_window_s:g} s): brute force or a misbehaving client."))
         if self.history_days:

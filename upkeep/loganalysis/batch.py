@@ -59,6 +59,15 @@ class Partial:
     ips: Any = None  # the same by source ip, for requests without a user
 
 
+def regex_problem(pattern: str) -> str | None:
+    """Why RE2 (pyarrow's regex engine: no look-around, no back-references) rejects `pattern`, or None."""
+    try:
+        pc.match_substring_regex(pa.array([""]), pattern)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        return str(exc)
+    return None
+
+
 def _counts(values: npt.NDArray[np.int64]) -> dict[int, int]:
     if not len(values):
         return {}
@@ -153,7 +162,8 @@ def template_stats(errors: Any) -> dict[str, list[Any]]:
 
 
 def _security(part: Partial, table: Any, rules: Rules) -> None:
-    """Authentication failures, denied responses (for bursts), suspicious paths and admin sources."""
+    """Authentication failures (a failed request, status >= 400, that is a 401 on a login path or whose message
+    says authentication failed), denied responses (401/403/429, for bursts), suspicious paths, admin sources."""
     status, path = table["status"], table["path"]
     failed = pc.fill_null(pc.greater_equal(status, 400), False)
     if pc.any(failed).as_py():
