@@ -16,7 +16,7 @@ from upkeep.hosts.base import CommandResult
 from upkeep.hosts.local import LocalHost
 from upkeep.rotation import LogTarget, rotate_log
 from upkeep.rotation.archive import path_word
-from upkeep.rotation.commands import holders, rename_new
+from upkeep.rotation.commands import bounded, holders, rename_new
 from upkeep.rotation.plan import Entry, parse_listing, retention, rotation_due
 
 NOW = datetime(2026, 12, 6, 2, 0, 5, tzinfo=UTC)
@@ -157,8 +157,8 @@ class FullDisk(LocalHost):
 
     def run(self, argv: Sequence[str], *, timeout: float | None = None, check: bool = True,
             stdin: bytes | None = None) -> CommandResult:
-        if argv[:2] == ["sh", "-c"] and "gzip" in argv:
-            Path(argv[4]).write_bytes(b"\x1f\x8b partial")
+        if "gzip" in argv and "-c" in argv:  # timeout -s KILL N sh -c SCRIPT sh PART gzip RAW
+            Path(argv[argv.index("-c") + 3]).write_bytes(b"\x1f\x8b partial")
             raise CommandError(self.name, list(argv), 1, "gzip: stdout: No space left on device")
         return super().run(argv, timeout=timeout, check=check, stdin=stdin)
 
@@ -239,3 +239,10 @@ def test_without_compression_a_settled_file_is_final_and_not_reopened_again(tmp_
     second = rotate_log(LocalHost(), LogTarget(str(log), reopen=reopen), plain, archive=None, now=NOW)
     assert second.ok and second.compressed == []
     assert counter.read_text().count("x") == 1, "nothing pending: no reopen on later runs"
+
+
+def test_long_commands_are_bounded_on_the_host_by_the_files_size() -> None:
+    argv, limit = bounded(20 * 1024**3, ["gzip", "-c", "--", "/var/log/a"])
+    assert argv[:4] == ["timeout", "-s", "KILL", "4096"] and argv[4:] == ["gzip", "-c", "--", "/var/log/a"]
+    assert limit == 4096 + 30  # the client waits a little longer than the host allows: no orphan outlives us
+    assert bounded(10, ["true"])[0][3] == "300"

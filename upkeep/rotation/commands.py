@@ -56,6 +56,18 @@ exit 2"""
 FULL = ("No space left on device", "Disk quota exceeded")
 
 
+SLOWEST = 5 * 1024**2  # bytes/s a long command on a file is allowed (a busy host's gzip is ~10x faster)
+SHORTEST = 300.0  # seconds: the least any of them is given
+
+
+def bounded(size: int, argv: list[str]) -> tuple[list[str], float]:
+    """`argv` under timeout(1) on the host, sized for a file of `size` bytes, and the client's timeout a
+    little longer: a command that outlives our wait is killed there, never left running into the next
+    run's files (a second compressor writing the same part)."""
+    seconds = max(SHORTEST, size / SLOWEST)
+    return ["timeout", "-s", "KILL", f"{seconds:.0f}", *argv], seconds + 30
+
+
 def glob_escape(text: str) -> str:
     """`text` as a literal find(1) pattern."""
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
@@ -143,17 +155,19 @@ def settled(host: Host, path: str, grace: float, timeout: float) -> tuple[bool, 
             return False, f"still growing {timeout:g} s after the reopen"
 
 
-def count_lines(host: Host, path: str, compression: Compression | None) -> int:
+def count_lines(host: Host, path: str, compression: Compression | None, size: int = 0) -> int:
     """Lines of a (compressed) file, counted on the host."""
-    out = host.run(["sh", "-c", _COUNT, "sh", path, compression or "none"]).stdout.split()
+    argv, limit = bounded(size * (8 if compression else 1), ["sh", "-c", _COUNT, "sh", path, compression or "none"])
+    out = host.run(argv, timeout=limit).stdout.split()
     return int(out[0]) if out else 0
 
 
-def compress_part(host: Host, raw: str, part: str, compression: Compression) -> None:
+def compress_part(host: Host, raw: str, part: str, compression: Compression, size: int = 0) -> None:
     """raw → part (the compressor's output). A full disk leaves the raw file and no part behind, and
     raises RotationError saying so."""
     try:
-        host.run(["sh", "-c", _COMPRESS, "sh", part, compression, raw])
+        argv, limit = bounded(size, ["sh", "-c", _COMPRESS, "sh", part, compression, raw])
+        host.run(argv, timeout=limit)
     except CommandError as exc:
         remove(host, part)
         if any(word in exc.stderr for word in FULL):
@@ -172,16 +186,18 @@ def finalize(host: Host, part: str, final: str, raw: str) -> None:
     remove(host, raw)
 
 
-def sha256(host: Host, path: str) -> str:
-    return host.run(["sha256sum", "--", path]).stdout.split()[0]
+def sha256(host: Host, path: str, size: int = 0) -> str:
+    argv, limit = bounded(size, ["sha256sum", "--", path])
+    return host.run(argv, timeout=limit).stdout.split()[0]
 
 
-def copy_truncate(host: Host, live: str, copying: str, copied: str) -> tuple[int, int]:
+def copy_truncate(host: Host, live: str, copying: str, copied: str, size: int = 0) -> tuple[int, int]:
     """Copy the live file (to `copying`, renamed `copied` once complete), then truncate it: (bytes
     copied, bytes the file had when truncated). What was written between the two is lost: that is
     copytruncate's window, reported. A full disk leaves no partial copy behind."""
     try:
-        out = host.run(["sh", "-c", _COPY_TRUNCATE, "sh", live, copying, copied]).stdout.split()
+        argv, limit = bounded(size, ["sh", "-c", _COPY_TRUNCATE, "sh", live, copying, copied])
+        out = host.run(argv, timeout=limit).stdout.split()
     except CommandError as exc:
         remove(host, copying)
         full = any(word in exc.stderr for word in FULL)

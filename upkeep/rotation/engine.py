@@ -164,7 +164,8 @@ class _Rotation:
         base = next_base(self.name, state, self.now)
         if self.target.method == "copytruncate":
             copied_name = self.at(base + ".copied")
-            copied, before = cmd.copy_truncate(self.host, self.target.path, self.at(base + ".copying"), copied_name)
+            copied, before = cmd.copy_truncate(self.host, self.target.path, self.at(base + ".copying"), copied_name,
+                                               live.size)
             self.hook("copied")
             cmd.rename(self.host, copied_name, self.at(base))
             self.out.lost_bytes += max(0, before - copied)
@@ -233,14 +234,14 @@ class _Rotation:
         final = g.base + SUFFIX[self.policy.compression]
         part = self.at(final + ".part")
         if self.archive is not None:  # the archive's metadata; saves decompressing to count later
-            self.lines[g.base] = cmd.count_lines(self.host, raw, None)
+            self.lines[g.base] = cmd.count_lines(self.host, raw, None, g.raw.size)
         self.hook("compressing")
         if blind and not self._compressed_while_settling(raw, part, grace, timeout):
             self.out.held.append(f"{g.base} not compressed: still written {timeout:g} s after the reopen; the next run "
                                  "tries again")
             return
         if not blind:
-            cmd.compress_part(self.host, raw, part, self.policy.compression)
+            cmd.compress_part(self.host, raw, part, self.policy.compression, g.raw.size)
         cmd.finalize(self.host, part, self.at(final), raw)
         self.hook("compressed")
         self.out.compressed.append(final)
@@ -253,7 +254,7 @@ class _Rotation:
         writer let go before it began; a change throws the output away and waits, as without it."""
         started = time.monotonic()
         before = cmd.size_and_mtime(self.host, raw)
-        cmd.compress_part(self.host, raw, part, self.policy.compression)
+        cmd.compress_part(self.host, raw, part, self.policy.compression, before[0])
         time.sleep(max(0.0, grace - (time.monotonic() - started)))
         if cmd.size_and_mtime(self.host, raw) == before:
             return True
@@ -262,8 +263,8 @@ class _Rotation:
         if not ok:
             return False
         if self.archive is not None:
-            self.lines[posixpath.basename(raw)] = cmd.count_lines(self.host, raw, None)
-        cmd.compress_part(self.host, raw, part, self.policy.compression)
+            self.lines[posixpath.basename(raw)] = cmd.count_lines(self.host, raw, None, before[0])
+        cmd.compress_part(self.host, raw, part, self.policy.compression, before[0])
         return True
 
     # -- archive ----------------------------------------------------------------------------------
@@ -307,8 +308,8 @@ class _Rotation:
         compression: Compression | None = "gzip" if name.endswith(".gz") else "zstd" if name.endswith(".zst") else None
         lines = self.lines.get(g.base)
         if lines is None:
-            lines = cmd.count_lines(self.host, path, compression)
-        digest = cmd.sha256(self.host, path)
+            lines = cmd.count_lines(self.host, path, compression, g.final.size)
+        digest = cmd.sha256(self.host, path, g.final.size)
         key = self.archive.key(self.host.name, self.target.path, period_day(g), g.final.name)
         meta = {**self.metadata, "host": self.host.name, "path": self.target.path, "rotated-at": g.stamp.isoformat(),
                 "period": f"{period_start.isoformat() if period_start else 'unknown'}/{g.stamp.isoformat()}",
@@ -332,7 +333,7 @@ class _Rotation:
             if self.archive is not None:
                 key = self.archive.key(self.host.name, self.target.path, period_day(g), g.final.name)
                 try:
-                    match, how = self.archive.read_back(key, cmd.sha256(self.host, path))
+                    match, how = self.archive.read_back(key, cmd.sha256(self.host, path, g.final.size))
                 except ArchiveError as exc:
                     match, how = False, str(exc)
                 if not match:
