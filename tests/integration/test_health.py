@@ -197,12 +197,12 @@ def test_the_same_command_twice_in_one_run_runs_twice(stack: Stack, tmp_path: Pa
     standin(stack, 1, "reset")
     standin(stack, 1, "crash-worker")  # clear_cache + start does not fix a crash: verification fails
     log = stack.fleet.hosts[1].root / "event-manager.log"
-    before = log.read_text().count('"/_control/start"')
+    before = log.read_text().count('"path": "/_control/start"')
     state = emergency_recovery(environment="development", service="worker", action="clear_cache", hosts=["host2"],
                                settle_checks=1, settle_interval_s=0.1, config=quiet(stack, tmp_path / "i.yaml"),
                                return_state=True)
     assert state.is_failed() and "host2 worker unhealthy" in state.message
-    assert log.read_text().count('"/_control/start"') - before == 2  # the fix's start, then the restart stage's
+    assert log.read_text().count('"path": "/_control/start"') - before == 2  # the fix's start, then the restart stage's
     runs = settled_task_runs(state.state_details.flow_run_id)
     assert not [tr.name for tr in runs if tr.state.name == "Cached"]
     standin(stack, 1, "reset")
