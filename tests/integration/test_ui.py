@@ -66,3 +66,32 @@ def test_prefect_ui_shows_deployments_and_a_run_report(stack: Stack) -> None:
     dom = chromium(f"{ui}/artifacts/artifact/{report.id}", screenshot=SHOTS / "report.png")
     assert "disk-check — development" in dom and "execute: done" in dom and "host5" in dom
     assert (SHOTS / "report.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (make test installs it)")
+def test_the_log_analysis_chart_shows_in_the_runs_page(stack: Stack) -> None:
+    import urllib.request
+    from datetime import date
+
+    from flows.log_analysis import log_analysis
+    from sandbox.logsynth import compress, generate_day
+    from upkeep.config.loader import load_inventory
+    from upkeep.config.render import render
+    from upkeep.rotation import LogArchive
+
+    day = date(2026, 10, 1)
+    host = load_inventory(stack.inventory_path).environment("development").hosts[0]
+    archive = LogArchive(stack.s3_client(), "upkeep-logs", "event-manager/", "development")
+    archive.ensure_bucket()
+    key = archive.key(host.name, render("{root}/event-manager.log", host), day, "event-manager.log-20261001T235959Z.gz")
+    archive.s3.put_object(Bucket=archive.bucket, Key=key, Body=compress(generate_day(day, 5_000, seed=9).data, "gzip"))
+    state = log_analysis(environment="development", day=day, return_state=True)
+    assert state.is_completed(), state.message
+    chart = next(a for a in artifacts_of(state.state_details.flow_run_id)
+                 if a.key == "log-analysis-development-json-chart-requests-per-hour")
+    with urllib.request.urlopen(chart.data, timeout=10) as resp:  # the presigned URL the browser fetches
+        assert resp.read(8) == b"\x89PNG\r\n\x1a\n"
+    ui = f"http://127.0.0.1:{stack.ports['prefect']}"
+    dom = chromium(f"{ui}/artifacts/artifact/{chart.id}", screenshot=SHOTS / "log-analysis-chart.png")
+    assert "<img" in dom and "requests-per-hour" in dom
+    assert (SHOTS / "log-analysis-chart.png").stat().st_size > 20_000
