@@ -18,8 +18,8 @@ def example_windows(path: Path = EXAMPLE) -> dict[str, dict[str, Any]]:
     Left out on purpose, so that the sandbox behaves as it always has for the tests and the demo:
     - the window's `blackout` dates (the example's production has code freezes on two Sundays; the tests
       and the demo run at the real date, and a frozen Sunday would change what the guard says then);
-    - `emergency_preapproved` and `approval_timeout` (the example pre-approves clear_cache in production:
-      the README's tour and the approval tests need a production clear_cache to pause for approval).
+    - `emergency_preapproved` and `approval_timeout` (the example pre-approves a production restart on
+      purpose; the sandbox keeps the default, none: every production emergency action asks for approval).
     """
     inv = load_inventory(path)
     return {

@@ -217,3 +217,10 @@ def test_a_bare_log_path_is_copytruncated_on_every_host() -> None:
     env = parse_inventory(VALID).environment("production")
     assert env.logs is not None and [(f.path, f.method, f.service) for f in env.logs.files()] == [
         ("/var/log/em/api.log", "copytruncate", None)]
+
+
+def test_no_emergency_action_is_preapproved_unless_the_inventory_says_so() -> None:
+    """The guide: production emergencies are 24/7 *with approval*; pre-approving is a deliberate choice."""
+    assert parse_inventory(VALID).environment("production").emergency_preapproved == []
+    chosen = broken("environments.production.emergency_preapproved", ["restart"])
+    assert parse_inventory(chosen).environment("production").emergency_preapproved == ["restart"]

@@ -454,8 +454,10 @@ class EnvironmentConfig(Model):
     monitoring: MonitoringConfig | None = None
     updates: UpdatesConfig = UpdatesConfig()
     emergency_preapproved: list[EmergencyAction] = Field(
-        default_factory=lambda: list[EmergencyAction](["restart"]),
-        description="emergency actions that need no approval outside the window (a database restore always does)")
+        default_factory=list,
+        description="emergency actions that need no approval outside the window, where `emergency: approval` asks "
+                    "for one (the guide: production is 24/7 *with approval*, so none by default; a database restore "
+                    "always needs one)")
 
     _name: str = PrivateAttr("")  # its key in the inventory's `environments`, set by the inventory
 
