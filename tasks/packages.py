@@ -57,7 +57,11 @@ def plan_updates(hosts: list[str], scope: Scope) -> FanOutResult[list[PackageUpd
     res = resources()
 
     def one(host: str) -> list[PackageUpdate]:
-        return in_scope([u for driver in drivers_for(res, host).values() for u in driver.upgradable()], scope)
+        updates = []
+        for manager, driver in drivers_for(res, host).items():
+            get_run_logger().info("%s: %s: %s", host, manager, driver.refresh())
+            updates += driver.upgradable()
+        return in_scope(updates, scope)
 
     result = _group(res, hosts, one)
     count = sum(len(o.value or []) for o in result.succeeded.values())
@@ -93,9 +97,11 @@ def rolling_update(chosen: dict[str, list[PackageUpdate]], before: dict[str, Ver
             if not allowed:
                 raise UpkeepError(f"not started: {why}")
         try:
-            after = update_host(InventoryHostOps(res, host, attempts=VERIFY_ATTEMPTS, base_delay=retry_delay_factor()),
-                                services_on(res, host), chosen[host], before.get(host, {}))
+            ops = InventoryHostOps(res, host, attempts=VERIFY_ATTEMPTS, base_delay=retry_delay_factor())
+            after = update_host(ops, services_on(res, host), chosen[host], before.get(host, {}))
             checkpoints.put(host, after)
+            for manager in {u.manager for u in chosen[host]}:  # only after a good host: a rollback may need the cache
+                logger.info("%s: %s clean-up: %s", host, manager, ops.drivers[manager].cleanup())
             return after
         finally:
             if progress:

@@ -259,8 +259,13 @@ class PackageSource(Model):
 
     manager: Literal["apt", "npm", "sandbox"]
     app_dir: str | None = Field(None, description="npm: the application's directory (placeholders allowed)")
-    root: str | None = Field(None, description="sandbox: its state directory (placeholders allowed)")
+    root: str | None = Field(None, description="sandbox: its state directory; apt: an isolated apt/dpkg root (a "
+                             "chroot, a test host) every apt and dpkg command is pointed at (placeholders allowed)")
     simulate_only: bool = Field(False, description="apt: plan with apt-get -s but never change the host")
+    cache_valid_time: Duration = Field(timedelta(hours=1), description="apt: package lists younger than this are "
+                                       "not refreshed (apt-get update) before planning")
+    autoremove: bool = Field(True, description="apt: `apt-get autoremove` after a host updated successfully")
+    clean: bool = Field(True, description="apt: `apt-get clean` (the downloaded .debs) after a host updated successfully")
 
     @model_validator(mode="after")
     def _needs(self) -> PackageSource:
@@ -269,6 +274,17 @@ class PackageSource(Model):
         if self.manager == "sandbox" and not self.root:
             raise ValueError("sandbox needs root: the directory of its state files")
         return self
+
+
+class Become(Model):
+    """How commands that need another user (root) run: `sudo -n -u USER --` (never a password in config:
+    the login user needs a NOPASSWD sudoers line for exactly those commands)."""
+
+    method: Literal["sudo"] = "sudo"
+    user: str = Field("root", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+
+    def prefix(self) -> list[str]:
+        return ["sudo", "-n", "-u", self.user, "--"]
 
 
 class SmokeTest(Model):
@@ -453,6 +469,8 @@ class EnvironmentConfig(Model):
     dr: DrConfig | None = None
     monitoring: MonitoringConfig | None = None
     updates: UpdatesConfig = UpdatesConfig()
+    become: Become | None = Field(None, description="how package commands get root (default: none: the login "
+                                  "user runs them, so it must be root or own the apt root)")
     emergency_preapproved: list[EmergencyAction] = Field(
         default_factory=list,
         description="emergency actions that need no approval outside the window, where `emergency: approval` asks "

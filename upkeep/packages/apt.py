@@ -8,6 +8,7 @@ is parseable. With `simulate_only=True` (the default) the driver never changes t
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 
 from upkeep.hosts.base import Host
@@ -85,23 +86,56 @@ def parse_dpkg_query(text: str) -> dict[str, str]:
     return out
 
 
+def root_options(root: str | None, *, privileged: bool) -> list[str]:
+    """apt options that point every apt and dpkg step at an isolated root (a test host, a chroot): its
+    sources, lists, cache and dpkg database; nothing of the machine's own packages is read or changed.
+    Not `privileged` (no become to root): dpkg is told it may run as another user."""
+    if not root:
+        return []
+    r = root.rstrip("/")
+    opts = ["-o", f"Dir={r}/", "-o", "Dir::Bin::dpkg=/usr/bin/dpkg", "-o", f"Dir::State::status={r}/var/lib/dpkg/status",
+            "-o", f"DPkg::Options::=--admindir={r}/var/lib/dpkg", "-o", f"DPkg::Options::=--instdir={r}",
+            "-o", "DPkg::Options::=--force-script-chrootless", "-o", f"DPkg::Options::=--log={r}/var/log/dpkg.log"]
+    return opts if privileged else [*opts, "-o", "DPkg::Options::=--force-not-root"]
+
+
 class AptDriver:
-    """apt on one host. `simulate_only=True` refuses `apply`/`rollback` (the safe default)."""
+    """apt on one host. `simulate_only=True` refuses `apply`/`rollback` (the safe default). `become` (e.g.
+    `sudo -n -u root --`) prefixes what changes the host; `root` isolates apt and dpkg in a directory."""
 
     manager = MANAGER
 
-    def __init__(self, host: Host, *, simulate_only: bool = True, timeout: float = 1800.0) -> None:
+    def __init__(self, host: Host, *, simulate_only: bool = True, timeout: float = 1800.0, root: str | None = None,
+                 become: Sequence[str] = (), privileged: bool = False, cache_valid_time: float = 3600.0,
+                 autoremove: bool = True, clean: bool = True) -> None:
         self.host = host
         self.simulate_only = simulate_only
         self.timeout = timeout
+        self.root = root.rstrip("/") if root else None
+        self.become = list(become)
+        self.opts = root_options(root, privileged=privileged)
+        self.cache_valid_time = cache_valid_time
+        self.autoremove, self.clean = autoremove, clean
 
-    def refresh(self) -> None:
-        """`apt-get update`: refresh the package lists (changes no installed package)."""
-        run_or_raise(self.host, [*_ENV, "apt-get", "update", "-q"], "apt-get update", timeout=self.timeout)
+    def _apt(self, *args: str, change: bool = False) -> list[str]:
+        return [*(self.become if change else []), *(_APPLY_ENV if change else _ENV), args[0], *self.opts, *args[1:]]
+
+    def refresh(self) -> str:
+        """`apt-get update` unless the lists are younger than `cache_valid_time` (Ansible's apt module);
+        a sentence saying which."""
+        lists = f"{self.root or ''}/var/lib/apt/lists"
+        cutoff = f"@{time.time() - self.cache_valid_time:.0f}"
+        fresh = self.host.run(["find", lists, "-maxdepth", "1", "-type", "f", "-name", "*Packages*", "-newermt", cutoff,
+                               "-print", "-quit"], check=False)
+        if fresh.ok and fresh.stdout.strip():
+            return f"package lists fresh (updated within {self.cache_valid_time / 60:.0f} min): not refreshed"
+        run_or_raise(self.host, self._apt("apt-get", "update", "-q", change=True), "apt-get update", timeout=self.timeout,
+                     become=self.become)
+        return "package lists refreshed (apt-get update)"
 
     def upgradable(self) -> list[PackageUpdate]:
         """The upgradable packages, from `apt list --upgradable` (lists as last refreshed)."""
-        result = run_or_raise(self.host, [*_ENV, "apt", "list", "--upgradable"], "apt list --upgradable")
+        result = run_or_raise(self.host, self._apt("apt", "list", "--upgradable"), "apt list --upgradable")
         return parse_apt_list_upgradable(result.stdout)
 
     def simulate_updates(self, names: Sequence[str]) -> list[PackageUpdate]:
@@ -109,7 +143,7 @@ class AptDriver:
         names = check_args(_NAME, "package name", names, self.host.name)
         if not names:
             return []
-        argv = [*_ENV, "apt-get", "-s", "install", "--only-upgrade", *names]
+        argv = self._apt("apt-get", "-s", "install", "--only-upgrade", *names)
         return parse_apt_get_simulate(run_or_raise(self.host, argv, "apt-get -s install").stdout)
 
     def simulate(self, names: Sequence[str]) -> list[str]:
@@ -119,7 +153,8 @@ class AptDriver:
     def installed(self, names: Sequence[str] | None = None) -> dict[str, str]:
         """name → installed version; names that are not installed are left out."""
         names = check_args(_NAME, "package name", names or [], self.host.name)
-        argv = [*_ENV, "dpkg-query", "-W", "-f", "${Package}\t${Version}\t${db:Status-Abbrev}\n", *names]
+        admin = [f"--admindir={self.root}/var/lib/dpkg"] if self.root else []
+        argv = [*_ENV, "dpkg-query", *admin, "-W", "-f", "${Package}\t${Version}\t${db:Status-Abbrev}\n", *names]
         # dpkg-query exits 1 when some name is unknown but still prints the others
         return parse_dpkg_query(run_or_raise(self.host, argv, "dpkg-query", ok_codes=(0, 1)).stdout)
 
@@ -133,6 +168,24 @@ class AptDriver:
         """Install exactly the versions in `previous` (`--allow-downgrades`)."""
         self._install(dict(previous), ["--allow-downgrades"], "rollback")
 
+    def cleanup(self) -> str:
+        """After a successful host: `apt-get autoremove` (what it removes, listed first by a simulation) and
+        `apt-get clean`, as configured; a sentence for the report."""
+        if self.simulate_only:
+            return "no clean-up (simulate only)"
+        said = []
+        if self.autoremove:
+            plan = parse_apt_get_removals(run_or_raise(self.host, self._apt("apt-get", "-s", "autoremove"),
+                                                       "apt-get -s autoremove").stdout)
+            if plan:
+                run_or_raise(self.host, self._apt("apt-get", "autoremove", "-y", "-q", *_DPKG_OPTS, change=True),
+                             "apt-get autoremove", timeout=self.timeout, become=self.become)
+            said.append(f"autoremove: {', '.join(plan)}" if plan else "autoremove: nothing to remove")
+        if self.clean:
+            run_or_raise(self.host, self._apt("apt-get", "clean", change=True), "apt-get clean", become=self.become)
+            said.append("downloaded packages cleaned")
+        return "; ".join(said) or "no clean-up configured"
+
     def _install(self, pins: dict[str, str], flags: list[str], what: str) -> None:
         if self.simulate_only:
             raise PackageError(f"apt {what} refused: driver is simulate_only, the machine is not changed",
@@ -141,6 +194,14 @@ class AptDriver:
         check_args(_VERSION, "version", pins.values(), self.host.name)
         if not names:
             return
-        argv = [*_APPLY_ENV, "apt-get", "install", "-y", "-q", *_DPKG_OPTS, *flags,
-                *(f"{n}={pins[n]}" for n in names)]
-        run_or_raise(self.host, argv, f"apt-get install ({what})", timeout=self.timeout)
+        argv = self._apt("apt-get", "install", "-y", "-q", *_DPKG_OPTS, *flags, *(f"{n}={pins[n]}" for n in names),
+                         change=True)
+        run_or_raise(self.host, argv, f"apt-get install ({what})", timeout=self.timeout, become=self.become)
+
+
+_REMV_LINE = re.compile(r"^Remv\s+(?P<name>\S+)")
+
+
+def parse_apt_get_removals(text: str) -> list[str]:
+    """The packages `apt-get -s autoremove` would remove (its `Remv` lines)."""
+    return [m["name"] for line in text.splitlines() if (m := _REMV_LINE.match(line.strip()))]

@@ -26,7 +26,10 @@ def drivers_for(res: Resources, host: str) -> dict[str, PackageDriver]:
 
     def build(src: PackageSource) -> PackageDriver:
         if src.manager == "apt":
-            return AptDriver(h, simulate_only=src.simulate_only)
+            become = res.env.become
+            return AptDriver(h, simulate_only=src.simulate_only, root=render(src.root, cfg) if src.root else None,
+                             become=become.prefix() if become else (), privileged=become is not None and become.user == "root",
+                             cache_valid_time=src.cache_valid_time.total_seconds(), autoremove=src.autoremove, clean=src.clean)
         if src.manager == "npm":
             return NpmDriver(h, render(src.app_dir or "", cfg))
         return SandboxDriver(h, render(src.root or "", cfg))

@@ -97,6 +97,12 @@ class NpmDriver:
         """Same as `outdated()` (the PackageDriver interface)."""
         return self.outdated()
 
+    def refresh(self) -> str:
+        return "nothing to refresh (npm asks the registry on every plan)"
+
+    def cleanup(self) -> str:
+        return "nothing to clean up"
+
     def installed(self, names: Sequence[str] | None = None) -> dict[str, str]:
         """name → installed version of the top-level dependencies (of `names` if given)."""
         argv = ["npm", "ls", "--json", "--depth=0", "--prefix", self.app_dir]

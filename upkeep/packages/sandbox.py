@@ -101,6 +101,12 @@ class SandboxDriver:
                                          self._kind(name, current, str(version), kind), "sandbox"))
         return updates
 
+    def refresh(self) -> str:
+        return "nothing to refresh (the sandbox reads its files on every plan)"
+
+    def cleanup(self) -> str:
+        return "nothing to clean up"
+
     def installed(self, names: Sequence[str] | None = None) -> dict[str, str]:
         """name → installed version (of `names` if given)."""
         data = {str(k): str(v) for k, v in self._read(INSTALLED).items()}
