@@ -6,6 +6,8 @@ need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v zstd >/dev/null || need+=(zstd)  # the hosts compress rotated logs with it
+command -v sudo >/dev/null || need+=(sudo)  # `become` (sudo -n) of the package commands
+command -v dpkg-deb >/dev/null || need+=(dpkg)  # the local apt repository of the tests
 if [ "${UPKEEP_WITH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null; then need+=(chromium); fi
 # logrotate: only the log-rotation benchmark's peer (`make bench` sets UPKEEP_WITH_BENCH=1)
 if [ "${UPKEEP_WITH_BENCH:-0}" = 1 ] && [ ! -x /usr/sbin/logrotate ]; then need+=(logrotate); fi
@@ -20,4 +22,10 @@ if ! id upkeep-sbx >/dev/null 2>&1; then
   # /bin/sh: no ~/.bashrc per command; '*' password: no password login, but not "locked" for sshd
   useradd --create-home --shell /bin/sh upkeep-sbx
   usermod -p '*' upkeep-sbx
+fi
+# sudo for the sandbox user only as itself (`become: {user: upkeep-sbx}` runs the real sudo path, no privilege
+# gained); as root it has no sudoers line, so `become: {user: root}` shows sudo's refusal and its fix
+if [ -d /etc/sudoers.d ] && [ ! -f /etc/sudoers.d/upkeep-sbx ]; then
+  printf 'upkeep-sbx ALL=(upkeep-sbx) NOPASSWD: ALL\n' > /etc/sudoers.d/upkeep-sbx
+  chmod 0440 /etc/sudoers.d/upkeep-sbx
 fi

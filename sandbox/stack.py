@@ -246,7 +246,8 @@ class Stack:
         waits = []
         for h in self.fleet.hosts[: self.settings.app_hosts]:
             extra = ["--log-file", str(h.root / "event-manager.log"), "--state-file", str(h.root / "standin-state.json"),
-                     "--packages-file", str(h.root / "packages" / "installed.json")]
+                     "--packages-file", str(h.root / "packages" / "installed.json"),
+                     "--dpkg-status", str(h.root / "apt" / "var" / "lib" / "dpkg" / "status")]  # when a test gives it one
             waits.append(self._start_http("standin", "sandbox.standin", h.address, logs, extra, "/_control/state",
                                           key=f"standin-{h.name}"))
         if "mongo" in self.ports and len(self.fleet.hosts) > self.settings.app_hosts:

@@ -114,6 +114,16 @@ class Database:
         return [{k: v for k, v in doc.items() if k != "_id"} for doc in self.db["events"].find({}, limit=20)]
 
 
+def dpkg_installed(status: str) -> dict[str, str]:
+    """name → version of the installed packages of a dpkg status file."""
+    out = {}
+    for stanza in status.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))
+        if fields.get("Status", "").endswith(" installed") and "Package" in fields and "Version" in fields:
+            out[fields["Package"]] = fields["Version"]
+    return out
+
+
 class Handler(BaseHTTPRequestHandler):
     """Routes API, worker and control requests."""
 
@@ -121,12 +131,18 @@ class Handler(BaseHTTPRequestHandler):
     store: Store
     database: "Database | None" = None
     packages_file: Path | None = None
+    dpkg_status: Path | None = None
 
     def _broken_by(self, state: dict[str, Any]) -> str | None:
-        """A package version the application does not work with, when it is installed."""
-        if not state["broken_versions"] or self.packages_file is None or not self.packages_file.exists():
+        """A package version the application does not work with, when it is installed (in the sandbox
+        package driver's installed.json, or in the dpkg database of the host's apt root)."""
+        if not state["broken_versions"]:
             return None
-        installed = json.loads(self.packages_file.read_text() or "{}")
+        installed: dict[str, str] = {}
+        if self.packages_file is not None and self.packages_file.exists():
+            installed.update(json.loads(self.packages_file.read_text() or "{}"))
+        if self.dpkg_status is not None and self.dpkg_status.exists():
+            installed.update(dpkg_installed(self.dpkg_status.read_text()))
         for name, version in state["broken_versions"].items():
             if installed.get(name) == version:
                 return f"{name} {version}"
@@ -266,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mongo-uri", default=None, help="serve events from this MongoDB (and check it in /health)")
     parser.add_argument("--database", default="eventmanager")
     parser.add_argument("--packages-file", type=Path, default=None, help="the sandbox package driver's installed.json")
+    parser.add_argument("--dpkg-status", type=Path, default=None, help="the dpkg status file of the host's apt root")
     args = parser.parse_args(argv)
     try:
         check_loopback(args.host)
@@ -275,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.mongo_uri:
         Handler.database = Database(args.mongo_uri, args.database)
     Handler.packages_file = args.packages_file
+    Handler.dpkg_status = args.dpkg_status
     store = Handler.store
 
     def on_hup(_signum: int, _frame: FrameType | None) -> None:
