@@ -3,7 +3,8 @@ SystemUpdater): rolling across hosts in batches, inside the window, with approva
 and kernel updates, verification after each host, and rollback of a host whose checks fail.
 
 pre: window guard · reachability, disk space and a snapshot of versions (one pass) · backup · notify
-plan: what would change, classified; approvals asked once; dry_run stops here
+plan: what would change, classified; the promotion gate (versions another environment proved); approvals
+asked once; dry_run stops here
 execute + post, host by host (max_concurrency at once, error budget max_errors; none starts after
 the window's cutoff):
     stop services → apply → start → verify (health within 200 ms, smoke tests)
@@ -12,6 +13,7 @@ the window's cutoff):
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import State, flow
@@ -19,8 +21,11 @@ from prefect import State, flow
 from flows._routine import Routine
 from flows.backup import backup
 from tasks.packages import check_hosts, plan_updates, rolling_update
+from tasks.s3 import promotion_evidence
 from upkeep.errors import FanOutError, UpkeepError
-from upkeep.packages import Scope, approval_request, split_plan
+from upkeep.humanize import duration
+from upkeep.packages import PackageUpdate, Scope, approval_request, split_plan
+from upkeep.packages.promotion import promotion_gate
 from upkeep.packages.rolling import HostRolledBack
 from upkeep.routines import SECURITY_PATCHES, SYSTEM_UPDATE
 
@@ -43,6 +48,8 @@ def system_update(environment: str = "development", config: str | None = None, h
                    f"({scope}): {', '.join(targets)}; services restart host by host")
         with r.stage("plan"):
             plans = r.group(plan_updates, targets, scope=scope).returned()
+            gated = _promotion_gate(r, plans) if u.promotion is not None else {}
+            plans = {h: [x for x in ups if x.versioned_id not in gated] for h, ups in plans.items()}
             asking, valid = approval_request(plans)
             approved = [] if dry_run or u.approvals == "hold" else r.approve_items(asking, valid)
             chosen = {}
@@ -62,11 +69,39 @@ def system_update(environment: str = "development", config: str | None = None, h
                 done = r.group(rolling_update, jobs, label="update", before=before, window=window)
             except FanOutError as exc:
                 _report_versions(r, before, jobs, exc.result)
+                r.report.facts["applied"] = _applied(jobs, exc.result)
                 r.notify(_failure_notice(exc.result), "critical")
                 raise
             _report_versions(r, before, jobs, done)
+            r.report.facts["applied"] = _applied(jobs, done)
         r.notify(f"update complete on {len(done.succeeded)} host(s)")
         return {h: o.value for h, o in done.succeeded.items()}
+
+
+def _promotion_gate(r: Routine, plans: dict[str, list[PackageUpdate]]) -> dict[str, str]:
+    """The planned versions another environment has not proven long enough ago (versioned id → why held),
+    each reported as held on its hosts with the date it becomes eligible."""
+    gate_cfg = r.env.updates.promotion
+    assert gate_cfg is not None
+    evidence = {k: datetime.fromisoformat(v) for k, v in promotion_evidence(gate_cfg.from_environment).items()}
+    held: dict[str, str] = {}
+    for host, updates in plans.items():
+        gate = promotion_gate(updates, evidence, datetime.now(UTC), gate_cfg.min_age, gate_cfg.from_environment)
+        for h in gate.held:
+            held[h.update.versioned_id] = h.reason
+            r.report.add("plan", h.update.manager, "skipped", host=host, detail=f"{h.update.describe()}: {h.reason}")
+    if held:
+        r.report.notes.append(f"held by the promotion gate ({gate_cfg.from_environment} first, "
+                              f"{duration(gate_cfg.min_age)}): " + ", ".join(sorted(held)))
+    return held
+
+
+def _applied(jobs: dict[str, list[PackageUpdate]], result: Any) -> list[str]:
+    """The versions this run applied successfully: on every host that succeeded, and on no host that failed
+    or was rolled back (what a promotion gate elsewhere may cite)."""
+    good = {x.versioned_id for h, ups in jobs.items() if h in result.succeeded for x in ups}
+    bad = {x.versioned_id for h, ups in jobs.items() if h in result.failed for x in ups}
+    return sorted(good - bad)
 
 
 def _ready_hosts(r: Routine, targets: list[str], min_free: float, on_unreachable: str) -> dict[str, Any]:

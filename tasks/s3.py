@@ -16,6 +16,7 @@ from upkeep.backup.records import new_record
 from upkeep.backup.retention import ORPHAN_GRACE, plan
 from upkeep.backup.store import BackupRef, StoreError
 from upkeep.backup.verify import check_object, load_signed_manifest, sample
+from upkeep.errors import ConfigError
 
 
 @step("new-backup-id")
@@ -151,3 +152,23 @@ def logs_past_retention() -> list[dict[str, Any]]:
         get_run_logger().warning("%d archived log(s) are past the %d-day retention and were not expired by the store, "
                                   "oldest %s", len(late), days, min(o["last_modified"] for o in late).isoformat())
     return [{**o, "last_modified": o["last_modified"].isoformat()} for o in late]
+
+
+@step("promotion-evidence", cache=False)
+def promotion_evidence(source: str) -> dict[str, str]:
+    """What the `source` environment's update runs applied successfully, and when first (from its run records):
+    versioned id → ISO time."""
+    from upkeep.packages.promotion import UPDATE_ROUTINES, proven
+    from upkeep.resources import Resources
+
+    res = resources()
+    with Resources(res.inventory, source, resolve=res.resolve) as other:
+        store = other.run_records()
+        if store is None:
+            raise ConfigError(f"environments.{source}.s3 keeps no run records: the promotion gate of {res.environment} "
+                              "has no evidence to read (configure s3.records or s3.backups there)")
+        records = [rec for routine in UPDATE_ROUTINES for rec in store.list(source, routine)]
+    evidence = proven(records)
+    get_run_logger().info("promotion evidence from %s: %d update run(s), %d version(s) applied successfully", source,
+                          len(records), len(evidence))
+    return {item: when.isoformat() for item, when in evidence.items()}

@@ -62,6 +62,7 @@ class RoutineReport:
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     outcome: str = "running"
+    facts: dict[str, Any] = field(default_factory=dict)  # plain data later runs read from the run record (JSON)
 
     def add(self, stage: Stage, name: str, status: StepStatus, *, host: str | None = None,
             detail: str = "", seconds: float | None = None) -> Step:

@@ -33,7 +33,8 @@ def run_record(report: RoutineReport, flow_run_id: str, ended_at: datetime | Non
             "started_at": report.started_at.astimezone(UTC).isoformat(timespec="seconds"),
             "ended_at": ended.isoformat(timespec="seconds"), "status": status, "outcome": outcome[:500],
             "dry_run": report.dry_run, "steps": report.counts(),
-            "report_sha256": hashlib.sha256(text.encode()).hexdigest(), "report_bytes": len(text.encode())}
+            "report_sha256": hashlib.sha256(text.encode()).hexdigest(), "report_bytes": len(text.encode()),
+            **({"facts": report.facts} if report.facts else {})}
 
 
 def record_key(prefix: str, record: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from tests.helpers import (
 from tests.integration.test_guard import closed_window
 from upkeep.hosts import HostPool
 from upkeep.packages import SandboxDriver, seed, set_fault
+from upkeep.runrecords import record_key
 
 pytestmark = pytest.mark.stack
 INSTALLED = {"event-manager": "2.3.1", "express": "4.17.1", "openssl": "3.0.14-1", "linux-image-amd64": "6.1.115-1"}
@@ -181,3 +183,42 @@ def test_rerun_resumes_at_the_failed_host(stack: Stack, fleet: HostPool, served:
     report = report_of(run.id).data
     assert "| update | host1 | done |  | done in an earlier attempt of this run |" in report, report
     assert "| openssl | host2 | done | " in report and "sandbox: 3.0.14-1 → 3.0.15-1" in report
+
+
+def test_production_applies_only_what_staging_proved_two_days_earlier(stack: Stack, fleet: HostPool, tmp_path: Path) -> None:
+    """The promotion gate reads staging's real run record: fresh, every version is held with the date it becomes
+    eligible; the same record two days older (time passing, simulated by its end time), they are applied."""
+    import json
+
+    from upkeep.resources import Resources
+
+    data = yaml.safe_load(stack.inventory_path.read_text())
+    updates = {**data["environments"]["development"]["updates"], "backup_first": False, "approvals": "hold"}
+    for env in ("staging", "production"):
+        data["environments"][env].update(window={"always": True}, updates=updates)
+    data["environments"]["production"]["updates"] = {**updates, "promotion": {"from_environment": "staging", "min_age": "2d"}}
+    cfg = tmp_path / "promotion.yaml"
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    staged = system_update(environment="staging", config=str(cfg), hosts=["host4"], return_state=True)
+    assert staged.is_completed(), staged.message
+    proven = {"sandbox:event-manager=2.4.0", "sandbox:openssl=3.0.15-1"}  # express (major) and the kernel were held
+    with Resources.from_config(str(cfg), "staging") as res:
+        store = res.run_records()
+        assert store is not None
+        run_id = str(staged.state_details.flow_run_id)
+        record = next(r for r in store.list("staging", "system-update") if r["flow_run_id"] == run_id)
+        assert set(record["facts"]["applied"]) == proven
+
+        held = system_update(environment="production", config=str(cfg), hosts=["host5"], return_state=True)
+        assert held.is_completed(), held.message
+        assert installed(fleet, "host5") == INSTALLED  # nothing proven two days ago yet
+        report = report_of(held.state_details.flow_run_id).data
+        assert "applied in staging on" in report and "eligible from" in report and "held by the promotion gate" in report
+
+        older = {**record, "ended_at": (datetime.fromisoformat(record["ended_at"]) - timedelta(days=3)).isoformat()}
+        key = record_key(store.prefix, record)
+        store.s3.put_object(Bucket=store.bucket, Key=key, Body=json.dumps(older).encode())
+    promoted = system_update(environment="production", config=str(cfg), hosts=["host5"], return_state=True)
+    assert promoted.is_completed(), promoted.message
+    assert installed(fleet, "host5") == {**INSTALLED, "event-manager": "2.4.0", "openssl": "3.0.15-1"}

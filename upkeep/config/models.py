@@ -294,6 +294,13 @@ class SmokeTest(Model):
     expect_status: int = 200
 
 
+class Promotion(Model):
+    """Staging before production: only versions another environment applied successfully long enough ago."""
+
+    from_environment: Name = Field(description="the environment whose successful updates are the evidence (staging)")
+    min_age: Duration = Field(timedelta(days=2), description="how long before a version applied there may be applied here")
+
+
 class UpdatesConfig(Model):
     """The system update routine (the guide's Update Procedure and Dependency Management)."""
 
@@ -305,6 +312,8 @@ class UpdatesConfig(Model):
     approvals: Literal["ask", "hold"] = Field(
         "ask", description="ask: pause for approval in the UI; hold: unattended, items that need one are held back")
     smoke_tests: list[SmokeTest] = Field(default_factory=list)
+    promotion: Promotion | None = Field(None, description="a promotion gate: versions not yet proven in another "
+                                        "environment are held back, with the date they become eligible (default: none)")
 
 
 class LogPath(Model):
@@ -558,6 +567,15 @@ class Inventory(Model):
     def _name_environments(self) -> Inventory:
         for key, env in self.environments.items():
             env._name = key
+        return self
+
+    @model_validator(mode="after")
+    def _promotion_sources(self) -> Inventory:
+        for name, env in self.environments.items():
+            gate = env.updates.promotion
+            if gate is not None and (gate.from_environment not in self.environments or gate.from_environment == name):
+                raise ValueError(f"environments.{name}.updates.promotion.from_environment {gate.from_environment!r} must be "
+                                 f"another environment of the inventory ({', '.join(e for e in self.environments if e != name)})")
         return self
 
     def environment(self, name: str) -> EnvironmentConfig:
