@@ -34,6 +34,9 @@ def site(**windows: dict[str, Any] | None) -> Inventory:
     for env, window in windows.items():
         if window is None:
             del data["environments"][env]
+            for other in data["environments"].values():  # a promotion gate from the removed environment goes with it
+                if other.get("updates", {}).get("promotion", {}).get("from_environment") == env:
+                    other["updates"] = {k: v for k, v in other["updates"].items() if k != "promotion"}
         elif env in data["environments"]:
             data["environments"][env]["window"] = window
         else:
