@@ -56,7 +56,8 @@ def system_update(environment: str = "development", config: str | None = None, h
             for host, updates in plans.items():
                 chosen[host], held = split_plan(updates, approved)
                 for x in chosen[host]:
-                    r.report.add("plan", x.manager, "planned", host=host, detail=x.describe())
+                    why = _why(x, approved)
+                    r.report.add("plan", x.manager, "planned", host=host, detail=f"{x.describe()}{_origin(x)}: {why}")
                 for hb in held:
                     r.report.add("plan", hb.update.manager, "skipped", host=host, detail=f"{hb.update.describe()}: {hb.reason}")
             if dry_run:
@@ -94,6 +95,18 @@ def _promotion_gate(r: Routine, plans: dict[str, list[PackageUpdate]]) -> dict[s
         r.report.notes.append(f"held by the promotion gate ({gate_cfg.from_environment} first, "
                               f"{duration(gate_cfg.min_age)}): " + ", ".join(sorted(held)))
     return held
+
+
+def _origin(x: PackageUpdate) -> str:
+    """` from stable-security`: where the version comes from, when the source says (apt's suite)."""
+    return f" from {x.source}" if x.source else ""
+
+
+def _why(x: PackageUpdate, approved: list[str]) -> str:
+    """Why a planned item goes ahead: the policy lets its kind through, or it was approved in this run."""
+    if x.item_id in approved or x.versioned_id in approved:
+        return "approved in this run (who and why: the report's approval note)"
+    return f"automatic: the policy applies {x.kind} updates without an approval"
 
 
 def _applied(jobs: dict[str, list[PackageUpdate]], result: Any) -> list[str]:
@@ -136,7 +149,7 @@ def _report_versions(r: Routine, before: dict[str, Any], chosen: dict[str, list[
             old = before.get(host, {}).get(x.manager, {}).get(x.name, x.current)
             if outcome is not None and outcome.status.value == "succeeded":
                 new = outcome.value.get(x.manager, {}).get(x.name, "?")
-                r.report.add("execute", x.name, "done", host=host, detail=f"{x.manager}: {old} → {new}")
+                r.report.add("execute", x.name, "done", host=host, detail=f"{x.manager}: {old} → {new}{_origin(x)}")
             elif outcome is not None and isinstance(outcome.error, HostRolledBack):
                 r.report.add("execute", x.name, "rolled back", host=host, detail=f"{x.manager}: back to {old}")
             elif outcome is not None and outcome.status.value == "failed":

@@ -90,7 +90,8 @@ def test_a_security_run_installs_the_security_version_through_sudo(stack: Stack,
     assert state.is_completed(), state.message
     assert dpkg(roots["host5"]) == {**INSTALLED, "em-tool": "1.2"}  # the major and the kernel are not security updates
     report = report_of(state.state_details.flow_run_id).data
-    assert "| em-tool | host5 | done |" in report and "1.0 → 1.2" in report
+    assert "| em-tool | host5 | done |" in report and "apt: 1.0 → 1.2 from stable-security" in report
+    assert "automatic: the policy applies security updates without an approval" in report  # why it went ahead
 
 
 def test_major_and_kernel_wait_and_a_failed_check_rolls_back_for_real(stack: Stack, roots: dict[str, Path],
