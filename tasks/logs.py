@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from prefect import get_run_logger
 
 from tasks._base import resources, step
+from upkeep.config.render import host_path
 from upkeep.errors import HostError, RotationError
 from upkeep.humanize import duration
 from upkeep.humanize import size as human_size
 from upkeep.hygiene import CleanupPlan, list_temp, plan_cleanup, remove_files
 from upkeep.rotation import RotationOutcome, rotate_log
-from upkeep.rotation.targets import host_path, log_targets
+from upkeep.rotation.targets import log_targets
 
 
 @dataclass

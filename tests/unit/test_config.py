@@ -224,3 +224,13 @@ def test_no_emergency_action_is_preapproved_unless_the_inventory_says_so() -> No
     assert parse_inventory(VALID).environment("production").emergency_preapproved == []
     chosen = broken("environments.production.emergency_preapproved", ["restart"])
     assert parse_inventory(chosen).environment("production").emergency_preapproved == ["restart"]
+
+
+@pytest.mark.parametrize("value", ["-delete", "../etc", "/srv//em", "/srv/em/", "relative"])
+def test_a_host_var_that_renders_a_bad_path_is_refused(value: str) -> None:
+    from upkeep.config.models import HostConfig
+    from upkeep.config.render import host_path
+
+    host = HostConfig(name="h1", address="10.0.0.1", vars={"root": value})
+    with pytest.raises(ConfigError, match="write an absolute path"):
+        host_path("{root}/api.log" if value.startswith("/") else "{root}", host, "logs.paths[0]")

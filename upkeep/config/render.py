@@ -6,6 +6,7 @@ so a substituted value can never become shell syntax (each word is quoted when s
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Sequence
 
@@ -33,3 +34,13 @@ def render(template: str, host: HostConfig) -> str:
 
 def render_argv(argv: Sequence[str], host: HostConfig) -> list[str]:
     return [render(word, host) for word in argv]
+
+
+def host_path(template: str, host: HostConfig, field: str) -> str:
+    """`template` rendered for `host`: it must be an absolute, normalised path (a host variable that
+    renders to `-delete` or `../..` would otherwise reach find, rm or mv)."""
+    path = render(template, host)
+    if not posixpath.isabs(path) or posixpath.normpath(path) != path or "\n" in path:
+        raise ConfigError(f"{field} {template!r} renders to {path!r} on host {host.name}: write an absolute path without "
+                          "'..', '//' or a trailing '/' (check the host's vars)")
+    return path

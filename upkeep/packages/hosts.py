@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from upkeep.config.models import PackageSource
-from upkeep.config.render import render
+from upkeep.config.render import host_path, render
 from upkeep.decisions.disk import DiskVerdict, disk_verdicts
 from upkeep.log import run_logger
 from upkeep.operations import run_service_command, verify_host
@@ -27,7 +27,8 @@ def drivers_for(res: Resources, host: str) -> dict[str, PackageDriver]:
     def build(src: PackageSource) -> PackageDriver:
         if src.manager == "apt":
             become = res.env.become
-            return AptDriver(h, simulate_only=src.simulate_only, root=render(src.root, cfg) if src.root else None,
+            root = host_path(src.root, cfg, "updates.sources[apt].root") if src.root else None
+            return AptDriver(h, simulate_only=src.simulate_only, root=root,
                              become=become.prefix() if become else (), privileged=become is not None and become.user == "root",
                              cache_valid_time=src.cache_valid_time.total_seconds(), autoremove=src.autoremove, clean=src.clean)
         if src.manager == "npm":

@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import posixpath
-
 from upkeep.config.models import EnvironmentConfig, HostConfig
-from upkeep.config.render import render, render_argv
-from upkeep.errors import ConfigError
+from upkeep.config.render import host_path, render_argv
 from upkeep.rotation.engine import LogTarget
-
-
-def host_path(template: str, host: HostConfig, field: str) -> str:
-    """`template` rendered for `host`: it must be an absolute, normalised path (a host variable that
-    renders to `-delete` or `../..` would otherwise reach find, rm or mv)."""
-    path = render(template, host)
-    if not posixpath.isabs(path) or posixpath.normpath(path) != path or "\n" in path:
-        raise ConfigError(f"{field} {template!r} renders to {path!r} on host {host.name}: write an absolute path without "
-                          "'..', '//' or a trailing '/' (check the host's vars)")
-    return path
 
 
 def log_targets(env: EnvironmentConfig, host: HostConfig) -> list[LogTarget]:
