@@ -23,16 +23,22 @@ SUITES: dict[str, list[tuple[str, str]]] = {
                ("linux-image-em", "6.1.10"), ("linux-image-em", "6.1.11")],
     "stable-security": [("em-tool", "1.2")],
 }
+# the demo's: only updates the policy applies without an approval (a triggered system update goes through)
+DEMO_SUITES: dict[str, list[tuple[str, str]]] = {
+    "stable": [("em-tool", "1.0"), ("em-tool", "1.1"), ("em-agent", "1.0"), ("linux-image-em", "6.1.10")],
+    "stable-security": [("em-tool", "1.2")],
+}
 INSTALLED = {"em-tool": "1.0", "em-agent": "1.0", "linux-image-em": "6.1.10"}  # what a fresh root starts with
 
 
 @dataclass(frozen=True)
 class Repo:
     path: Path
+    suites: tuple[str, ...] = tuple(SUITES)
 
     @property
     def source_line(self) -> str:
-        return "\n".join(f"deb [trusted=yes] file:{self.path} {suite} main" for suite in SUITES) + "\n"
+        return "\n".join(f"deb [trusted=yes] file:{self.path} {suite} main" for suite in self.suites) + "\n"
 
     def deb(self, name: str, version: str) -> Path:
         return self.path / "pool" / f"{name}_{version}_all.deb"
@@ -57,13 +63,13 @@ def _stanza(deb: Path, repo: Path) -> str:
             f"MD5sum: {hashlib.md5(data).hexdigest()}\nSHA256: {hashlib.sha256(data).hexdigest()}\n")  # noqa: S324 - apt's index field
 
 
-def build_repo(path: Path) -> Repo:
-    """The repository at `path` (built once; reused when it is there)."""
-    repo = Repo(path)
+def build_repo(path: Path, suites: dict[str, list[tuple[str, str]]] = SUITES) -> Repo:
+    """The repository of `suites` at `path` (built once; reused when it is there)."""
+    repo = Repo(path, tuple(suites))
     if (path / "dists" / "stable-security" / "Release").exists():
         return repo
     (path / "pool").mkdir(parents=True, exist_ok=True)
-    for suite, packages in SUITES.items():
+    for suite, packages in suites.items():
         for name, version in packages:
             if not repo.deb(name, version).exists():
                 _build_deb(name, version, repo.deb(name, version))
@@ -83,13 +89,17 @@ def build_repo(path: Path) -> Repo:
 
 
 def make_root(root: Path, repo: Repo, owner: tuple[int, int] | None = None) -> Path:
-    """An apt/dpkg root using only `repo`, with `INSTALLED` installed (dpkg --unpack into the root)."""
+    """An apt/dpkg root using only `repo`, with `INSTALLED` installed by `dpkg -i` into it (on an existing
+    root a reset: the first versions replace newer ones)."""
     for d in ("etc/apt/apt.conf.d", "etc/apt/preferences.d", "etc/apt/sources.list.d", "var/lib/dpkg/updates",
               "var/lib/dpkg/info", "var/lib/apt/lists/partial", "var/cache/apt/archives/partial", "var/log/apt"):
         (root / d).mkdir(parents=True, exist_ok=True)
     for f in ("var/lib/dpkg/status", "var/lib/dpkg/available"):
         (root / f).touch()
     (root / "etc/apt/sources.list").write_text(repo.source_line)
+    for old in (root / "var/lib/apt/lists").glob("*"):  # lists of another repository: the next refresh reads this one
+        if old.is_file():
+            old.unlink()
     debs = [str(repo.deb(n, v)) for n, v in INSTALLED.items()]
     subprocess.run(["dpkg", f"--admindir={root}/var/lib/dpkg", f"--instdir={root}", "--force-script-chrootless",
                     "--force-not-root", f"--log={root}/var/log/dpkg.log", "-i", *debs], check=True, capture_output=True)

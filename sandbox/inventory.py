@@ -85,7 +85,9 @@ def sandbox_inventory(stack: StackView) -> dict[str, Any]:
             "worker": _service(ctl, stack.ports["standin"], "worker", "/worker-health"),
         }
         env["updates"] = {
-            "sources": [{"manager": "sandbox", "root": "{root}"}], "min_free_percent": 5, "backup_first": "mongo" in stack.ports,
+            # the sandbox driver (fault injection, the demo's approvals) and real apt in each host's own root
+            "sources": [{"manager": "sandbox", "root": "{root}"}, {"manager": "apt", "root": "{root}/apt"}],
+            "min_free_percent": 5, "backup_first": "mongo" in stack.ports,
             "on_unreachable": "stop", "smoke_tests": [{"name": "events", "service": "api", "path": "/api/events"}],
         }
         env["logs"] = {

@@ -272,9 +272,24 @@ class Stack:
         assert self.fleet is not None
         user = pwd.getpwnam(USER)
         seed_packages([h.root for h in self.fleet.hosts], (user.pw_uid, user.pw_gid))
+        self.seed_apt()
         for h in self.fleet.hosts[: self.settings.app_hosts]:
             seed_log(h.root / "event-manager.log", h.name)
             seed_temp(h.root / "tmp", (user.pw_uid, user.pw_gid))
+
+    def seed_apt(self) -> None:
+        """A local apt repository and, on every host, an apt/dpkg root using only it (reset to the first
+        versions): system updates run real apt there, as the login user, leaving the machine's packages alone."""
+        import pwd
+
+        from sandbox.aptrepo import DEMO_SUITES, build_repo, make_root
+        from sandbox.sshd import USER
+
+        assert self.fleet is not None
+        user = pwd.getpwnam(USER)
+        repo = build_repo(self.base / "aptrepo-demo", DEMO_SUITES)
+        for h in self.fleet.hosts:
+            make_root(h.root / "apt", repo, (user.pw_uid, user.pw_gid))
 
     def _install_tools(self) -> None:
         self.tools.mkdir(exist_ok=True)

@@ -25,14 +25,15 @@ pytestmark = pytest.mark.stack
 HOSTS = ("host1", "host2", "host5")
 
 
-@pytest.fixture(scope="module")
-def roots(stack: Stack) -> dict[str, Path]:
-    """A fresh apt root per host (em-tool 1.0, em-agent 1.0, linux-image-em 6.1.10 installed)."""
+@pytest.fixture
+def roots(stack: Stack) -> Iterator[dict[str, Path]]:
+    """The hosts' apt roots on the full repository (a major bump and a kernel too), reset to em-tool 1.0,
+    em-agent 1.0, linux-image-em 6.1.10; the demo's roots again afterwards."""
     assert stack.fleet is not None
     repo = build_repo(stack.base / "aptrepo")
     user = pwd.getpwnam(USER)
-    return {h.name: make_root(h.root / "apt", repo, (user.pw_uid, user.pw_gid))
-            for h in stack.fleet.hosts if h.name in HOSTS}
+    yield {h.name: make_root(h.root / "apt", repo, (user.pw_uid, user.pw_gid)) for h in stack.fleet.hosts if h.name in HOSTS}
+    stack.seed_apt()
 
 
 @pytest.fixture
@@ -49,6 +50,7 @@ def dpkg(root: Path) -> dict[str, str]:
 
 
 def apt_config(stack: Stack, tmp_path: Path, **changes: Any) -> str:
+    """Development updating with apt alone (the sandbox inventory has the sandbox driver beside it)."""
     data = yaml.safe_load(stack.inventory_path.read_text())
     updates = {**data["environments"]["development"]["updates"], "backup_first": False, "approvals": "hold",
                "sources": [{"manager": "apt", "root": "{root}/apt"}], "smoke_tests": []}
