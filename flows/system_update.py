@@ -9,6 +9,7 @@ execute + post, host by host (max_concurrency at once, error budget max_errors; 
 the window's cutoff):
     stop services → apply → start → verify (health within 200 ms, smoke tests)
     → on any failure after the first change: rollback to the exact previous versions → verify again
+post: each updated host's clean-up (apt autoremove, listed first, and clean)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from prefect import State, flow
 
 from flows._routine import Routine
 from flows.backup import backup
-from tasks.packages import check_hosts, plan_updates, rolling_update
+from tasks.packages import check_hosts, clean_up, plan_updates, rolling_update
 from tasks.s3 import promotion_evidence
 from upkeep.errors import FanOutError, UpkeepError
 from upkeep.humanize import duration
@@ -75,6 +76,9 @@ def system_update(environment: str = "development", config: str | None = None, h
                 raise
             _report_versions(r, before, jobs, done)
             r.report.facts["applied"] = _applied(jobs, done)
+        with r.stage("post"):
+            updated = [h for h in jobs if h in done.succeeded]
+            r.fan_out(clean_up, updated, managers=sorted({x.manager for h in updated for x in jobs[h]}))
         r.notify(f"update complete on {len(done.succeeded)} host(s)")
         return {h: o.value for h, o in done.succeeded.items()}
 

@@ -70,6 +70,16 @@ def plan_updates(hosts: list[str], scope: Scope) -> FanOutResult[list[PackageUpd
     return group_result(result)
 
 
+@step("clean-up", run_name="clean-up[{host}]")
+def clean_up(host: str, managers: list[str]) -> str:
+    """After a host updated well (a rollback may still have needed the downloaded packages): each manager's
+    clean-up (apt: autoremove, listed first, and clean); one sentence for the report."""
+    drivers = drivers_for(resources(), host)
+    said = [f"{m}: {drivers[m].cleanup()}" for m in managers if m in drivers]
+    get_run_logger().info("%s: clean-up: %s", host, "; ".join(said))
+    return "; ".join(said)
+
+
 @step("rolling-update", retries=0)
 def rolling_update(chosen: dict[str, list[PackageUpdate]], before: dict[str, Versions],
                    window: Window | None = None) -> FanOutResult[Versions]:
@@ -100,8 +110,6 @@ def rolling_update(chosen: dict[str, list[PackageUpdate]], before: dict[str, Ver
             ops = InventoryHostOps(res, host, attempts=VERIFY_ATTEMPTS, base_delay=retry_delay_factor())
             after = update_host(ops, services_on(res, host), chosen[host], before.get(host, {}))
             checkpoints.put(host, after)
-            for manager in {u.manager for u in chosen[host]}:  # only after a good host: a rollback may need the cache
-                logger.info("%s: %s clean-up: %s", host, manager, ops.drivers[manager].cleanup())
             return after
         finally:
             if progress:

@@ -94,6 +94,7 @@ def test_a_security_run_installs_the_security_version_through_sudo(stack: Stack,
     report = report_of(state.state_details.flow_run_id).data
     assert "| em-tool | host5 | done |" in report and "apt: 1.0 → 1.2 from stable-security" in report
     assert "automatic: the policy applies security updates without an approval" in report  # why it went ahead
+    assert "| clean-up | host5 | done |" in report and "apt: autoremove: nothing to remove; downloaded packages cleaned" in report
 
 
 def test_major_and_kernel_wait_and_a_failed_check_rolls_back_for_real(stack: Stack, roots: dict[str, Path],
