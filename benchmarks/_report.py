@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import statistics
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,3 +41,12 @@ def target_check(text: str, measured: float, passed: bool, shown: str) -> dict[s
     """Print one target check (PASS/FAIL, what was measured) and return it for the results file."""
     print(f"\ntargets:\n  {'PASS' if passed else 'FAIL'}  {text}: {shown}")
     return {"check": text, "measured": measured, "pass": passed}
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does: the benchmark's finally blocks stop what it started
+    (servers, writers) by PID and remove its files."""
+    def _terminate(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _terminate)

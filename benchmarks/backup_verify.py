@@ -26,14 +26,13 @@ import argparse
 import os
 import platform
 import shutil
-import signal
 import time
 from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
 from benchmarks._backup_common import GiB, MiB, loadavg, make_base
-from benchmarks._report import write_results
+from benchmarks._report import interrupt_on_sigterm, write_results
 from benchmarks.backup_integrity import ensure_b3sum, integrity_part, tool_version
 from benchmarks.backup_restore import restore_part
 
@@ -68,15 +67,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")  # so the finally blocks stop the stack and remove the files
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from sandbox.stack import Stack, StackSettings
 
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupt_on_sigterm()
     started = time.perf_counter()
     b3, b3_how = ensure_b3sum() if "integrity" not in args.skip else ([], "-")
     print(f"backup_verify: {args.gib} GiB in {args.objects} objects, {args.docs} documents, {args.repeats} repeats; "

@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from benchmarks._report import SampleStats, write_results
+from benchmarks._report import SampleStats, interrupt_on_sigterm, write_results
 from sandbox.logwriter import missing_and_duplicates, sequence_numbers
 
 REPO = Path(__file__).resolve().parent.parent
@@ -499,13 +499,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _terminate(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")  # so the finally blocks stop the writer and remove the files
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupt_on_sigterm()
     if not os.access(LOGROTATE, os.X_OK):
         print(f"{LOGROTATE} is missing: UPKEEP_WITH_BENCH=1 bash sandbox/setup.sh (root)", file=sys.stderr)
         return 2
