@@ -28,14 +28,13 @@ from upkeep.humanize import duration
 from upkeep.packages import PackageUpdate, Scope, approval_request, split_plan
 from upkeep.packages.promotion import promotion_gate
 from upkeep.packages.rolling import HostRolledBack
-from upkeep.routines import SECURITY_PATCHES, SYSTEM_UPDATE
+from upkeep.routines import SYSTEM_UPDATE, update_routine
 
 
 @flow(name=SYSTEM_UPDATE.flow)
 def system_update(environment: str = "development", config: str | None = None, hosts: list[str] | None = None,
                   scope: Scope = "all", emergency: bool = False, dry_run: bool = False) -> dict[str, Any] | State:
-    spec = SECURITY_PATCHES if scope == SECURITY_PATCHES.parameters["scope"] else SYSTEM_UPDATE  # its report, notices, lock
-    with Routine(spec, environment, config, dry_run=dry_run) as r:
+    with Routine(update_routine(scope), environment, config, dry_run=dry_run) as r:
         if not r.guard(emergency):
             return r.skipped()
         u = r.env.updates

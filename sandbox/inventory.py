@@ -85,8 +85,10 @@ def sandbox_inventory(stack: StackView) -> dict[str, Any]:
             "worker": _service(ctl, stack.ports["standin"], "worker", "/worker-health"),
         }
         env["updates"] = {
-            # the sandbox driver (fault injection, the demo's approvals) and real apt in each host's own root
-            "sources": [{"manager": "sandbox", "root": "{root}"}, {"manager": "apt", "root": "{root}/apt"}],
+            # the sandbox driver (fault injection, the demo's approvals), real apt in each host's own root, and
+            # real npm on the application hosts (the local registry's fixture packages)
+            "sources": [{"manager": "sandbox", "root": "{root}"}, {"manager": "apt", "root": "{root}/apt"},
+                        *([{"manager": "npm", "app_dir": "{root}/app", "role": "api"}] if "npm" in stack.ports else [])],
             "min_free_percent": 5, "backup_first": "mongo" in stack.ports,
             "on_unreachable": "stop", "smoke_tests": [{"name": "events", "service": "api", "path": "/api/events"}],
         }

@@ -8,6 +8,8 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v zstd >/dev/null || need+=(zstd)  # the hosts compress rotated logs with it
 command -v sudo >/dev/null || need+=(sudo)  # `become` (sudo -n) of the package commands
 command -v dpkg-deb >/dev/null || need+=(dpkg)  # the local apt repository of the tests
+command -v node >/dev/null || need+=(nodejs)  # the application's npm dependencies (dependency-updates)
+command -v npm >/dev/null || need+=(npm)  # (a nodejs that bundles npm, such as NodeSource's, is kept)
 if [ "${UPKEEP_WITH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null; then need+=(chromium); fi
 # logrotate: only the log-rotation benchmark's peer (`make bench` sets UPKEEP_WITH_BENCH=1)
 if [ "${UPKEEP_WITH_BENCH:-0}" = 1 ] && [ ! -x /usr/sbin/logrotate ]; then need+=(logrotate); fi

@@ -50,7 +50,7 @@ class StackSettings:
     ssh_hosts: int = 3
     app_hosts: int = 2
     prefect_port: int | None = None  # None: a free port
-    components: tuple[str, ...] = ("prefect", "s3", "mongo", "sshd", "standin", "slack")
+    components: tuple[str, ...] = ("prefect", "s3", "mongo", "sshd", "standin", "slack", "npm")
 
 
 @dataclass
@@ -130,6 +130,8 @@ class Stack:
             if "slack" in want:
                 waits.append(self._start_http("slack", "sandbox.slack_recorder", "127.0.0.1", logs,
                                               ["--record-file", str(self.base / "slack-calls.jsonl")], "/_calls"))
+            if "npm" in want:
+                waits.append(self._start_http("npm", "sandbox.npmregistry", "127.0.0.1", logs, [], "/em-format"))
             if "sshd" in want:
                 self.fleet = SshdFleet(self.base / "ssh", self.settings.ssh_hosts, port=free_port("127.0.0.10"))
                 self.fleet.prepare()
@@ -140,6 +142,8 @@ class Stack:
                 waits.extend(self._start_standins(logs))
             for check in waits:
                 check()
+            if "npm" in want and self.fleet is not None:
+                self.seed_npm()
             if "mongo" in want:
                 from sandbox.seed import seed_database
 
@@ -247,7 +251,8 @@ class Stack:
         for h in self.fleet.hosts[: self.settings.app_hosts]:
             extra = ["--log-file", str(h.root / "event-manager.log"), "--state-file", str(h.root / "standin-state.json"),
                      "--packages-file", str(h.root / "packages" / "installed.json"),
-                     "--dpkg-status", str(h.root / "apt" / "var" / "lib" / "dpkg" / "status")]  # when a test gives it one
+                     "--dpkg-status", str(h.root / "apt" / "var" / "lib" / "dpkg" / "status"),
+                     "--npm-lock", str(h.root / "app" / "package-lock.json")]
             waits.append(self._start_http("standin", "sandbox.standin", h.address, logs, extra, "/_control/state",
                                           key=f"standin-{h.name}"))
         if "mongo" in self.ports and len(self.fleet.hosts) > self.settings.app_hosts:
@@ -290,6 +295,25 @@ class Stack:
         repo = build_repo(self.base / "aptrepo-demo", DEMO_SUITES)
         for h in self.fleet.hosts:
             make_root(h.root / "apt", repo, (user.pw_uid, user.pw_gid))
+
+    @property
+    def npm_registry_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['npm']}"
+
+    def seed_npm(self, dependencies: dict[str, str] | None = None) -> dict[str, Path]:
+        """On every application host, the Event Manager's Node dependencies (`{root}/app`, owned by the login
+        user), pinned to the first versions of the local registry's packages and installed from the lockfile:
+        `dependencies` (default: the demo's, whose updates need no approval); host name → app directory."""
+        import pwd
+
+        from sandbox.npmregistry import DEMO_DEPENDENCIES, make_app
+        from sandbox.sshd import USER
+
+        assert self.fleet is not None
+        user = pwd.getpwnam(USER)
+        return {h.name: make_app(h.root / "app", self.npm_registry_url, (user.pw_uid, user.pw_gid),
+                                 DEMO_DEPENDENCIES if dependencies is None else dependencies)
+                for h in self.fleet.hosts[: self.settings.app_hosts]}
 
     def _install_tools(self) -> None:
         self.tools.mkdir(exist_ok=True)

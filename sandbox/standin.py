@@ -124,6 +124,13 @@ def dpkg_installed(status: str) -> dict[str, str]:
     return out
 
 
+def npm_installed(lockfile: str) -> dict[str, str]:
+    """name → version of the top-level dependencies of a package-lock.json (v2/v3)."""
+    packages = json.loads(lockfile or "{}").get("packages", {})
+    return {key.removeprefix("node_modules/"): str(entry["version"]) for key, entry in packages.items()
+            if key.startswith("node_modules/") and "/node_modules/" not in key and "version" in entry}
+
+
 class Handler(BaseHTTPRequestHandler):
     """Routes API, worker and control requests."""
 
@@ -132,10 +139,11 @@ class Handler(BaseHTTPRequestHandler):
     database: "Database | None" = None
     packages_file: Path | None = None
     dpkg_status: Path | None = None
+    npm_lock: Path | None = None
 
     def _broken_by(self, state: dict[str, Any]) -> str | None:
         """A package version the application does not work with, when it is installed (in the sandbox
-        package driver's installed.json, or in the dpkg database of the host's apt root)."""
+        package driver's installed.json, the dpkg database of the host's apt root, or its application's lockfile)."""
         if not state["broken_versions"]:
             return None
         installed: dict[str, str] = {}
@@ -143,6 +151,8 @@ class Handler(BaseHTTPRequestHandler):
             installed.update(json.loads(self.packages_file.read_text() or "{}"))
         if self.dpkg_status is not None and self.dpkg_status.exists():
             installed.update(dpkg_installed(self.dpkg_status.read_text()))
+        if self.npm_lock is not None and self.npm_lock.exists():
+            installed.update(npm_installed(self.npm_lock.read_text()))
         for name, version in state["broken_versions"].items():
             if installed.get(name) == version:
                 return f"{name} {version}"
@@ -282,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mongo-uri", default=None, help="serve events from this MongoDB (and check it in /health)")
     parser.add_argument("--database", default="eventmanager")
     parser.add_argument("--packages-file", type=Path, default=None, help="the sandbox package driver's installed.json")
+    parser.add_argument("--npm-lock", type=Path, default=None, help="the package-lock.json of the host's application")
     parser.add_argument("--dpkg-status", type=Path, default=None, help="the dpkg status file of the host's apt root")
     args = parser.parse_args(argv)
     try:
@@ -293,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
         Handler.database = Database(args.mongo_uri, args.database)
     Handler.packages_file = args.packages_file
     Handler.dpkg_status = args.dpkg_status
+    Handler.npm_lock = args.npm_lock
     store = Handler.store
 
     def on_hup(_signum: int, _frame: FrameType | None) -> None:

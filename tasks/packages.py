@@ -22,7 +22,7 @@ from upkeep.decisions.guard import step_allowed
 from upkeep.errors import UpkeepError
 from upkeep.hosts.fanout import FanOutResult, Outcome, Status, error_allowance, fan_out
 from upkeep.operations import services_on
-from upkeep.packages import PackageUpdate, Scope, in_scope
+from upkeep.packages import PackageUpdate, Scope, in_scope, manager_in_scope
 from upkeep.packages.hosts import HostReadiness, InventoryHostOps, drivers_for, readiness
 from upkeep.packages.rolling import Versions, update_host
 from upkeep.resources import Resources
@@ -59,6 +59,8 @@ def plan_updates(hosts: list[str], scope: Scope) -> FanOutResult[list[PackageUpd
     def one(host: str) -> list[PackageUpdate]:
         updates = []
         for manager, driver in drivers_for(res, host).items():
+            if not manager_in_scope(manager, scope):
+                continue
             get_run_logger().info("%s: %s: %s", host, manager, driver.refresh())
             updates += driver.upgradable()
         return in_scope(updates, scope)

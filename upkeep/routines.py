@@ -60,6 +60,9 @@ SYSTEM_UPDATE = _spec("system-update", "flows/system_update.py:system_update", T
                       "Rolling OS and dependency updates with approvals, verification and rollback")
 SECURITY_PATCHES = _spec("security-patches", "flows/system_update.py:system_update", True, None,
                          "Security patches only (weekly, in weekly-maintenance)", flow="system-update", scope="security")
+DEPENDENCY_UPDATES = _spec("dependency-updates", "flows/system_update.py:system_update", True, "weekly",
+                           "The application's npm dependencies: patch and minor automatic, major approved",
+                           flow="system-update", scope="dependencies")
 HEALTH_CHECK = _spec("health-check", "flows/health_check.py:health_check", False, "minutely",
                      "Probe services, database and hosts; alert rules with durations; auto-recovery")
 EMERGENCY_RECOVERY = _spec("emergency-recovery", "flows/emergency_recovery.py:emergency_recovery", True, None,
@@ -85,7 +88,8 @@ PRUNE_RUNS = _spec("prune-runs", "flows/prune_runs.py:prune_runs", False, "daily
                    dry_run=False)  # the flow defaults to a dry run; the schedule deletes
 
 ROUTINES: tuple[RoutineSpec, ...] = (
-    DISK_CHECK, CLEAR_CACHE, BACKUP, VERIFY_BACKUP, DR_TEST, SYSTEM_UPDATE, SECURITY_PATCHES, HEALTH_CHECK,
+    DISK_CHECK, CLEAR_CACHE, BACKUP, VERIFY_BACKUP, DR_TEST, SYSTEM_UPDATE, SECURITY_PATCHES, DEPENDENCY_UPDATES,
+    HEALTH_CHECK,
     EMERGENCY_RECOVERY, DAILY_MAINTENANCE, WEEKLY_MAINTENANCE, MONTHLY_MAINTENANCE, QUARTERLY_MAINTENANCE, PRUNE_RUNS,
     LOG_ROTATION, CLEAN_TEMP, LOG_ANALYSIS,
 )
@@ -123,6 +127,12 @@ def own_cadence(spec: RoutineSpec) -> Cadence | None:
     if spec.disruptive and any(c.cadence is not None for c in composites_of(spec)):
         return None
     return spec.cadence
+
+
+def update_routine(scope: str) -> RoutineSpec:
+    """The routine a system-update run of `scope` is (its report, notices and records): security-patches,
+    dependency-updates, or system-update (everything)."""
+    return {"security": SECURITY_PATCHES, "dependencies": DEPENDENCY_UPDATES}.get(scope, SYSTEM_UPDATE)
 
 
 def routine(id: str) -> RoutineSpec:

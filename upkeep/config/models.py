@@ -258,6 +258,8 @@ class PackageSource(Model):
     """Where a host's updates come from: the OS (apt), the application (npm), or the test sandbox."""
 
     manager: Literal["apt", "npm", "sandbox"]
+    role: Name | None = Field(None, description="only hosts with this role have this source (default: every host "
+                              "updated); e.g. npm on the application hosts, apt everywhere")
     app_dir: str | None = Field(None, description="npm: the application's directory (placeholders allowed)")
     root: str | None = Field(None, description="sandbox: its state directory; apt: an isolated apt/dpkg root (a "
                              "chroot, a test host) every apt and dpkg command is pointed at (placeholders allowed)")

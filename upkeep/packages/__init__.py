@@ -16,6 +16,7 @@ from upkeep.packages.policy import (
     classify_semver,
     in_scope,
     is_kernel,
+    manager_in_scope,
     needs_approval,
     split_plan,
 )
@@ -24,6 +25,6 @@ from upkeep.packages.sandbox import SandboxDriver, seed, set_fault
 __all__ = [
     "AptDriver", "HeldBack", "Installed", "Kind", "NpmDriver", "PackageDriver", "PackageError",
     "PackageUpdate", "SandboxDriver", "Scope", "UpdatePlan", "approval_request", "apt_kind", "classify_semver", "in_scope",
-    "is_kernel", "needs_approval", "parse_apt_get_simulate", "parse_apt_list_upgradable", "parse_dpkg_query",
+    "is_kernel", "manager_in_scope", "needs_approval", "parse_apt_get_simulate", "parse_apt_list_upgradable", "parse_dpkg_query",
     "parse_npm_ls", "parse_npm_outdated", "seed", "set_fault", "snapshot", "split_plan",
 ]

@@ -35,7 +35,7 @@ def drivers_for(res: Resources, host: str) -> dict[str, PackageDriver]:
             return NpmDriver(h, render(src.app_dir or "", cfg))
         return SandboxDriver(h, render(src.root or "", cfg))
 
-    return {src.manager: build(src) for src in res.env.updates.sources}
+    return {src.manager: build(src) for src in res.env.updates.sources if src.role is None or src.role in cfg.roles}
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 `npm outdated --json` exits 1 when something is outdated: that is a result, not an error.
 Each outdated package yields an update to its `latest` version, classified with semver
 (`classify_semver`), so the policy lets patch/minor through and holds majors back.
+An update first saves package.json and package-lock.json (`.upkeep-rollback/` in the app's directory);
+a rollback puts them back and reinstalls the exact tree with `npm ci`. Clean-up is `npm prune`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from upkeep.packages.policy import classify_semver
 MANAGER = "npm"
 _NAME = re.compile(r"(?:@[A-Za-z0-9][\w.\-]*/)?[A-Za-z0-9][\w.\-]*")
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+\-]*")
+SAVED = ".upkeep-rollback"  # in the app's directory: package.json and package-lock.json as they were before an update
 
 
 def _load(text: str, what: str) -> dict[str, Any]:
@@ -72,6 +75,12 @@ def parse_npm_ls(text: str) -> dict[str, str]:
             if isinstance(d, dict) and d.get("version") and not d.get("missing")}
 
 
+def describe_prune(text: str) -> str:
+    """What `npm prune` did, as the report says it: "removed 2 packages" or "nothing extraneous"."""
+    said = re.sub(r"\s+in \d+(?:\.\d+)?m?s$", "", " ".join(text.split()))
+    return "nothing extraneous" if not said or said.startswith("up to date") else said
+
+
 class NpmDriver:
     """npm for the application in `app_dir` on `host` (every command uses `--prefix app_dir`)."""
 
@@ -101,7 +110,10 @@ class NpmDriver:
         return "nothing to refresh (npm asks the registry on every plan)"
 
     def cleanup(self) -> str:
-        return "nothing to clean up"
+        """`npm prune`: packages no longer in package.json leave node_modules; a sentence."""
+        result = run_or_raise(self.host, ["npm", "prune", "--no-audit", "--no-fund", "--prefix", self.app_dir],
+                              "npm prune", timeout=self.timeout)
+        return f"npm prune: {describe_prune(result.stdout)}"
 
     def installed(self, names: Sequence[str] | None = None) -> dict[str, str]:
         """name → installed version of the top-level dependencies (of `names` if given)."""
@@ -116,13 +128,37 @@ class NpmDriver:
         return versions if wanted is None else {n: v for n, v in versions.items() if n in wanted}
 
     def apply(self, updates: Sequence[PackageUpdate]) -> None:
-        """`npm install --save-exact name@candidate ...` in app_dir."""
+        """Save package.json and package-lock.json (what a rollback restores), then
+        `npm install --save-exact name@candidate ...` in app_dir."""
         updates = check_updates(self.manager, updates, self.host.name)
+        self._save_manifests()
         self._install({u.name: u.candidate for u in updates}, "apply")
 
     def rollback(self, previous: dict[str, str]) -> None:
-        """`npm install --save-exact name@version ...` with the previous versions."""
-        self._install(dict(previous), "rollback")
+        """Back to exactly `previous` (name → version): the manifests saved before the update are put back and
+        `npm ci` reinstalls the whole tree from that lockfile; a package the lockfile does not bring back
+        (none saved, or a lockfile changed since) is then installed at its exact version."""
+        check_args(_NAME, "npm package name", previous, self.host.name)
+        check_args(_VERSION, "npm version", previous.values(), self.host.name)
+        saved = f"{self.app_dir}/{SAVED}"
+        if self.host.run(["test", "-f", f"{saved}/package-lock.json"], check=False).exit_code == 0:
+            run_or_raise(self.host, ["cp", "-p", "--", f"{saved}/package.json", f"{saved}/package-lock.json",
+                                     f"{self.app_dir}/"], "npm rollback (restore the saved lockfile)")
+            run_or_raise(self.host, ["npm", "ci", "--no-audit", "--no-fund", "--prefix", self.app_dir],
+                         "npm ci (rollback)", timeout=self.timeout)
+        now = self.installed(list(previous))
+        self._install({n: v for n, v in previous.items() if now.get(n) != v}, "rollback")
+
+    def _save_manifests(self) -> None:
+        """package.json and package-lock.json (when there is one) copied to `<app_dir>/.upkeep-rollback/`."""
+        saved = f"{self.app_dir}/{SAVED}"
+        files = [f"{self.app_dir}/package.json"]
+        if self.host.run(["test", "-f", f"{self.app_dir}/package-lock.json"], check=False).exit_code == 0:
+            files.append(f"{self.app_dir}/package-lock.json")
+        run_or_raise(self.host, ["mkdir", "-p", "--", saved], "npm: save the manifests")
+        run_or_raise(self.host, ["rm", "-f", "--", f"{saved}/package.json", f"{saved}/package-lock.json"],
+                     "npm: save the manifests")
+        run_or_raise(self.host, ["cp", "-p", "--", *files, f"{saved}/"], "npm: save the manifests")
 
     def _install(self, pins: dict[str, str], what: str) -> None:
         names = check_args(_NAME, "npm package name", pins, self.host.name)

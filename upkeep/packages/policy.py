@@ -130,13 +130,23 @@ def apt_kind(name: str, current: str, candidate: str, origin: str) -> Kind:
     return "other"
 
 
-Scope = Literal["security", "all"]
+Scope = Literal["security", "dependencies", "all"]
+DEPENDENCY_MANAGERS = frozenset({"npm"})  # the application's own dependencies (the guide's Dependency Management)
+
+
+def manager_in_scope(manager: str, scope: Scope) -> bool:
+    """Whether a run of `scope` plans anything of `manager` (a dependencies run leaves the OS alone)."""
+    return scope != "dependencies" or manager in DEPENDENCY_MANAGERS
 
 
 def in_scope(updates: Iterable[PackageUpdate], scope: Scope) -> list[PackageUpdate]:
-    """The updates a run of `scope` plans: every one ("all"), or the security fixes ("security")."""
-    if scope not in ("security", "all"):
-        raise ValueError(f"unknown update scope {scope!r}: use 'security' (security fixes only) or 'all'")
+    """The updates a run of `scope` plans: every one ("all"), the security fixes ("security"), or the
+    application's dependencies ("dependencies": npm)."""
+    if scope not in ("security", "dependencies", "all"):
+        raise ValueError(f"unknown update scope {scope!r}: use 'security' (security fixes only), 'dependencies' "
+                         "(the application's npm dependencies) or 'all'")
+    if scope == "dependencies":
+        return [u for u in updates if u.manager in DEPENDENCY_MANAGERS]
     return [u for u in updates if scope == "all" or u.is_security]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from upkeep.humanize import duration
 from upkeep.packages.model import PackageUpdate
 
-UPDATE_ROUTINES = ("system-update", "security-patches")
+UPDATE_ROUTINES = ("system-update", "security-patches", "dependency-updates")
 
 
 @dataclass(frozen=True)
