@@ -44,7 +44,7 @@ from upkeep.config.models import EnvironmentConfig
 from upkeep.decisions.guard import guard_decision, step_allowed
 from upkeep.errors import FanOutError, UpkeepError, WindowClosed
 from upkeep.hosts.fanout import FanOutResult, Status, fan_out
-from upkeep.humanize import duration
+from upkeep.humanize import duration, step_times
 from upkeep.notify import Severity
 from upkeep.report import RoutineReport, StageRecord, StepStatus
 from upkeep.resources import Resources, routine_resources, use_resources
@@ -310,6 +310,8 @@ class Routine:
         status: dict[Status, StepStatus] = {Status.SUCCEEDED: "done", Status.FAILED: "failed", Status.SKIPPED: "skipped"}
         for host, outcome in result.outcomes.items():
             detail = outcome.message or _describe(outcome.value)
+            if outcome.steps:  # the time of each step the host went through
+                detail = f"{detail} (took: {step_times(outcome.steps)})" if detail else f"took: {step_times(outcome.steps)}"
             self.report.add(stage, label, status[outcome.status], host=host, detail=detail,
                             seconds=outcome.duration if outcome.started else None)
         self.logger.info("%s %s: %s", stage, label, result.summary())

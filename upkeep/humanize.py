@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 _SIZE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
@@ -72,3 +73,8 @@ def metric(name: str, value: float) -> str:
     if name.endswith("_bytes_per_s"):
         return f"{size(value)}/s"
     return f"{value:g}"
+
+
+def step_times(steps: Mapping[str, float]) -> str:
+    """How long each step took, in the order they ran: 'stop 0.4 s, apt 3.1 s, start 0.5 s, checks 210 ms'."""
+    return ", ".join(f"{name} {duration(seconds)}" for name, seconds in steps.items())

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from upkeep.stages import Stage
 
+DETAIL_CHARS = 320  # a table cell: what happened, why, and how long each step took; the rest is in the run's log
+
 StepStatus = Literal["planned", "done", "skipped", "failed", "rolled back"]
 
 
@@ -103,7 +105,8 @@ class RoutineReport:
                 lines += ["| step | host | status | time | detail |", "|---|---|---|---|---|"]
                 for s in rows:
                     t = f"{s.seconds:.2f}s" if s.seconds is not None else ""
-                    detail = s.detail.replace("|", "\\|").replace("\n", " ")[:200]
+                    detail = s.detail.replace("|", "\\|").replace("\n", " ")
+                    detail = detail if len(detail) <= DETAIL_CHARS else detail[: DETAIL_CHARS - 1] + "…"
                     lines.append(f"| {s.name} | {s.host or '-'} | {s.status} | {t} | {detail} |")
                 lines.append("")
         return "\n".join(lines)

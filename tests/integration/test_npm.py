@@ -5,6 +5,7 @@ first versions; npm run over SSH as the login user, offline (the registry is on 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,6 +86,10 @@ def test_a_dependencies_run_applies_patch_and_minor_and_holds_the_major(stack: S
     assert "em-client 1.0.0 → 2.0.0 (major)" in text and "needs approval" in text  # held for review
     assert "| apt |" not in text and "| sandbox |" not in text  # no OS plan
     assert "npm: npm prune" in text
+    # time per step on each host, in the order the steps ran
+    took = r"\| update \| host1 \| done \| [0-9.]+s \| [^|]*\(took: stop {t}, npm {t}, start {t}, checks {t}\)"
+    assert re.search(took.format(t=r"[0-9.]+ m?s"), text), text
+    assert f"(minor) from registry {stack.npm_registry_url}/: automatic" in text  # where the version comes from
 
 
 def test_a_failed_check_after_an_npm_update_restores_the_lockfile(stack: Stack, apps: dict[str, Path],
@@ -102,3 +107,5 @@ def test_a_failed_check_after_an_npm_update_restores_the_lockfile(stack: Stack, 
     assert (apps["host2"] / "package-lock.json").read_text() == before["host2"]
     text = report_of(state.state_details.flow_run_id).data
     assert "| em-format | host2 | rolled back |" in text and "npm: back to 1.0.0" in text
+    assert re.search(r"\| update \| host2 \| failed \| [0-9.]+s \| [^|]*took: stop [^|]*npm rollback [0-9.]+ m?s"
+                     r"[^|]*checks after rollback", text), text

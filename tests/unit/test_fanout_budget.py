@@ -1,5 +1,7 @@
 """Error-budget arithmetic (pure)."""
 
+import time
+
 import pytest
 
 from upkeep.hosts import error_allowance
@@ -63,3 +65,29 @@ def test_merged_adds_earlier_outcomes_in_the_given_order() -> None:
     earlier = {"b": Outcome("b", Status.SUCCEEDED, value="B", reason="done in an earlier attempt")}
     merged = now.merged(earlier, ["a", "b", "c"])
     assert list(merged.outcomes) == ["a", "b", "c"] and merged.outcomes["b"].message == "done in an earlier attempt"
+
+
+def test_each_host_gets_the_time_of_its_own_steps() -> None:
+    from upkeep.hosts.fanout import fan_out, timed_step
+    from upkeep.humanize import step_times
+
+    def action(host: str) -> str:
+        with timed_step("stop"):
+            time.sleep(0.01)
+        with timed_step("apt"):
+            time.sleep(0.03 if host == "b" else 0.0)
+        with timed_step("stop"):  # a step that repeats is summed
+            time.sleep(0.01)
+        if host == "c":
+            with timed_step("checks"):
+                raise RuntimeError("unhealthy")
+        return host
+
+    result = fan_out({h: h for h in "abc"}, action, max_concurrency=3, max_errors=None)
+    steps = {h: o.steps for h, o in result.outcomes.items()}
+    assert list(steps["a"]) == ["stop", "apt"] and steps["a"]["stop"] >= 0.02 and steps["a"]["apt"] < 0.02
+    assert steps["b"]["apt"] >= 0.03  # its own, not another host's
+    assert list(steps["c"]) == ["stop", "apt", "checks"]  # kept when the step raised
+    assert step_times({"stop": 0.4, "apt": 3.14, "checks": 0.21}) == "stop 400 ms, apt 3.1 s, checks 210 ms"
+    with timed_step("outside"):  # outside a fan-out: nothing to count toward, nothing breaks
+        pass

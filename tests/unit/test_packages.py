@@ -360,10 +360,13 @@ def test_npm_prune_is_described_for_the_report() -> None:
 
 def test_npm_driver_commands() -> None:
     outdated = fixture("npm-outdated.json")
-    host = FakeHost(lambda argv: (1, outdated, "") if "outdated" in argv else (0, fixture("npm-ls.json"), ""))
+    host = FakeHost(lambda argv: (1, outdated, "") if "outdated" in argv else (0, "https://npm.example/\n", "")
+                    if "config" in argv else (0, fixture("npm-ls.json"), ""))
     driver = NpmDriver(host, "/srv/app")
     assert isinstance(driver, PackageDriver)
     updates = driver.outdated()  # exit code 1 means "something is outdated", not an error
+    assert host.calls[-2] == ["npm", "config", "get", "registry", "--prefix", "/srv/app"]
+    assert {u.source for u in updates} == {"registry https://npm.example/"}  # where the versions come from
     assert host.calls[-1] == ["npm", "outdated", "--json", "--prefix", "/srv/app"] and len(updates) == 6
     assert driver.installed(["ms", "nope"]) == {"ms": "2.1.2"}
     assert host.calls[-1] == ["npm", "ls", "--json", "--depth=0", "--prefix", "/srv/app"]
@@ -392,7 +395,8 @@ def test_npm_driver_commands() -> None:
         driver.rollback({"ms": "latest; rm -rf /"})
     with pytest.raises(PackageError, match="invalid npm app_dir"):
         NpmDriver(host, "--global")
-    broken = NpmDriver(FakeHost(lambda argv: (254, "", "npm error code ENOENT"), name="app2"), "/srv/app")
+    broken = NpmDriver(FakeHost(lambda argv: (0, "https://npm.example/", "") if "config" in argv
+                                else (254, "", "npm error code ENOENT"), name="app2"), "/srv/app")
     with pytest.raises(PackageError, match="app2: npm outdated failed"):
         broken.outdated()
 

@@ -7,7 +7,8 @@ Semantics (those of AWS SSM's MaxConcurrency / MaxErrors):
   once the number of failed hosts **exceeds** it, no new host is started — hosts already
   running finish, the rest are reported `skipped`. ``max_errors=0`` stops after the first failure;
   ``None`` never stops early;
-* the result maps every host to its outcome (succeeded / failed / skipped, value or error, timing);
+* the result maps every host to its outcome (succeeded / failed / skipped, value or error, timing; the
+  time of each named step the action marks with `timed_step`);
   `FanOutResult.raise_on_failure()` raises one `FanOutError` when anything failed — after every
   scheduled host has finished.
 """
@@ -17,8 +18,9 @@ from __future__ import annotations
 import contextvars
 import pickle
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
@@ -44,10 +46,31 @@ class Outcome(Generic[T]):
     started: float | None = None
     duration: float = 0.0
     reason: str = ""
+    steps: Mapping[str, float] = field(default_factory=dict)  # step → seconds (what the action marked: timed_step)
 
     @property
     def message(self) -> str:
         return str(self.error) if self.error else self.reason
+
+
+_STEPS: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("upkeep_fanout_steps", default=None)
+
+
+@contextmanager
+def timed_step(name: str) -> Iterator[None]:
+    """Count the time spent inside toward step `name` of the host the fan-out is running (summed when
+    the step repeats; kept when it raises); nothing outside a fan-out."""
+    steps, started = _STEPS.get(), time.monotonic()
+    try:
+        yield
+    finally:
+        if steps is not None:
+            steps[name] = steps.get(name, 0.0) + time.monotonic() - started
+
+
+def _timed(action: Callable[[Any], T], host: Any, steps: dict[str, float]) -> T:
+    _STEPS.set(steps)  # inside the host's own copy of the context
+    return action(host)
 
 
 @dataclass
@@ -163,7 +186,7 @@ def fan_out(
     allowed = error_allowance(max_errors, len(items))
     result: FanOutResult[T] = FanOutResult()
     pending = list(items.items())
-    running: dict[Future[T], tuple[str, float]] = {}
+    running: dict[Future[T], tuple[str, float, dict[str, float]]] = {}
     failures = 0
 
     def record(outcome: Outcome[T]) -> None:
@@ -176,19 +199,21 @@ def fan_out(
             while pending and len(running) < max_concurrency and not result.stopped_early:
                 name, host = pending.pop(0)
                 # each host runs in a copy of the caller's context (so e.g. a Prefect flow run is visible)
-                running[pool.submit(contextvars.copy_context().run, action, host)] = (name, time.monotonic())
+                steps: dict[str, float] = {}
+                fut = pool.submit(contextvars.copy_context().run, _timed, action, host, steps)
+                running[fut] = (name, time.monotonic(), steps)
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
-                name, started = running.pop(fut)
+                name, started, steps = running.pop(fut)
                 elapsed = time.monotonic() - started
                 exc = fut.exception()
                 if exc is None:
-                    record(Outcome(name, Status.SUCCEEDED, value=fut.result(), started=started, duration=elapsed))
+                    record(Outcome(name, Status.SUCCEEDED, value=fut.result(), started=started, duration=elapsed, steps=steps))
                 else:
                     failures += 1
-                    record(Outcome(name, Status.FAILED, error=exc, started=started, duration=elapsed))
+                    record(Outcome(name, Status.FAILED, error=exc, started=started, duration=elapsed, steps=steps))
                     if allowed is not None and failures > allowed:
                         result.stopped_early = True
             if result.stopped_early and pending:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from upkeep.config.models import PackageSource
 from upkeep.config.render import host_path, render
 from upkeep.decisions.disk import DiskVerdict, disk_verdicts
+from upkeep.hosts.fanout import timed_step
 from upkeep.log import run_logger
 from upkeep.operations import run_service_command, verify_host
 from upkeep.packages.apt import AptDriver
@@ -71,19 +72,23 @@ class InventoryHostOps:
         self.logger = run_logger()
 
     def service(self, service: str, action: str) -> None:
-        run_service_command(self.res, self.host, service, action)
+        with timed_step(action):
+            run_service_command(self.res, self.host, service, action)
 
     def apply(self, manager: str, updates: list[PackageUpdate]) -> dict[str, str]:
         self.logger.info("%s: %s: applying %s", self.host, manager, ", ".join(u.describe() for u in updates))
-        self.drivers[manager].apply(updates)
-        return self.drivers[manager].installed([u.name for u in updates])
+        with timed_step(manager):
+            self.drivers[manager].apply(updates)
+            return self.drivers[manager].installed([u.name for u in updates])
 
     def rollback(self, manager: str, versions: dict[str, str]) -> dict[str, str]:
         self.logger.warning("%s: %s: rolling back %s", self.host, manager, ", ".join(f"{n}={v}" for n, v in versions.items()))
-        self.drivers[manager].rollback(versions)
-        return self.drivers[manager].installed(list(versions))
+        with timed_step(f"{manager} rollback"):
+            self.drivers[manager].rollback(versions)
+            return self.drivers[manager].installed(list(versions))
 
     def verify(self, services: Sequence[str], stage: str) -> None:
-        verify_host(self.res, self.host, services, self.attempts, self.base_delay)
+        with timed_step("checks" if stage == "post" else f"checks after {stage}"):
+            verify_host(self.res, self.host, services, self.attempts, self.base_delay)
         if services:
             self.logger.info("%s: %s checks passed (%s)", self.host, stage, ", ".join(services))

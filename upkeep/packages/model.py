@@ -30,7 +30,7 @@ class PackageUpdate:
     """One package that can move from `current` to `candidate`.
 
     `kind` drives the approval policy (`approval_needed`, explained in `upkeep.packages.policy`); `source` is
-    where the candidate comes from (an apt suite such as "bookworm-security", an npm dependent).
+    where the candidate comes from (an apt suite such as "bookworm-security", the npm registry).
     """
 
     manager: str

@@ -41,14 +41,15 @@ def _load(text: str, what: str) -> dict[str, Any]:
     return data
 
 
-def parse_npm_outdated(text: str) -> list[PackageUpdate]:
+def parse_npm_outdated(text: str, source: str | None = None) -> list[PackageUpdate]:
     """Updates from `npm outdated --json`: name → {current, wanted, latest, dependent, location}.
 
     A dependency that is not installed (no "current") or already at `latest` is skipped; a
     value that is a list (one entry per location) uses its first installed entry. When `wanted`
     (the newest version the declared range allows) is a patch or minor move short of `latest`, it
     is listed too, before `latest`: it goes ahead on its own while `latest` waits for an approval
-    (`split_plan` applies one candidate per package, the newest that may go ahead).
+    (`split_plan` applies one candidate per package, the newest that may go ahead). Each update's source is
+    `source` (the registry the versions come from) when given, else the dependent project.
     """
     updates: list[PackageUpdate] = []
     for name, info in sorted(_load(text, "npm outdated").items()):
@@ -59,9 +60,9 @@ def parse_npm_outdated(text: str) -> list[PackageUpdate]:
         current, latest, wanted = str(entry["current"]), str(entry["latest"]), str(entry.get("wanted") or "")
         if wanted not in ("", current, latest) and classify_semver(current, wanted) in ("patch", "minor"):
             updates.append(PackageUpdate(MANAGER, name, current, wanted, classify_semver(current, wanted),
-                                         str(entry.get("dependent", ""))))
+                                         source if source is not None else str(entry.get("dependent", ""))))
         updates.append(PackageUpdate(MANAGER, name, current, latest, classify_semver(current, latest),
-                                     str(entry.get("dependent", ""))))
+                                     source if source is not None else str(entry.get("dependent", ""))))
     return updates
 
 
@@ -94,11 +95,13 @@ class NpmDriver:
         self.timeout = timeout
 
     def outdated(self) -> list[PackageUpdate]:
-        """The outdated dependencies, each as an update to its latest version."""
+        """The outdated dependencies, each as an update to its latest version, from the app's registry."""
+        registry = run_or_raise(self.host, ["npm", "config", "get", "registry", "--prefix", self.app_dir],
+                                "npm config get registry", timeout=self.timeout).stdout.strip()
         argv = ["npm", "outdated", "--json", "--prefix", self.app_dir]
         result = run_or_raise(self.host, argv, "npm outdated", timeout=self.timeout, ok_codes=(0, 1))
         try:
-            return parse_npm_outdated(result.stdout)
+            return parse_npm_outdated(result.stdout, f"registry {registry}" if registry else None)
         except PackageError as exc:
             raise PackageError(str(exc), host=self.host.name) from exc
 
