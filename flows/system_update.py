@@ -77,7 +77,7 @@ def system_update(environment: str = "development", config: str | None = None, h
             r.report.facts["applied"] = _applied(jobs, done)
         with r.stage("post"):
             updated = [h for h in jobs if h in done.succeeded]
-            r.fan_out(clean_up, updated, managers=sorted({x.manager for h in updated for x in jobs[h]}))
+            r.group(clean_up, updated, managers=sorted({x.manager for h in updated for x in jobs[h]}))
         r.notify(f"update complete on {len(done.succeeded)} host(s)")
         return {h: o.value for h, o in done.succeeded.items()}
 

@@ -72,14 +72,19 @@ def plan_updates(hosts: list[str], scope: Scope) -> FanOutResult[list[PackageUpd
     return group_result(result)
 
 
-@step("clean-up", run_name="clean-up[{host}]")
-def clean_up(host: str, managers: list[str]) -> str:
-    """After a host updated well (a rollback may still have needed the downloaded packages): each manager's
-    clean-up (apt: autoremove, listed first, and clean); one sentence for the report."""
-    drivers = drivers_for(resources(), host)
-    said = [f"{m}: {drivers[m].cleanup()}" for m in managers if m in drivers]
-    get_run_logger().info("%s: clean-up: %s", host, "; ".join(said))
-    return "; ".join(said)
+@step("clean-up")
+def clean_up(hosts: list[str], managers: list[str]) -> FanOutResult[str]:
+    """After the hosts updated well (a rollback may still have needed the downloaded packages): each manager's
+    clean-up on each host (apt: autoremove, listed first, and clean; npm: prune); a sentence per host."""
+    res = resources()
+
+    def one(host: str) -> str:
+        drivers = drivers_for(res, host)
+        return "; ".join(f"{m}: {drivers[m].cleanup()}" for m in managers if m in drivers)
+
+    result = _group(res, hosts, one)
+    get_run_logger().info("clean-up (%s): %s", ", ".join(managers), result.summary())
+    return group_result(result)
 
 
 @step("rolling-update", retries=0)
