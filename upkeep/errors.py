@@ -142,7 +142,8 @@ class RotationError(HostError):
 
 
 class ArchiveError(UpkeepError):
-    """A rotated log could not be archived to (or verified in) the object store; the local copy is kept."""
+    """A rotated log, or a database's stale documents, could not be archived to (or verified in) the object
+    store; the local copy is kept, no document is deleted."""
 
 
 class LogArchiveError(UpkeepError):
