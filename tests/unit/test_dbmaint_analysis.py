@@ -64,7 +64,7 @@ def test_a_counter_reset_between_snapshots_restarts_the_quiet_time() -> None:
 
 def test_protected_indexes_are_never_proposed() -> None:
     snaps = [snapshot("indexstats-1.json"), snapshot("indexstats-2.json")]
-    verdict = unused_indexes(snaps, WEEK, protected=["eventmanager.events.status_1", "legacy_ref_1"])
+    verdict = unused_indexes(snaps, WEEK, protected=["eventmanager.events.status_1", "events.legacy_ref_1"])
     assert verdict.unused == []
     kept = verdict.kept
     assert kept["eventmanager.events.status_1"] == kept["eventmanager.events.legacy_ref_1"] == "listed as protected"

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator, model_validator
 
+from upkeep.config.database import DatabaseMaintenanceConfig
 from upkeep.config.secrets import SecretRef
 from upkeep.config.units import Duration, Size
 from upkeep.errors import ConfigError
@@ -124,6 +125,8 @@ class S3Config(Model):
     secret_access_key: SecretRef | None = None
     logs: S3Location | None = None
     backups: S3Location | None = None
+    archive: S3Location | None = Field(None, description="where database maintenance archives stale documents before "
+                                       "deleting them")
     records: S3Location | None = Field(None, description="durable run records (default: the backups bucket, "
                                                          "prefix <backups prefix>_runs/)")
 
@@ -480,6 +483,8 @@ class EnvironmentConfig(Model):
     dr: DrConfig | None = None
     monitoring: MonitoringConfig | None = None
     updates: UpdatesConfig = UpdatesConfig()
+    database_maintenance: DatabaseMaintenanceConfig | None = Field(None, description="the weekly database maintenance "
+                                                                   "(default: none: the routine reports it is not configured)")
     become: Become | None = Field(None, description="how package commands get root (default: none: the login "
                                   "user runs them, so it must be root or own the apt root)")
     emergency_preapproved: list[EmergencyAction] = Field(
@@ -526,6 +531,22 @@ class EnvironmentConfig(Model):
             raise ValueError("dr.mongodb.databases must list one target database per mongodb.databases entry, in order")
         if self.dr is not None and self.dr.host not in {h.name for h in self.hosts}:
             raise ValueError(f"dr.host {self.dr.host!r} is not one of this environment's hosts")
+        return self
+
+    @model_validator(mode="after")
+    def _database_maintenance(self) -> EnvironmentConfig:
+        dm = self.database_maintenance
+        if dm is None:
+            return self
+        if self.mongodb is None:
+            raise ValueError("database_maintenance needs mongodb (uri and databases) in the same environment")
+        if dm.database is not None and dm.database not in self.mongodb.databases:
+            raise ValueError(f"database_maintenance.database {dm.database!r} is not one of mongodb.databases "
+                             f"({', '.join(self.mongodb.databases)})")
+        archiving = [r.collection for r in dm.stale_data if r.archive]
+        if archiving and (self.s3 is None or self.s3.archive is None):
+            raise ValueError(f"database_maintenance.stale_data archives {', '.join(archiving)} first, but s3.archive is "
+                             "not set: add s3.archive.bucket, or set archive: false on a rule that may delete without a copy")
         return self
 
     @model_validator(mode="after")

@@ -95,7 +95,7 @@ def protection(ix: IndexUsage, protected: Iterable[str]) -> str | None:
         return "unique: it enforces a constraint, not just speed"
     if ix.ttl:
         return "TTL: it expires documents"
-    if ix.id in set(protected) or ix.name in set(protected):
+    if {ix.name, ix.id, f"{ix.ns.split('.', 1)[-1]}.{ix.name}"} & set(protected):
         return "listed as protected"
     return None
 
