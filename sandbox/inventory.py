@@ -128,6 +128,13 @@ def sandbox_inventory(stack: StackView) -> dict[str, Any]:
             "secret_access_key": "env:UPKEEP_SANDBOX_S3_SECRET",
             "logs": {"bucket": "upkeep-logs", "prefix": "event-manager/"},
             "backups": {"bucket": "upkeep-backups", "prefix": "event-manager/"},
+            "archive": {"bucket": "upkeep-archive", "prefix": "event-manager/"},
+        }
+    if "s3" in stack.ports and "mongo" in stack.ports:
+        env["database_maintenance"] = {  # a dry run unless started with dry_run false: the demo deletes nothing
+            "stale_data": [{"collection": "events", "date_field": "starts", "older_than": "300d"},
+                           {"collection": "sessions", "date_field": "expires", "older_than": "30d", "archive": False}],
+            "batch": 200, "chunk_documents": 500, "unused_index_age": "7d",
         }
     inventory: dict[str, Any] = {"version": 1}
     if fleet is not None:

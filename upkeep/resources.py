@@ -32,6 +32,7 @@ from upkeep.notify import LogNotifier, Notifier, Routes, SlackNotifier
 
 if TYPE_CHECKING:
     from upkeep.backup.store import BackupStore
+    from upkeep.dbmaint.archive import DataArchive
     from upkeep.monitoring.store import MonitoringStore
     from upkeep.rotation.archive import LogArchive
     from upkeep.runrecords import RunRecordStore
@@ -130,6 +131,13 @@ class Resources:
         if cfg is None or cfg.backups is None:
             raise ConfigError(f"environments.{self.environment}.s3.backups is not configured; add a bucket for backups")
         return BackupStore(self.s3, cfg.backups.bucket, cfg.backups.prefix)
+
+    def data_archive(self) -> DataArchive | None:
+        """Where database maintenance archives stale documents (s3.archive); None when it is not configured."""
+        from upkeep.dbmaint.archive import DataArchive
+
+        cfg = self.env.s3
+        return DataArchive(self.s3, cfg.archive.bucket, cfg.archive.prefix, self.environment) if cfg and cfg.archive else None
 
     def log_archive(self) -> LogArchive | None:
         """Where rotated logs are archived (s3.logs); None when it is not configured."""

@@ -63,6 +63,9 @@ SECURITY_PATCHES = _spec("security-patches", "flows/system_update.py:system_upda
 DEPENDENCY_UPDATES = _spec("dependency-updates", "flows/system_update.py:system_update", True, "weekly",
                            "The application's npm dependencies: patch and minor automatic, major approved",
                            flow="system-update", scope="dependencies")
+DATABASE_MAINTENANCE = _spec("database-maintenance", "flows/database_maintenance.py:database_maintenance", True, "weekly",
+                             "MongoDB: stale data archived then removed, old sessions, index health, validate, compact "
+                             "(a dry run unless started with dry_run false)")
 HEALTH_CHECK = _spec("health-check", "flows/health_check.py:health_check", False, "minutely",
                      "Probe services, database and hosts; alert rules with durations; auto-recovery")
 EMERGENCY_RECOVERY = _spec("emergency-recovery", "flows/emergency_recovery.py:emergency_recovery", True, None,
@@ -89,7 +92,7 @@ PRUNE_RUNS = _spec("prune-runs", "flows/prune_runs.py:prune_runs", False, "daily
 
 ROUTINES: tuple[RoutineSpec, ...] = (
     DISK_CHECK, CLEAR_CACHE, BACKUP, VERIFY_BACKUP, DR_TEST, SYSTEM_UPDATE, SECURITY_PATCHES, DEPENDENCY_UPDATES,
-    HEALTH_CHECK,
+    DATABASE_MAINTENANCE, HEALTH_CHECK,
     EMERGENCY_RECOVERY, DAILY_MAINTENANCE, WEEKLY_MAINTENANCE, MONTHLY_MAINTENANCE, QUARTERLY_MAINTENANCE, PRUNE_RUNS,
     LOG_ROTATION, CLEAN_TEMP, LOG_ANALYSIS,
 )

@@ -112,7 +112,7 @@ def test_check_config_reports_schedules_that_differ_from_the_windows(tmp_path: P
     out, err = capsys.readouterr()
     assert "inventory OK" in out
     assert "warning (exit 0; --strict makes it an error): prefect.yaml disagrees with the inventory's windows " \
-           "(3 difference(s))" in err
+           "(4 difference(s))" in err
     assert '  weekly-maintenance-production: prefect.yaml says "0 2 * * 0" UTC; the inventory\'s production window ' \
            'implies "0 3 * * 6" Europe/Berlin\n' in err
     assert f"fix: `upkeep deployments --write --config {site}`" in err

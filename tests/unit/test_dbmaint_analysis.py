@@ -10,7 +10,7 @@ from pathlib import Path
 from bson import json_util
 
 from upkeep.dbmaint.collections import CollectionStats, compact_candidates, fingerprint, growth, parse_coll_stats, slow_shapes
-from upkeep.dbmaint.indexes import NOT_AVAILABLE, IndexSnapshot, parse_index_stats, redundant_indexes, unused_indexes
+from upkeep.dbmaint.indexes import NOT_AVAILABLE, IndexSnapshot, index_plan, parse_index_stats, redundant_indexes, unused_indexes
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "mongodb"
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
@@ -118,3 +118,18 @@ def test_slow_query_shapes_from_the_profiler() -> None:
     assert "pipeline ['$match', '$group']" in df.iloc[1]["shape"]
     assert list(df["shape"])[-1].startswith("query eventmanager.users")
     assert slow_shapes([]).empty
+
+
+def test_an_unused_index_is_hidden_first_and_dropped_on_a_later_run() -> None:
+    verdict = unused_indexes([snapshot("indexstats-1.json"), snapshot("indexstats-2.json")], WEEK)
+    existing = [ix.id for ix in snapshot("indexstats-2.json").indexes]
+    first = index_plan(verdict, {}, existing, NOW, "approve")
+    assert {u.index.name for u in first.hide} == {"status_1", "legacy_ref_1"} and first.drop == []
+    hidden = {"eventmanager.events.status_1": NOW - WEEK, "eventmanager.events.gone_1": NOW - WEEK}
+    later = index_plan(verdict, hidden, existing, NOW, "approve")
+    assert [u.index.name for u in later.drop] == ["status_1"] and [u.index.name for u in later.hide] == ["legacy_ref_1"]
+    assert later.forget == ["eventmanager.events.gone_1"]  # dropped by hand meanwhile
+    never = index_plan(verdict, hidden, existing, NOW, "never")
+    assert never.hide == never.drop == []
+    secantus = unused_indexes([], WEEK)
+    assert index_plan(secantus, {}, existing, NOW, "auto").hide == []  # no counters: never anything

@@ -106,12 +106,14 @@ def test_the_checked_in_prefect_yaml_is_the_example_inventorys() -> None:
 def test_differences_name_the_deployment_and_both_schedules() -> None:
     checked_in = yaml.safe_load(PREFECT_YAML.read_text())
     lines = schedule_differences(site(production=BERLIN_SATURDAY), checked_in)
-    assert len(lines) == 3, lines  # the three scheduled disruptive production deployments
+    assert len(lines) == 4, lines  # the four scheduled disruptive production deployments
     assert ('weekly-maintenance-production: prefect.yaml says "0 2 * * 0" UTC; '
             'the inventory\'s production window implies "0 3 * * 6" Europe/Berlin') in lines
     assert ('system-update-production: prefect.yaml says "0 2 1-7 * 0" UTC (day_or: false); '
             'the inventory\'s production window implies "0 3 1-7 * 6" Europe/Berlin (day_or: false)') in lines
     assert ('dependency-updates-production: prefect.yaml says "0 2 * * 0" UTC; '
+            'the inventory\'s production window implies "0 3 * * 6" Europe/Berlin') in lines
+    assert ('database-maintenance-production: prefect.yaml says "0 2 * * 0" UTC; '
             'the inventory\'s production window implies "0 3 * * 6" Europe/Berlin') in lines
 
 

@@ -62,6 +62,15 @@ class DataArchive:
     def folder(self, database: str, collection: str, archive_id: str = "") -> str:
         return f"{self.prefix}{self.environment}/{database}/{collection}/" + (f"{archive_id}/" if archive_id else "")
 
+    def ensure_bucket(self) -> None:
+        try:
+            self.s3.head_bucket(Bucket=self.bucket)
+        except Exception:  # noqa: BLE001 - missing (404) or not ours: creating it says which
+            try:
+                self.s3.create_bucket(Bucket=self.bucket)
+            except Exception as exc:  # noqa: BLE001
+                raise ArchiveError(f"archive bucket {self.bucket}: {exc}") from exc
+
     def put(self, key: str, data: bytes, sha256: bytes) -> None:
         try:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ChecksumSHA256=base64.b64encode(sha256).decode())
@@ -204,14 +213,18 @@ class RuleResult:
     resumed: int = 0  # documents deleted from archives an earlier run left `archived`
     archives: list[str] | None = None  # the manifests' folders written or finished
 
-    def describe(self) -> str:
+    def describe(self, planned: bool = False) -> str:
+        """One sentence: what the rule matched and what became of it (or, `planned`, what a run would do)."""
         r = self.rule
-        what = f"{r.collection}: {self.matching} document(s) with {r.date_field} older than {_age(r.older_than)}"
+        what = f"{r.collection}: {self.matching:,} document(s) with {r.date_field} older than {_age(r.older_than)}"
         if self.resumed:
-            what += f"; finished an earlier run's archive: {self.resumed} deleted"
+            what += f"; finished an earlier run's archive: {self.resumed:,} deleted"
+        if planned:
+            return what + ("; a run archives them to S3, verifies the archive, then deletes them" if r.archive
+                           else "; a run deletes them (not archived: the rule says so)")
         if r.archive:
-            return what + f"; {self.archived} archived to S3 and verified, {self.deleted} deleted"
-        return what + f"; {self.deleted} deleted (not archived: the rule says so)"
+            return what + f"; {self.archived:,} archived to S3 and verified, {self.deleted:,} deleted"
+        return what + f"; {self.deleted:,} deleted (not archived: the rule says so)"
 
 
 def _age(d: timedelta) -> str:

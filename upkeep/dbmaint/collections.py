@@ -46,15 +46,15 @@ class Growth:
     days: float
 
 
-def growth(history: Sequence[tuple[datetime, Sequence[CollectionStats]]], top: int = 5) -> list[Growth]:
+def growth(history: Sequence[tuple[datetime, Sequence[CollectionStats]]], top: int = 5, min_days: float = 1.0) -> list[Growth]:
     """The fastest-growing collections (bytes per day, largest first) between the oldest and newest snapshot
-    that both have them; none from a single snapshot."""
+    that both have them; none from a single snapshot or from snapshots less than `min_days` apart."""
     ordered = sorted(history, key=lambda h: h[0])
     if len(ordered) < 2:
         return []
     (t0, first), (t1, last) = ordered[0], ordered[-1]
     days = (t1 - t0).total_seconds() / 86400
-    if days <= 0:
+    if days < min_days or days <= 0:
         return []
     before = {c.ns: c for c in first}
     out = [Growth(c.ns, (c.size - before[c.ns].size) / days, (c.count - before[c.ns].count) / days, days)

@@ -171,3 +171,28 @@ def redundant_indexes(indexes: Iterable[IndexUsage]) -> dict[str, str]:
 def _days(d: timedelta) -> str:
     days = d.total_seconds() / 86400
     return f"{days:.0f} days" if days >= 2 else f"{d.total_seconds() / 3600:.0f} h"
+
+
+@dataclass
+class IndexPlan:
+    """What this run does with unused indexes: hide the newly unused; drop (approved or automatic) those it hid
+    on an earlier run that are still unused; forget hidden ones that no longer exist."""
+
+    hide: list[UnusedIndex] = field(default_factory=list)
+    drop: list[UnusedIndex] = field(default_factory=list)
+    forget: list[str] = field(default_factory=list)
+
+
+def index_plan(verdict: UsageVerdict, hidden: Mapping[str, datetime], existing: Iterable[str], now: datetime,
+               policy: str) -> IndexPlan:
+    """Hide first, drop on a later run (Atlas: hide an index before dropping it); `policy` "never" plans nothing."""
+    plan = IndexPlan(forget=sorted(set(hidden) - set(existing)))
+    if policy == "never" or not verdict.available:
+        return plan
+    for u in verdict.unused:
+        when = hidden.get(u.index.id)
+        if when is None:
+            plan.hide.append(u)
+        elif when < now:
+            plan.drop.append(u)
+    return plan

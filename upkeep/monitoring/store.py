@@ -89,6 +89,33 @@ class MonitoringStore:
             out.update({h: f"{lock['routine']} run {lock['run']}" for h in lock["hosts"]})
         return out
 
+    # -- database maintenance: statistics snapshots, hidden indexes --------------------------------
+    def save_db_snapshot(self, env: str, snapshot: dict[str, Any]) -> None:
+        try:
+            self.db.db_snapshots.insert_one({"env": env, **snapshot})
+        except PyMongoError as exc:
+            raise MonitoringStoreError(f"cannot keep the database statistics snapshot: {exc}") from exc
+
+    def db_snapshots(self, env: str, database: str, since: datetime) -> list[dict[str, Any]]:
+        """The database's snapshots taken since `since`, oldest first."""
+        try:
+            found = self.db.db_snapshots.find({"env": env, "database": database, "taken_at": {"$gte": since}},
+                                              {"_id": 0}, sort=[("taken_at", 1)])
+            return [{**d, "taken_at": _aware(d["taken_at"])} for d in found]
+        except PyMongoError as exc:
+            raise MonitoringStoreError(f"cannot read the database statistics snapshots: {exc}") from exc
+
+    def hidden_indexes(self, env: str) -> dict[str, datetime]:
+        """index id (db.collection.name) → when Upkeep hid it."""
+        return {d["index"]: _aware(d["hidden_at"]) for d in self.db.hidden_indexes.find({"env": env})}
+
+    def mark_hidden(self, env: str, index: str, at: datetime, hidden: bool = True) -> None:
+        if hidden:
+            self.db.hidden_indexes.replace_one({"env": env, "index": index}, {"env": env, "index": index, "hidden_at": at},
+                                               upsert=True)
+        else:
+            self.db.hidden_indexes.delete_one({"env": env, "index": index})
+
     # -- incidents --------------------------------------------------------------------------------
     def open_incident(self, env: str, record: dict[str, Any]) -> None:
         self.db.incidents.insert_one({"env": env, **record})

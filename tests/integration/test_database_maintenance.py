@@ -1,0 +1,106 @@
+"""The database_maintenance flow on SecantusDB and SeaweedFS: a dry run plans and changes nothing; a real run
+archives then deletes exactly per rule; a wrong rule stops it before anything runs; what the server lacks is
+reported as such."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pymongo
+import pytest
+import yaml
+
+from flows.database_maintenance import database_maintenance
+from sandbox.stack import Stack
+from tests.helpers import inventory_variant, report_of
+from upkeep.dbmaint.indexes import NOT_AVAILABLE
+
+pytestmark = pytest.mark.stack
+DB = "upkeep_dm_test"
+
+
+@pytest.fixture
+def db(stack: Stack) -> Iterator[Any]:
+    """120 events (every 3rd a draft), one every 5 days back from now, and 50 sessions (half expired long ago)."""
+    client: Any = pymongo.MongoClient(stack.mongo_uri, tz_aware=True)
+    client.drop_database(DB)
+    d = client[DB]
+    now = datetime.now(UTC)
+    d.events.insert_many([{"name": f"event {i}", "state": "draft" if i % 3 == 0 else "done",
+                           "starts": now - timedelta(days=5 * i)} for i in range(120)])
+    d.events.create_index([("state", 1)], name="state_1")
+    d.events.create_index([("state", 1), ("starts", -1)], name="state_1_starts_-1")
+    d.sessions.insert_many([{"user": i, "expires": now - timedelta(days=60 if i % 2 else 0, hours=-1)} for i in range(50)])
+    yield d
+    client.drop_database(DB)
+    client.close()
+
+
+def config(stack: Stack, tmp_path: Path, **dm: Any) -> str:
+    data = yaml.safe_load(stack.inventory_path.read_text())
+    env = data["environments"]["development"]
+    rules = [{"collection": "events", "date_field": "starts", "older_than": "300d", "filter": {"state": "done"}},
+             {"collection": "sessions", "date_field": "expires", "older_than": "30d", "archive": False}]
+    dr = {**env["dr"], "mongodb": {**env["dr"]["mongodb"], "databases": ["eventmanager_dr", f"{DB}_dr"]}}
+    return inventory_variant(stack, tmp_path / "dm.yaml", "development", dr=dr,
+                             mongodb={**env["mongodb"], "databases": ["eventmanager", DB]},
+                             database_maintenance={**env["database_maintenance"], "database": DB, "stale_data": rules,
+                                                   "backup_max_age": "30d", **dm})
+
+
+def stale_events(db: Any) -> int:
+    return int(db.events.count_documents({"state": "done", "starts": {"$lt": datetime.now(UTC) - timedelta(days=300)}}))
+
+
+def test_a_dry_run_plans_and_changes_nothing(stack: Stack, db: Any, tmp_path: Path) -> None:
+    events, sessions = db.events.count_documents({}), db.sessions.count_documents({})
+    state = database_maintenance(environment="development", config=config(stack, tmp_path), return_state=True)
+    assert state.is_completed(), state.message
+    assert state.result() == {"matching": {"events": stale_events(db), "sessions": 25}}
+    assert (db.events.count_documents({}), db.sessions.count_documents({})) == (events, sessions)
+    text = report_of(state.state_details.flow_run_id).data
+    assert "dry run: plan published, nothing deleted or changed" in text
+    assert f"events: {stale_events(db)} document(s) with starts older than 300 days" in text
+    assert NOT_AVAILABLE in text and "| unused index |" not in text  # SecantusDB has no counters: nothing proposed
+    assert f"| redundant index | {DB}.events.state_1 | planned |" in text and "a prefix of state_1_starts_-1" in text
+    assert "free storage not available on this server" in text
+
+
+def test_a_run_archives_then_deletes_exactly_per_rule(stack: Stack, db: Any, tmp_path: Path) -> None:
+    stale = stale_events(db)
+    assert stale > 0
+    state = database_maintenance(environment="development", config=config(stack, tmp_path), dry_run=False,
+                                 return_state=True)
+    assert state.is_completed(), state.message
+    assert state.result() == {"deleted": {"events": stale, "sessions": 25}, "archived": {"events": stale, "sessions": 0}}
+    assert stale_events(db) == 0 and db.events.count_documents({}) == 120 - stale
+    assert db.sessions.count_documents({}) == 25  # the 25 expired 60 days ago went, the others stay
+    s3 = stack.s3_client()
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="upkeep-archive", Prefix=f"event-manager/development/{DB}/events/")
+            .get("Contents", [])]
+    assert any(k.endswith("manifest.json") for k in keys) and any(k.endswith(".bson.gz") for k in keys)
+    text = report_of(state.state_details.flow_run_id).data
+    assert f"{stale} archived to S3 and verified, {stale} deleted" in text
+    assert "25 deleted (not archived: the rule says so)" in text
+    assert "| validate | events | done |" in text and "valid" in text
+    assert f"| statistics | {DB}.events | done |" in text and f"120 → {120 - stale} documents" in text
+    again = database_maintenance(environment="development", config=config(stack, tmp_path), dry_run=False,
+                                 return_state=True)
+    assert again.result() == {"deleted": {"events": 0, "sessions": 0}, "archived": {"events": 0, "sessions": 0}}
+
+
+def test_a_wrong_rule_stops_the_run_before_anything(stack: Stack, db: Any, tmp_path: Path) -> None:
+    sessions = db.sessions.count_documents({})
+    for rules, says in (
+        ([{"collection": "sesions", "date_field": "expires", "older_than": "30d", "archive": False}], "no collection 'sesions'"),
+        ([{"collection": "sessions", "date_field": "expiry", "older_than": "30d", "archive": False}],
+         "no document has a field 'expiry'"),
+        ([{"collection": "events", "date_field": "name", "older_than": "30d", "archive": False}], "name is a str, not a date"),
+    ):
+        state = database_maintenance(environment="development", config=config(stack, tmp_path, stale_data=rules),
+                                     dry_run=False, return_state=True)
+        assert state.is_failed() and says in state.message, state.message
+    assert db.sessions.count_documents({}) == sessions and db.events.count_documents({}) == 120
