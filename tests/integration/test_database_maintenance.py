@@ -4,6 +4,7 @@ reported as such."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,11 +13,15 @@ from typing import Any
 import pymongo
 import pytest
 import yaml
+from prefect import flow
+from prefect.flow_runs import resume_flow_run
 
-from flows.database_maintenance import database_maintenance
+from flows._routine import Routine
+from flows.database_maintenance import _indexes, database_maintenance
 from sandbox.stack import Stack
-from tests.helpers import inventory_variant, report_of
-from upkeep.dbmaint.indexes import NOT_AVAILABLE
+from tests.helpers import inventory_variant, latest_flow_run, report_of, wait_for
+from upkeep.dbmaint.indexes import NOT_AVAILABLE, IndexPlan, IndexUsage, UnusedIndex
+from upkeep.routines import DATABASE_MAINTENANCE
 
 pytestmark = pytest.mark.stack
 DB = "upkeep_dm_test"
@@ -104,3 +109,42 @@ def test_a_wrong_rule_stops_the_run_before_anything(stack: Stack, db: Any, tmp_p
                                      dry_run=False, return_state=True)
         assert state.is_failed() and says in state.message, state.message
     assert db.sessions.count_documents({}) == sessions and db.events.count_documents({}) == 120
+
+
+@flow(name="index-actions-test")
+def index_actions(config: str, hide: list[str], drop: list[str], policy: str) -> None:
+    """The execute stage's index step alone, with a given plan (SecantusDB gives no usage counters, so the
+    routine itself never proposes an index there)."""
+    with Routine(DATABASE_MAINTENANCE, "development", config, dry_run=False) as r, r.stage("execute"):
+        usage = {ix: UnusedIndex(IndexUsage(f"{DB}.events", ix.rsplit(".", 1)[1], (), 0, None), datetime.now(UTC),
+                                 "no access for 8 days") for ix in {*hide, *drop}}
+        _indexes(r, IndexPlan(hide=[usage[i] for i in hide], drop=[usage[i] for i in drop]), policy)
+
+
+def _answer(cfg: str, drop: str, approved: list[str]) -> Any:
+    """Run the index step with `drop` proposed, answer its approval request in the UI's place; the final state."""
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.update(state=index_actions(cfg, hide=[f"{DB}.events.state_1"], drop=[drop],
+                                                                             policy="approve", return_state=True)), daemon=True)
+    thread.start()
+    paused = wait_for(lambda: latest_flow_run("index-actions-test", "PAUSED"), timeout=60, what="a paused run")
+    resume_flow_run(paused.id, run_input={"approver": "dba-alice", "approved": approved})
+    thread.join(90)
+    return box["state"]
+
+
+def test_indexes_are_dropped_only_once_approved_and_hiding_says_what_the_server_did(stack: Stack, db: Any,
+                                                                                       tmp_path: Path) -> None:
+    cfg, target = config(stack, tmp_path), f"{DB}.events.state_1_starts_-1"
+    names = lambda: {ix["name"] for ix in db.events.list_indexes()}  # noqa: E731
+    state = _answer(cfg, target, approved=[])  # the DBA approves nothing
+    assert state.is_completed(), state.message
+    text = report_of(state.state_details.flow_run_id).data
+    assert "state_1_starts_-1 | skipped |  | hidden, still unused: not approved" in text
+    assert "hide: not supported by this server (collMod accepted, the index is unchanged)" in text  # SecantusDB
+    assert {"state_1", "state_1_starts_-1"} <= names()  # nothing dropped without an approval
+    state = _answer(cfg, target, approved=[target])
+    assert state.is_completed(), state.message
+    assert "state_1_starts_-1" not in names() and "state_1" in names()  # dropped for real, only that one
+    text = report_of(state.state_details.flow_run_id).data
+    assert f"| drop index | {target} | done |  | dropped |" in text and "approved by **dba-alice**" in text
