@@ -122,7 +122,7 @@ def set_index(index: str, action: str) -> str:
             db[collection].drop_index(name)
         else:
             db.command("collMod", collection, index={"name": name, "hidden": action == "hide"})
-            spec = next((ix for ix in db[collection].list_indexes() if ix["name"] == name), {})
+            spec: dict[str, Any] = next((ix for ix in db[collection].list_indexes() if ix["name"] == name), {})
             if bool(spec.get("hidden")) != (action == "hide"):  # accepted, but the index did not change
                 return f"{action}: not supported by this server (collMod accepted, the index is unchanged)"
     except OperationFailure as exc:
