@@ -19,6 +19,7 @@ from prefect.flow_runs import resume_flow_run
 from flows._routine import Routine
 from flows.database_maintenance import _indexes, database_maintenance
 from sandbox.stack import Stack
+from tasks.database import compact_collection
 from tests.helpers import inventory_variant, latest_flow_run, report_of, wait_for
 from upkeep.dbmaint.indexes import NOT_AVAILABLE, IndexPlan, IndexUsage, UnusedIndex
 from upkeep.routines import DATABASE_MAINTENANCE
@@ -56,6 +57,12 @@ def config(stack: Stack, tmp_path: Path, **dm: Any) -> str:
                                                    "backup_max_age": "30d", **dm})
 
 
+def plan_rows(report: str) -> list[str]:
+    """The plan stage's rows of stale data and indexes (what a run will do), as the report has them."""
+    plan = report.split("## plan:", 1)[1].split("\n## ", 1)[0]
+    return [line for line in plan.splitlines() if line.startswith(("| stale-data", "| unused index", "| redundant index"))]
+
+
 def stale_events(db: Any) -> int:
     return int(db.events.count_documents({"state": "done", "starts": {"$lt": datetime.now(UTC) - timedelta(days=300)}}))
 
@@ -77,6 +84,7 @@ def test_a_dry_run_plans_and_changes_nothing(stack: Stack, db: Any, tmp_path: Pa
 def test_a_run_archives_then_deletes_exactly_per_rule(stack: Stack, db: Any, tmp_path: Path) -> None:
     stale = stale_events(db)
     assert stale > 0
+    dry = database_maintenance(environment="development", config=config(stack, tmp_path), return_state=True)
     state = database_maintenance(environment="development", config=config(stack, tmp_path), dry_run=False,
                                  return_state=True)
     assert state.is_completed(), state.message
@@ -88,6 +96,7 @@ def test_a_run_archives_then_deletes_exactly_per_rule(stack: Stack, db: Any, tmp
             .get("Contents", [])]
     assert any(k.endswith("manifest.json") for k in keys) and any(k.endswith(".bson.gz") for k in keys)
     text = report_of(state.state_details.flow_run_id).data
+    assert plan_rows(text) == plan_rows(report_of(dry.state_details.flow_run_id).data)  # the dry run's plan, exactly
     assert f"{stale} archived to S3 and verified, {stale} deleted" in text
     assert "25 deleted (not archived: the rule says so)" in text
     assert "| validate | events | done |" in text and "valid" in text
@@ -119,6 +128,7 @@ def index_actions(config: str, hide: list[str], drop: list[str], policy: str) ->
         usage = {ix: UnusedIndex(IndexUsage(f"{DB}.events", ix.rsplit(".", 1)[1], (), 0, None), datetime.now(UTC),
                                  "no access for 8 days") for ix in {*hide, *drop}}
         _indexes(r, IndexPlan(hide=[usage[i] for i in hide], drop=[usage[i] for i in drop]), policy)
+        r.report.add("execute", "compact", "done", host="events", detail=compact_collection("events"))
 
 
 def _answer(cfg: str, drop: str, approved: list[str]) -> Any:
@@ -142,6 +152,7 @@ def test_indexes_are_dropped_only_once_approved_and_hiding_says_what_the_server_
     text = report_of(state.state_details.flow_run_id).data
     assert "state_1_starts_-1 | skipped |  | hidden, still unused: not approved" in text
     assert "hide: not supported by this server (collMod accepted, the index is unchanged)" in text  # SecantusDB
+    assert "| compact | events | done |  | compact: not supported by this server |" in text  # CommandNotFound
     assert {"state_1", "state_1_starts_-1"} <= names()  # nothing dropped without an approval
     state = _answer(cfg, target, approved=[target])
     assert state.is_completed(), state.message
