@@ -9,6 +9,8 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v zstd >/dev/null || need+=(zstd)  # the hosts compress rotated logs with it
 command -v sudo >/dev/null || need+=(sudo)  # `become` (sudo -n) of the package commands
 command -v dpkg-deb >/dev/null || need+=(dpkg)  # the local apt repository of the tests
+command -v nft >/dev/null || need+=(nftables)  # the firewall review's test ruleset, in a namespace of its own
+command -v ip >/dev/null || need+=(iproute2)
 command -v node >/dev/null || need+=(nodejs)  # the application's npm dependencies (dependency-updates)
 command -v npm >/dev/null || need+=(npm)  # (a nodejs that bundles npm, such as NodeSource's, is kept)
 if [ "${UPKEEP_WITH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null; then need+=(chromium); fi
