@@ -152,3 +152,7 @@ class LogArchiveError(UpkeepError):
 
 class RotationBusy(UpkeepError):
     """Another log rotation of the environment is running; this one rotated nothing."""
+
+
+class SecurityInputError(UpkeepError):
+    """A security tool's output or a vulnerability feed that cannot be read."""

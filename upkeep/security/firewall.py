@@ -13,8 +13,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from upkeep.errors import SecurityInputError
 from upkeep.security.findings import Finding
-from upkeep.security.sources import SecurityInputError
 
 
 def _strip(value: Any) -> Any:

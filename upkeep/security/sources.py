@@ -11,12 +11,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from upkeep.errors import UpkeepError
+from upkeep.errors import SecurityInputError as SecurityInputError  # re-exported: the parsers' error
 from upkeep.security.findings import Finding, Severity
-
-
-class SecurityInputError(UpkeepError):
-    """A security tool's output or a vulnerability feed that cannot be read."""
 
 
 def _json(text: str, what: str) -> Any:
