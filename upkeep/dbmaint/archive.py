@@ -175,11 +175,18 @@ def verified_ids(archive: DataArchive, manifest: Mapping[str, Any]) -> list[list
     return out
 
 
+def by_ids(query: Mapping[str, Any], ids: list[Any]) -> dict[str, Any]:
+    """`query` narrowed to these `_id`s (selected by it), the `_id` clause first: a planner that serves the first
+    clause it has an index for (SecantusDB's) then looks the batch up by `_id` instead of walking an index on the
+    rule's date field, every matching document, once per batch. mongod plans it the same either way."""
+    return {"_id": {"$in": ids}, **{k: v for k, v in query.items() if k != "_id"}}
+
+
 def delete_by_ids(collection: Any, query: Mapping[str, Any], ids: list[Any], batch: int) -> int:
     """Delete the documents with these `_id`s that still match `query`, `batch` at a time; how many went."""
     deleted = 0
     for i in range(0, len(ids), batch):
-        deleted += collection.delete_many({**query, "_id": {"$in": ids[i:i + batch]}}).deleted_count
+        deleted += collection.delete_many(by_ids(query, ids[i:i + batch])).deleted_count
     return deleted
 
 
@@ -190,7 +197,7 @@ def delete_matching(collection: Any, query: Mapping[str, Any], batch: int) -> in
         ids = [d["_id"] for d in collection.find(query, {"_id": 1}, sort=[("_id", 1)], limit=batch)]
         if not ids:
             return deleted
-        deleted += collection.delete_many({**query, "_id": {"$in": ids}}).deleted_count
+        deleted += collection.delete_many(by_ids(query, ids)).deleted_count
 
 
 def query_text(query: Mapping[str, Any]) -> str:
