@@ -6,12 +6,11 @@ See benchmarks/backup_verify.py (the command) and benchmarks/README.md (what is 
 from __future__ import annotations
 
 import argparse
-import functools
 import gzip
 import random
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._backup_common import BUCKET, PREFIX, BenchError, MiB, measure, rotated, server_pid
+from benchmarks._report import clocked
 
 #: Restore docs/s target (absolute); the alternative is the server's insert ceiling measured beside it.
 RESTORE_TARGET = 50_000
@@ -125,19 +125,9 @@ def phase_clock() -> Iterator[dict[str, float]]:
     phases = {"load": 0.0, "compare": 0.0, "index_build": 0.0}
     originals = (verify._load, verify._compare, Collection.create_indexes)
 
-    def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                phases[name] += time.perf_counter() - t0
-        return wrapper
-
-    verify._load = timed("load", originals[0])
-    verify._compare = timed("compare", originals[1])
-    Collection.create_indexes = timed("index_build", originals[2])  # type: ignore[method-assign]  # timed; restored below
+    verify._load = clocked(phases, "load", originals[0])
+    verify._compare = clocked(phases, "compare", originals[1])
+    Collection.create_indexes = clocked(phases, "index_build", originals[2])  # type: ignore[method-assign]  # timed; restored below
     try:
         yield phases
     finally:

@@ -18,7 +18,6 @@ Target: upkeep docs/s ≥ 0.8× plain's (medians), upkeep peak RSS < 300 MB. See
 from __future__ import annotations
 
 import argparse
-import functools
 import gzip
 import json
 import os
@@ -40,7 +39,7 @@ from typing import Any
 
 from benchmarks._backup_common import loadavg, rotated, server_pid
 from benchmarks._cpu import tree_cpu
-from benchmarks._report import interrupt_on_sigterm, target_check, write_results
+from benchmarks._report import clocked, interrupt_on_sigterm, target_check, write_results
 from upkeep.dbmaint.archive import StaleRule
 
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
@@ -107,17 +106,6 @@ def vm(field: str) -> float:
     """VmRSS / VmHWM of this process in MB (VmHWM: peak RSS of this process image, fresh after exec)."""
     line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith(field + ":"))
     return int(line.split()[1]) / 1024
-
-
-def clocked(phases: dict[str, float], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            phases[name] = phases.get(name, 0.0) + time.perf_counter() - t0
-    return wrapper
 
 
 def upkeep_side(coll: Any, s3: Any, run: str, batch: int, phases: dict[str, float]) -> Callable[[], dict[str, Any]]:
