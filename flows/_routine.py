@@ -84,6 +84,7 @@ class Routine:
         self.res = resources
         self._scope = ExitStack()
         self._locked = False
+        self.approver: str | None = None  # who answered the last approval request (approve_items)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> Routine:
@@ -247,6 +248,7 @@ class Routine:
         except FlowPauseTimeout:
             self.report.notes.append("no approval before the timeout: every item that needs one is held back")
             return []
+        self.approver = answer.approver
         accepted = set(items) if valid is None else valid
         unknown = sorted(set(answer.approved) - accepted)
         approved = sorted(set(answer.approved) & accepted)

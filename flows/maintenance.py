@@ -3,9 +3,10 @@
 
 daily (Event Manager guide): check disk space, rotate and archive the logs, clean temp files, analyse
 the day's logs, back up and verify the backup;
-weekly (in the window): security patches (the system update, security scope), then clear stale cache;
+weekly (in the window): security patches (the system update, security scope), certificates (renewed when due),
+clear stale cache, then the security review (it may wait for its approval in the UI);
 monthly (Event Editor guide, "Backup Verification: test backup systems, verify data integrity"):
-read every object of the newest backup, not a sample;
+read every object of the newest backup, not a sample; then the full security audit;
 quarterly (Event Manager guide): disaster-recovery test.
 Each later routine adds itself to COMPOSITES and to `_calls` (audits, reviews, ...).
 A composite opens the environment's resources once; each routine it calls runs with them
@@ -25,18 +26,22 @@ from prefect.states import Completed
 
 from flows._slots import composite_slot
 from flows.backup import backup
+from flows.certificates import certificates
 from flows.clean_temp import clean_temp
 from flows.clear_cache import clear_cache
 from flows.disk_check import disk_check
 from flows.dr_test import dr_test
 from flows.log_analysis import log_analysis
 from flows.log_rotation import log_rotation
+from flows.security_audit import security_audit
+from flows.security_review import security_review
 from flows.system_update import system_update
 from flows.verify_backup import verify_backup
 from upkeep.errors import MaintenanceFailed
 from upkeep.resources import routine_resources
 from upkeep.routines import (
     BACKUP,
+    CERTIFICATES,
     CLEAN_TEMP,
     CLEAR_CACHE,
     DAILY_MAINTENANCE,
@@ -46,7 +51,9 @@ from upkeep.routines import (
     LOG_ROTATION,
     MONTHLY_MAINTENANCE,
     QUARTERLY_MAINTENANCE,
+    SECURITY_AUDIT,
     SECURITY_PATCHES,
+    SECURITY_REVIEW,
     VERIFY_BACKUP,
     WEEKLY_MAINTENANCE,
     RoutineSpec,
@@ -67,6 +74,9 @@ def _calls(environment: str, config: str | None, emergency: bool = False) -> dic
         CLEAR_CACHE.id: lambda: clear_cache(**kw, emergency=emergency),
         VERIFY_BACKUP.id: lambda: verify_backup(**kw, sample=1.0),
         DR_TEST.id: lambda: dr_test(**kw),
+        CERTIFICATES.id: lambda: certificates(**kw, emergency=emergency),
+        SECURITY_REVIEW.id: lambda: security_review(**kw),
+        SECURITY_AUDIT.id: lambda: security_audit(**kw),
     }
 
 

@@ -108,3 +108,24 @@ def analyse_day(day: date, fmt: str, keys: list[str], history: list[dict[str, An
     get_run_logger().info("analysed %d archive(s) of %s: %s", len(keys), day, result.markdown().splitlines()[2][:200]
                           if len(result.markdown().splitlines()) > 2 else "")
     return DayAnalysis(day.isoformat(), fmt, len(keys), summary, result.markdown(), result.tables(), result.alerts(), charts)
+
+
+@step("security-summaries", cache=False)
+def security_summaries(until: date, days: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """(the daily summaries of the `days` days up to `until`, every format, oldest first; the days without one):
+    the log analysis' security events, for the weekly security review. No log archive: none, every day missing."""
+    res = resources()
+    wanted = [until - timedelta(days=back) for back in range(days - 1, -1, -1)]
+    archive = res.log_archive()
+    if archive is None or not _words_by_format():
+        return [], [d.isoformat() for d in wanted]
+    found, missing = [], []
+    for day in wanted:
+        day_summaries = [archive.get_bytes(archive.analysis_key(day, f"summary-{fmt}.json")) for fmt in _words_by_format()]
+        present = [json.loads(s) for s in day_summaries if s is not None]
+        found += present
+        if not present:
+            missing.append(day.isoformat())
+    get_run_logger().info("security summaries: %d day(s) of %d read; none for %s", days - len(missing), days,
+                          ", ".join(missing) or "no day")
+    return found, missing

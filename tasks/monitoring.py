@@ -1,15 +1,19 @@
-"""Tasks that touch the monitoring store: samples, alert states, maintenance locks, incidents."""
+"""Tasks that touch the monitoring store: samples, alert states, maintenance locks, incidents, security findings
+and approved baselines."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import get_run_logger
 
 from tasks._base import resources, step
+from upkeep.errors import ConfigError
 from upkeep.monitoring.rules import AlertEvent
 from upkeep.monitoring.store import MonitoringStoreError
+from upkeep.security.findings import Finding, Reconciliation, reconcile
+from upkeep.security.store import Baseline
 
 
 @step("maintenance-lock", retries=1, cache=False)
@@ -45,3 +49,44 @@ def record_incident(incident_id: str, changes: dict[str, Any], new: bool = False
 def event_dicts(events: list[AlertEvent]) -> list[dict[str, Any]]:
     return [{"kind": e.kind, "rule": e.rule.name, "subject": e.subject, "severity": e.severity, "value": e.value,
              "since": e.since.isoformat(), "at": e.at.isoformat(), "text": e.text} for e in events]
+
+
+@step("findings", retries=1, cache=False)
+def keep_findings(scope: str, findings: list[Finding], hosts: list[str] | None = None) -> Reconciliation:
+    """This run's findings against the ones the last `scope` run kept (new / persisting / fixed), the inventory's
+    waivers applied; kept for the next run. Without a monitoring store every finding is new."""
+    res = resources()
+    store = res.security_store()
+    previous = store.findings(res.environment, scope) if store is not None else []
+    if hosts is not None:
+        previous = [r for r in previous if r.finding.host in hosts]
+    rec = reconcile(previous, findings, datetime.now(UTC), res.env.security.waivers_list())
+    if store is not None:
+        store.save_findings(res.environment, scope, rec.records(), hosts=hosts)
+    get_run_logger().info("%s findings: %d new, %d persisting, %d fixed, %d waived%s", scope, len(rec.new),
+                          len(rec.persisting), len(rec.fixed), len(rec.waived), "" if store else " (no store: not kept)")
+    return rec
+
+
+@step("baselines", retries=1, cache=False)
+def approved_baselines(kind: str, hosts: list[str]) -> dict[str, Baseline | None]:
+    """The last approved baseline of `kind` (permissions, firewall, access) per host (None: none approved yet)."""
+    res = resources()
+    store = res.security_store()
+    return {h: store.baseline(res.environment, kind, h) if store is not None else None for h in hosts}
+
+
+@step("approve-baselines", retries=1, cache=False)
+def approve_baselines(kind: str, items: dict[str, list[str]], approver: str, reason: str = "") -> list[str]:
+    """Keep each host's current `items` as its approved `kind` baseline, by `approver`, now (the evidence the
+    compliance audit cites)."""
+    res = resources()
+    store = res.security_store()
+    if store is None:
+        raise ConfigError(f"environments.{res.environment}.monitoring is not configured: approved baselines are kept in "
+                          "its store")
+    now = datetime.now(UTC)
+    for host, host_items in items.items():
+        store.approve(res.environment, Baseline(kind, host, tuple(host_items), approver, now, reason))
+    get_run_logger().info("%s baseline approved by %s for %s", kind, approver, ", ".join(sorted(items)))
+    return sorted(items)

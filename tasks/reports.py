@@ -53,6 +53,14 @@ def publish_analysis(report: RoutineReport, fmt: str, markdown: str, tables: dic
         create_image_artifact(image_url=url, key=_key(report, f"{fmt}-chart-{_slug(name)}"), description=name.replace("_", " "))
 
 
+def publish_findings(report: RoutineReport, markdown: str, rows: list[dict[str, Any]]) -> None:
+    """A security run's findings beside its report: the markdown (counts, new / persisting / fixed, waivers) and
+    one table of every finding record."""
+    create_markdown_artifact(markdown, key=_key(report, "findings"), description=f"{report.routine} findings")
+    if rows:
+        create_table_artifact(rows, key=_key(report, "findings-table"), description=f"every {report.routine} finding")
+
+
 def _slug(name: str) -> str:
     """An artifact key part: lowercase letters, digits and dashes."""
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "x"

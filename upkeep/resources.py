@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from upkeep.monitoring.store import MonitoringStore
     from upkeep.rotation.archive import LogArchive
     from upkeep.runrecords import RunRecordStore
+    from upkeep.security.store import SecurityStore
 
 
 class Resources:
@@ -186,6 +187,17 @@ class Resources:
                 socketTimeoutMS=max(ms, 30_000))
             self._monitoring = MonitoringStore(client, cfg.store.databases[0], cfg.retention)
         return self._monitoring
+
+    def security_store(self) -> SecurityStore | None:
+        """Findings and approved baselines of the security routines, in the monitoring store's database; None
+        when the environment has no monitoring store (every finding is then reported new)."""
+        if self.env.monitoring is None:
+            return None
+        from upkeep.security.store import SecurityStore
+
+        store = SecurityStore(self.monitoring_store().db.client, self.env.monitoring.store.databases[0])
+        store.ensure()
+        return store
 
     # -- lifetime -----------------------------------------------------------------------------------
     def close(self) -> None:

@@ -66,6 +66,18 @@ DEPENDENCY_UPDATES = _spec("dependency-updates", "flows/system_update.py:system_
 DATABASE_MAINTENANCE = _spec("database-maintenance", "flows/database_maintenance.py:database_maintenance", True, "weekly",
                              "MongoDB: stale data archived then removed, old sessions, index health, validate, compact "
                              "(a dry run unless started with dry_run false)")
+SECURITY_CHECK = _spec("security-check", "flows/security_check.py:security_check", False, "daily",
+                      "Daily, read-only: pending security updates (lists refreshed) and their age, certificates; "
+                      "critical findings notify at once")
+CERTIFICATES = _spec("certificates", "flows/certificates.py:certificates", True, "weekly",
+                     "Every configured certificate judged; renewed under min(30 days, a third of its lifetime), "
+                     "reloaded and checked again (in weekly-maintenance)")
+SECURITY_AUDIT = _spec("security-audit", "flows/security_audit.py:security_audit", False, None,
+                       "The full audit (monthly, in monthly-maintenance): vulnerable packages, dependencies, "
+                       "permissions, sshd, firewall against its baseline, certificates, access")
+SECURITY_REVIEW = _spec("security-review", "flows/security_review.py:security_review", False, None,
+                        "The week's security events from the log analysis, and the access review, approved in the UI "
+                        "(in weekly-maintenance)")
 HEALTH_CHECK = _spec("health-check", "flows/health_check.py:health_check", False, "minutely",
                      "Probe services, database and hosts; alert rules with durations; auto-recovery")
 EMERGENCY_RECOVERY = _spec("emergency-recovery", "flows/emergency_recovery.py:emergency_recovery", True, None,
@@ -73,9 +85,10 @@ EMERGENCY_RECOVERY = _spec("emergency-recovery", "flows/emergency_recovery.py:em
 DAILY_MAINTENANCE = _spec("daily-maintenance", "flows/maintenance.py:daily_maintenance", False, "daily",
                           "Daily tasks: disk space, log rotation and archive, temp files, log analysis, backup (verified)")
 WEEKLY_MAINTENANCE = _spec("weekly-maintenance", "flows/maintenance.py:weekly_maintenance", True, "weekly",
-                           "Weekly tasks, in the window: security patches, then clear stale cache")
+                           "Weekly tasks, in the window: security patches, certificates, clear stale cache, "
+                           "security review")
 MONTHLY_MAINTENANCE = _spec("monthly-maintenance", "flows/maintenance.py:monthly_maintenance", False, "monthly",
-                            "Monthly tasks: full read of the newest backup (every object)")
+                            "Monthly tasks: full read of the newest backup (every object), the full security audit")
 QUARTERLY_MAINTENANCE = _spec("quarterly-maintenance", "flows/maintenance.py:quarterly_maintenance", False, "quarterly",
                               "Quarterly tasks: disaster-recovery test")
 
@@ -92,7 +105,7 @@ PRUNE_RUNS = _spec("prune-runs", "flows/prune_runs.py:prune_runs", False, "daily
 
 ROUTINES: tuple[RoutineSpec, ...] = (
     DISK_CHECK, CLEAR_CACHE, BACKUP, VERIFY_BACKUP, DR_TEST, SYSTEM_UPDATE, SECURITY_PATCHES, DEPENDENCY_UPDATES,
-    DATABASE_MAINTENANCE, HEALTH_CHECK,
+    DATABASE_MAINTENANCE, HEALTH_CHECK, SECURITY_CHECK, CERTIFICATES, SECURITY_AUDIT, SECURITY_REVIEW,
     EMERGENCY_RECOVERY, DAILY_MAINTENANCE, WEEKLY_MAINTENANCE, MONTHLY_MAINTENANCE, QUARTERLY_MAINTENANCE, PRUNE_RUNS,
     LOG_ROTATION, CLEAN_TEMP, LOG_ANALYSIS,
 )
@@ -102,8 +115,10 @@ ROUTINES: tuple[RoutineSpec, ...] = (
 COMPOSITES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     # rotation before the analysis (it reads what rotation archived) and before the backup (it frees disk)
     DAILY_MAINTENANCE.id: (DISK_CHECK.id, LOG_ROTATION.id, CLEAN_TEMP.id, LOG_ANALYSIS.id, BACKUP.id),
-    WEEKLY_MAINTENANCE.id: (SECURITY_PATCHES.id, CLEAR_CACHE.id),
-    MONTHLY_MAINTENANCE.id: (VERIFY_BACKUP.id,),  # its full read; the daily sampled pass is scheduled on its own (12:00)
+    # the review last: it may wait for its approval in the UI, and the disruptive parts are done by then
+    WEEKLY_MAINTENANCE.id: (SECURITY_PATCHES.id, CERTIFICATES.id, CLEAR_CACHE.id, SECURITY_REVIEW.id),
+    # the backup's full read (the daily sampled pass is scheduled on its own, 12:00), then the full security audit
+    MONTHLY_MAINTENANCE.id: (VERIFY_BACKUP.id, SECURITY_AUDIT.id),
     QUARTERLY_MAINTENANCE.id: (DR_TEST.id,),
 })
 SLOT_PREFIX = "upkeep-disruptive-"

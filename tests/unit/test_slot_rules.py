@@ -16,11 +16,16 @@ from flows.maintenance import _calls
 from upkeep.config.loader import parse_inventory
 from upkeep.report import RoutineReport, StageRecord
 from upkeep.routines import (
+    CERTIFICATES,
     CLEAR_CACHE,
     COMPOSITES,
     DAILY_MAINTENANCE,
+    MONTHLY_MAINTENANCE,
     ROUTINES,
+    SECURITY_AUDIT,
     SECURITY_PATCHES,
+    SECURITY_REVIEW,
+    VERIFY_BACKUP,
     WEEKLY_MAINTENANCE,
     composites_of,
     own_cadence,
@@ -60,7 +65,13 @@ def test_composites_name_known_routines_in_a_defined_order() -> None:
         assert [p.id for p in parts(spec)] == list(ids)
         assert spec.disruptive == any(p.disruptive for p in parts(spec)), composite  # it takes the slot for them
         assert set(ids) <= set(_calls("development", None)), f"{composite}: flows.maintenance cannot call every part"
-    assert [p.id for p in parts(WEEKLY_MAINTENANCE)] == [SECURITY_PATCHES.id, CLEAR_CACHE.id]
+    # the security review last: it may wait for its approval, the disruptive parts done by then
+    assert [p.id for p in parts(WEEKLY_MAINTENANCE)] == [SECURITY_PATCHES.id, CERTIFICATES.id, CLEAR_CACHE.id,
+                                                         SECURITY_REVIEW.id]
+    assert [p.id for p in parts(MONTHLY_MAINTENANCE)] == [VERIFY_BACKUP.id, SECURITY_AUDIT.id]
+    for spec in ROUTINES:  # a part of a scheduled composite is not scheduled on its own too (it would run twice)
+        if any(c.cadence for c in composites_of(spec)):
+            assert own_cadence(spec) is None or spec is VERIFY_BACKUP, spec.id  # its daily sampled pass is another run
     assert composites_of(SECURITY_PATCHES) == (WEEKLY_MAINTENANCE,)
     assert parts(CLEAR_CACHE) == ()
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraint
 
 from upkeep.config.database import DatabaseMaintenanceConfig
 from upkeep.config.secrets import SecretRef
+from upkeep.config.security import SecurityConfig
 from upkeep.config.units import Duration, Size
 from upkeep.errors import ConfigError
 from upkeep.windows import Window, WindowError
@@ -485,6 +486,8 @@ class EnvironmentConfig(Model):
     updates: UpdatesConfig = UpdatesConfig()
     database_maintenance: DatabaseMaintenanceConfig | None = Field(None, description="the weekly database maintenance "
                                                                    "(default: none: the routine reports it is not configured)")
+    security: SecurityConfig = Field(SecurityConfig(), description="certificates, the security audit's inputs, the "
+                                     "access review, waivers (default: sshd and firewall audited, nothing else)")
     become: Become | None = Field(None, description="how package commands get root (default: none: the login "
                                   "user runs them, so it must be root or own the apt root)")
     emergency_preapproved: list[EmergencyAction] = Field(
@@ -547,6 +550,18 @@ class EnvironmentConfig(Model):
         if archiving and (self.s3 is None or self.s3.archive is None):
             raise ValueError(f"database_maintenance.stale_data archives {', '.join(archiving)} first, but s3.archive is "
                              "not set: add s3.archive.bucket, or set archive: false on a rule that may delete without a copy")
+        return self
+
+    @model_validator(mode="after")
+    def _security_hosts(self) -> EnvironmentConfig:
+        names = {h.name for h in self.hosts}
+        for i, cert in enumerate(self.security.certificates):
+            if cert.host not in names:
+                raise ValueError(f"security.certificates[{i}].host {cert.host!r} is not one of this environment's hosts "
+                                 f"({', '.join(sorted(names)) or 'none'})")
+            if cert.become and self.become is None:
+                raise ValueError(f"security.certificates[{i}] ({cert.name}) sets become: true, but the environment has "
+                                 "no become: add `become: {user: root}` or set become: false")
         return self
 
     @model_validator(mode="after")

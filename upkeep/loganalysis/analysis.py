@@ -29,6 +29,7 @@ HISTORY_DAYS = 7
 SUMMARY_TEMPLATES = 1000  # most frequent templates kept in a day's summary (what "new" is judged against)
 SUMMARY_ROUTES = 500
 SUMMARY_ADMIN_IPS = 1000
+SUMMARY_SECURITY_ROWS = 50  # top sources of failed logins, bursts, probes kept for the weekly security review
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,21 @@ class Analysis:
             "routes": {str(r["route"]): {"requests": int(r["requests"]), "p95_ms": _num(r["p95_ms"])}
                        for r in records(routes)},
             "admin_ips": sorted(self.admin_ips["ip"].astype(str))[:SUMMARY_ADMIN_IPS],
+            "security": self.security_summary(),
+        }
+
+    def security_summary(self) -> dict[str, Any]:
+        """The day's security events, small (read by the weekly security review): failed logins per source, bursts
+        of denied responses, probes of suspicious paths, requests per source on admin paths (new ones flagged)."""
+        n = SUMMARY_SECURITY_ROWS
+        return {
+            "auth_failures": {str(r["ip"]): int(r["failures"]) for r in records(self.auth_failures.head(n))},
+            "bursts": [{"ip": str(r["ip"]), "responses": int(r["responses"]), "start": _iso(r["start"]),
+                        "end": _iso(r["end"]), "statuses": str(r["statuses"])} for r in records(self.bursts.head(n))],
+            "suspicious": [{"path": str(r["path"]), "ip": str(r["ip"]), "requests": int(r["requests"])}
+                           for r in records(self.suspicious.head(n))],
+            "admin_new": {str(r["ip"]): int(r["requests"]) for r in records(self.admin_ips[self.admin_ips["new"]].head(n))}
+            if self.history_days else {},
         }
 
     def alerts(self) -> list[tuple[str, str]]:

@@ -36,6 +36,9 @@ class Finding:
     def id(self) -> str:
         return f"{self.source}:{self.host}:{self.key}"
 
+    def describe(self) -> str:
+        return f"{self.severity}: {self.title}"
+
 
 @dataclass(frozen=True)
 class FindingRecord:

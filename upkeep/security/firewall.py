@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,6 +55,22 @@ def normalise_nft(text: str) -> list[str]:
             lines.append(f"rule {where} {body['chain']}: {json.dumps(_strip(body.get('expr', [])), sort_keys=True)}")
         else:  # sets, maps, elements: kept whole
             lines.append(f"{kind} {where}: {json.dumps(_strip(body), sort_keys=True)}")
+    return lines
+
+
+def normalise_iptables(text: str) -> list[str]:
+    """`iptables-save` as comparable lines: comments (with their dates) dropped, chain counters `[packets:bytes]`
+    zeroed, rule counters (`-c` / `[p:b]` prefixes) removed."""
+    lines = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith(":"):
+            line = re.sub(r"\s\[\d+:\d+\]$", "", line)
+        line = re.sub(r"^\[\d+:\d+\]\s+", "", line)
+        line = re.sub(r"\s-c\s\d+\s\d+", "", line)
+        lines.append(line)
     return lines
 
 

@@ -6,9 +6,14 @@ Malformed input is a SecurityInputError naming the source and what was wrong, ne
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import time
+import urllib.request
+import zipfile
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from upkeep.errors import SecurityInputError as SecurityInputError  # re-exported: the parsers' error
@@ -155,3 +160,37 @@ def debian_vulnerabilities(status: str, feed: Iterable[Mapping[str, Any]], host:
                                        f"{name} {version}: {', '.join(cves)}", str(entry.get("summary", ""))[:300],
                                        f"install {name} {fixed} (security-patches)" if fixed else "no fixed version yet"))
     return out
+
+
+def parse_feed(data: bytes, source: str) -> list[dict[str, Any]]:
+    """OSV entries from a feed's bytes: a JSON list, an object with `vulns`, one entry, or a zip of entries (OSV's
+    `Debian/all.zip`)."""
+    if data[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                return [_json(z.read(n).decode(), f"vulnerability feed {source} ({n})") for n in z.namelist()
+                        if n.endswith(".json")]
+        except zipfile.BadZipFile as exc:
+            raise SecurityInputError(f"vulnerability feed {source}: a broken zip ({exc})") from exc
+    data_ = _json(data.decode("utf-8", "replace"), f"vulnerability feed {source}")
+    entries = data_.get("vulns", [data_]) if isinstance(data_, dict) else data_
+    if not isinstance(entries, list):
+        raise SecurityInputError(f"vulnerability feed {source}: expected OSV entries (a list, or an object with 'vulns')")
+    return entries
+
+
+def read_feed(source: str, timeout: float = 60) -> tuple[list[dict[str, Any]], float | None]:
+    """(entries, age in seconds when known) of the configured feed: an https:// URL or a file."""
+    if source.startswith(("https://", "http://")):
+        try:
+            with urllib.request.urlopen(source, timeout=timeout) as resp:  # noqa: S310 - the inventory's URL, http(s) only
+                return parse_feed(resp.read(), source), None
+        except OSError as exc:
+            raise SecurityInputError(f"vulnerability feed {source}: cannot download ({exc}); check the URL or use a "
+                                     "file that a job refreshes") from exc
+    path = Path(source)
+    try:
+        data, age = path.read_bytes(), time.time() - path.stat().st_mtime
+    except OSError as exc:
+        raise SecurityInputError(f"vulnerability feed {source}: cannot read the file ({exc.strerror})") from exc
+    return parse_feed(data, source), age

@@ -1,0 +1,33 @@
+"""What every security routine does with its findings in its post stage: compare them with the last run's (the
+store, waivers applied), publish the findings report and table, notify at once about new ones severe enough."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from flows._routine import Routine
+from tasks.monitoring import keep_findings
+from tasks.reports import publish_findings
+from upkeep.security import report
+from upkeep.security.findings import Finding, Reconciliation
+
+
+def report_findings(r: Routine, title: str, findings: Sequence[Finding], hosts: Sequence[str] | None = None,
+                    notes: Sequence[str] = ()) -> Reconciliation:
+    """Reconcile, publish and notify; the run report gets the summary sentence and one row per open finding's host."""
+    rec = keep_findings(r.name, list(findings), list(hosts) if hosts is not None else None)
+    now = datetime.now(UTC)
+    publish_findings(r.report, report.markdown(title, rec, now, notes), report.rows(rec))
+    r.report.notes.append(report.summary(rec, now) + " (the findings artifact lists them)")
+    r.report.notes += report.expired_waiver_lines(rec.expired_waivers)
+    r.report.facts["findings"] = rec.counts()
+    floor = r.env.security.notify_at
+    urgent = [x for x in rec.new if report.at_least(x.finding.severity, floor)]
+    if urgent:
+        shown = "; ".join(f"{x.finding.host}: {x.finding.title}" for x in urgent[:5])
+        r.notify(f"{len(urgent)} new {floor}-or-worse finding(s): {shown}"
+                 + (f" and {len(urgent) - 5} more" if len(urgent) > 5 else ""), "critical")
+    if rec.expired_waivers:
+        r.notify("; ".join(report.expired_waiver_lines(rec.expired_waivers)), "warning")
+    return rec
