@@ -15,7 +15,7 @@ from typing import Any
 
 from prefect import flow
 
-from flows._findings import report_findings
+from flows._findings import fail_if_unreached, report_findings, unreached
 from flows._routine import Routine
 from tasks.monitoring import approve_baselines, approved_baselines
 from tasks.security import PARTS, audit_hosts, check_certificates
@@ -33,18 +33,20 @@ def security_audit(environment: str = "development", config: str | None = None, 
         with r.stage("pre"):
             baselines = {kind: approved_baselines(kind, hosts) for kind in ("permissions", "firewall", "access")}
         with r.stage("execute"):
-            audits = r.group(audit_hosts, hosts, label="audit", parts=list(PARTS)).returned()
+            result = r.group(audit_hosts, hosts, label="audit", parts=list(PARTS))
+            audits, gone = result.returned(), unreached(result)
             names = [c.name for c in r.env.security.certificates]
             certs = r.group(check_certificates, names, label="certificate").returned() if names else {}
         with r.stage("post"):
             findings = audit_findings(audits, baselines) + [f for c in certs.values() for f in c.findings()]
             notes = [f"{kind} baseline of {h}: {b.describe()}" for kind, by in baselines.items()
                      for h, b in by.items() if b is not None][:20]
-            rec = report_findings(r, "Security audit", findings, hosts=hosts, notes=notes)
+            rec = report_findings(r, "Security audit", findings, hosts=hosts, notes=notes, unreached=gone)
             proposed = proposals(audits, baselines, APPROVED_HERE)
             asked = {f"{kind}:{h}": describe_change(kind, items, baselines[kind][h])
                      for kind, by in proposed.items() for h, items in by.items()}
             for item in r.approve_items(asked) if approve else []:
                 kind, host = item.split(":", 1)
                 approve_baselines(kind, {host: proposed[kind][host]}, r.approver or "unknown", "security audit")
+            fail_if_unreached(gone)
         return {"findings": rec.counts(), "proposed": sorted(asked)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows._findings import report_findings
+from flows._findings import fail_if_unreached, report_findings, unreached
 from flows._routine import Routine
 from tasks.security import check_certificates, pending_security_updates
 from upkeep.routines import SECURITY_CHECK
@@ -29,7 +29,8 @@ def security_check(environment: str = "development", config: str | None = None) 
         with r.stage("post"):
             findings = [f for fs in pending.returned().values() for f in fs]
             findings += [f for c in (certs.returned().values() if certs else []) for f in c.findings()]
-            rec = report_findings(r, "Daily security check", findings, notes=[
-                f"{sum(len(v) for v in pending.returned().values())} security update(s) pending on {len(hosts)} host(s): "
-                "installed by security-patches in the weekly window"])
+            rec = report_findings(r, "Daily security check", findings, unreached=unreached(pending), notes=[
+                f"{sum(len(v) for v in pending.returned().values())} security update(s) pending on "
+                f"{len(pending.returned())} host(s): installed by security-patches in the weekly window"])
+            fail_if_unreached(unreached(pending))
         return rec.counts()

@@ -16,7 +16,7 @@ from typing import Any
 
 from prefect import flow
 
-from flows._findings import report_findings
+from flows._findings import fail_if_unreached, report_findings, unreached
 from flows._routine import Routine
 from tasks.log_analysis import security_summaries
 from tasks.monitoring import approve_baselines, approved_baselines
@@ -32,18 +32,19 @@ def security_review(environment: str = "development", config: str | None = None)
         hosts = r.select_hosts()
         days = r.env.security.review_days
         with r.stage("pre"):
-            summaries, missing = security_summaries((datetime.now(UTC) - timedelta(days=1)).date(), days)
+            summaries, missing, unread = security_summaries((datetime.now(UTC) - timedelta(days=1)).date(), days)
             approved = approved_baselines("access", hosts)
         with r.stage("execute"):
-            access = {h: a.access for h, a in r.group(audit_hosts, hosts, label="access", parts=["access"]).returned().items()}
+            result = r.group(audit_hosts, hosts, label="access", parts=["access"])
+            access, gone = {h: a.access for h, a in result.returned().items()}, unreached(result)
         with r.stage("post"):
             findings = log_findings(summaries, environment)
             for host, items in access.items():
                 b = approved[host]
                 findings += access_findings(items, b.items if b else None, host)
             notes = [f"log analysis summaries missing for {', '.join(missing)}: those days' events are not in this review"
-                     ] if missing else []
-            report_findings(r, "Security review", findings, notes=notes)
+                     + (f" ({unread})" if unread else " (log-analysis runs daily in daily-maintenance)")] if missing else []
+            report_findings(r, "Security review", findings, notes=notes, unreached=gone)
             asked = {f"access:{h}": describe_change("access", items, approved[h]) for h, items in access.items()}
             ok = r.approve_items(asked)
             if ok:
@@ -51,5 +52,6 @@ def security_review(environment: str = "development", config: str | None = None)
                                   r.approver or "unknown", "weekly security review")
             else:
                 r.report.notes.append("the access review was not approved: the last approved review stays the evidence")
+            fail_if_unreached(gone)
         return {"approved": ok, "findings": r.report.facts.get("findings", {})}
 

@@ -49,6 +49,8 @@ class StackView(Protocol):
     @property
     def tools(self) -> Path: ...  # where the host tools (standinctl.py) are
     @property
+    def tls_ca_file(self) -> Path: ...  # the CA the stand-ins' HTTPS certificates verify against
+    @property
     def s3_url(self) -> str: ...
     @property
     def slack_url(self) -> str: ...
@@ -69,6 +71,30 @@ def _service(ctl_path: str, port: int, component: str, path: str, role: str | No
     }
 
 
+def _certificates(stack: StackView, ctl_path: str) -> list[dict[str, Any]]:
+    """The HTTPS of each application host's stand-in, renewed from the copy the stack left in `tls/renewed/` and
+    reloaded over the stand-in's control API (the same argv shape as the services' commands)."""
+    if stack.fleet is None:
+        return []
+    reload = ["/usr/bin/python3", ctl_path, f"http://{{address}}:{stack.ports['standin']}", "reload-tls"]
+    renew = ["/bin/cp", "{root}/tls/renewed/api.upkeep.test.pem", "{root}/tls/renewed/api.upkeep.test.key", "{root}/tls/"]
+    return [{"name": f"api-{h.name}", "host": h.name, "port": stack.ports["standin_tls"], "server_name": "api.upkeep.test",
+             "ca_file": str(stack.tls_ca_file), "renew": renew, "reload": reload}
+            for h in stack.fleet.hosts[: stack.settings.app_hosts]]
+
+
+def _security(stack: StackView) -> dict[str, Any]:
+    """What the security routines read on each host, under its root (sandbox/security.py seeds it): the permission
+    audit's tree, sshd's effective configuration (with a host key the login user can read), the apt root's dpkg
+    status against the stack's OSV feed, and the access review's files. No firewall: the login user may not list
+    it (tests/integration/test_firewall.py reviews a real ruleset in a network namespace)."""
+    return {"audit_roots": ["{root}/srv"],
+            "sshd": ["/usr/sbin/sshd", "-T", "-f", "{sshd_conf}", "-h", "{root}/sshd-audit.key"],
+            "firewall": "none",
+            "feed": {"source": str(stack.base / "osv-debian.json"), "dpkg_status": "{root}/apt/var/lib/dpkg/status"},
+            "access": {"passwd": "{root}/etc/passwd", "sudoers": ["{root}/etc/sudoers", "{root}/etc/sudoers.d"]}}
+
+
 def sandbox_inventory(stack: StackView) -> dict[str, Any]:
     """An inventory dict (YAML-ready) for the running stack."""
     fleet = stack.fleet
@@ -76,7 +102,8 @@ def sandbox_inventory(stack: StackView) -> dict[str, Any]:
     if fleet is not None:
         for i, h in enumerate(fleet.hosts):
             roles = ["api", "worker"] if i < stack.settings.app_hosts else ["dr"] if i == stack.settings.app_hosts else ["db"]
-            hosts.append({"name": h.name, "address": h.address, "port": h.port, "roles": roles, "vars": {"root": str(h.root)}})
+            hosts.append({"name": h.name, "address": h.address, "port": h.port, "roles": roles,
+                          "vars": {"root": str(h.root), "sshd_conf": str(fleet.base / "keys" / f"{h.name}.conf")}})
     ctl = str(stack.tools / "standinctl.py")
     env: dict[str, Any] = {"hosts": hosts, "max_concurrency": 10, "max_errors": 0}
     if "standin" in stack.ports:
@@ -97,6 +124,9 @@ def sandbox_inventory(stack: StackView) -> dict[str, Any]:
             "rotation": {"frequency": "daily", "max_size": "100M", "keep": 30, "grace": "1s"},
             "temp_dirs": [{"path": "{root}/tmp", "older_than": "7d", "patterns": ["*.tmp", "upload-*"], "role": "api"}],
         }
+        env["security"] = _security(stack)
+        if stack.ports.get("standin_tls") and (certificates := _certificates(stack, ctl)):
+            env.setdefault("security", {})["certificates"] = certificates
     if "mongo" in stack.ports:
         env["mongodb"] = {"uri": "env:UPKEEP_SANDBOX_MONGO_URI", "databases": ["eventmanager"]}
         env["backup"] = {

@@ -93,6 +93,16 @@ class Stack:
     def slack_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['slack']}/api/"
 
+    @property
+    def tls_ca_dir(self) -> Path:
+        """The sandbox's test CA (`ca.pem`, `ca.key`): it issues the stand-ins' certificates."""
+        return self.base / "tls-ca"
+
+    @property
+    def tls_ca_file(self) -> Path:
+        """The CA bundle a TLS client verifies the stand-ins' certificates against."""
+        return self.tls_ca_dir / "ca.pem"
+
     def standin_url(self, i: int = 0) -> str:
         assert self.fleet is not None
         return f"http://{self.fleet.hosts[i].address}:{self.ports['standin']}"
@@ -247,12 +257,15 @@ class Stack:
         if self.fleet is None:
             raise SandboxError("the stand-in runs on the sshd hosts' addresses: include 'sshd' in the components")
         self.ports["standin"] = free_port(self.fleet.hosts[0].address)
+        self.ports["standin_tls"] = free_port(self.fleet.hosts[0].address)
+        tls_dirs = self.seed_tls()
         waits = []
         for h in self.fleet.hosts[: self.settings.app_hosts]:
             extra = ["--log-file", str(h.root / "event-manager.log"), "--state-file", str(h.root / "standin-state.json"),
                      "--packages-file", str(h.root / "packages" / "installed.json"),
                      "--dpkg-status", str(h.root / "apt" / "var" / "lib" / "dpkg" / "status"),
-                     "--npm-lock", str(h.root / "app" / "package-lock.json")]
+                     "--npm-lock", str(h.root / "app" / "package-lock.json"),
+                     "--tls-port", str(self.ports["standin_tls"]), "--tls-dir", str(tls_dirs[h.name])]
             waits.append(self._start_http("standin", "sandbox.standin", h.address, logs, extra, "/_control/state",
                                           key=f"standin-{h.name}"))
         if "mongo" in self.ports and len(self.fleet.hosts) > self.settings.app_hosts:
@@ -267,10 +280,43 @@ class Stack:
                                           key=f"standin-dr-{h.name}"))
         return waits
 
+    def seed_tls(self) -> dict[str, Path]:
+        """The sandbox CA (made once, kept across restarts of the stack), and on every application host
+        `{root}/tls` owned by the login user (a renew command over SSH writes into it) with `default` and
+        `api.upkeep.test` (one 90-day certificate from the CA), and a renewed one waiting in `tls/renewed/` (what
+        the inventory's renew command copies); host name → directory."""
+        import pwd
+        from datetime import UTC, datetime, timedelta
+
+        from sandbox.sshd import USER
+        from sandbox.tls import install, issue, load_ca, make_ca
+
+        assert self.fleet is not None
+        ca = load_ca(self.tls_ca_dir) if self.tls_ca_file.exists() else make_ca(self.tls_ca_dir)
+        self.tls_ca_dir.chmod(0o755)
+        user = pwd.getpwnam(USER)
+        owner = (user.pw_uid, user.pw_gid)
+        now = datetime.now(UTC).replace(microsecond=0)
+        dirs = {}
+        for h in self.fleet.hosts[: self.settings.app_hosts]:
+            tls = dirs[h.name] = h.root / "tls"
+            tls.mkdir(exist_ok=True)
+            tls.chmod(0o755)
+            os.chown(tls, *owner)
+            start = now - timedelta(hours=1)
+            cert, key = issue(ca, ["api.upkeep.test"], start, start + timedelta(days=90))
+            for name in ("default", "api.upkeep.test"):
+                install(tls, name, cert, key, owner)
+            install(tls / "renewed", "api.upkeep.test", *issue(ca, ["api.upkeep.test"], now, now + timedelta(days=90)),
+                    owner)
+        return dirs
+
     def seed_hosts(self) -> None:
-        """Package sources on every host, and a day of the application's log on the app hosts."""
+        """Package sources on every host, what the security routines read there, and a day of the application's log
+        on the app hosts."""
         import pwd
 
+        from sandbox.security import seed_security, write_feed
         from sandbox.seed import seed_log, seed_packages, seed_temp
         from sandbox.sshd import USER
 
@@ -278,6 +324,9 @@ class Stack:
         user = pwd.getpwnam(USER)
         seed_packages([h.root for h in self.fleet.hosts], (user.pw_uid, user.pw_gid))
         self.seed_apt()
+        write_feed(self.base / "osv-debian.json")
+        for h in self.fleet.hosts:
+            seed_security(h.root, (user.pw_uid, user.pw_gid))
         for h in self.fleet.hosts[: self.settings.app_hosts]:
             seed_log(h.root / "event-manager.log", h.name)
             seed_temp(h.root / "tmp", (user.pw_uid, user.pw_gid))

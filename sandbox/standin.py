@@ -2,6 +2,9 @@
 
 Run: ``python -m sandbox.standin --port 0 --log-file api.log [--state-file s.json]``. SIGHUP, or
 ``POST /_control/reopen-logs``, reopens the log file (after a rotation renamed it).
+With ``--tls-port PORT --tls-dir DIR`` it also serves HTTPS on PORT, the certificate chosen by SNI from
+``DIR/<server_name>.pem`` + ``.key`` (``DIR/default.pem`` for any other name); ``POST /_control/reload-tls``
+re-reads them (after a renewal), all or nothing.
 """
 
 import argparse
@@ -9,6 +12,9 @@ import json
 import os
 import re
 import signal
+import socket
+import ssl
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -24,6 +30,7 @@ DEFAULT_STATE: dict[str, Any] = {
     "latency_ms": 0, "api_unhealthy": False, "worker_crashed": False,
     "restarts": 0, "last_restart": None, "cache_clears": 0, "requests": 0,
     "stopped": [], "restart_broken": False, "failing": {}, "broken_versions": {}, "log_reopens": 0,
+    "tls_reloads": 0,
 }
 EVENTS = [
     {"id": 1, "name": "Spring Gala", "date": "2025-04-12", "seats": 120},
@@ -114,6 +121,102 @@ class Database:
         return [{k: v for k, v in doc.items() if k != "_id"} for doc in self.db["events"].find({}, limit=20)]
 
 
+class TlsLoadError(Exception):
+    """A certificate or key file of the TLS directory cannot be served (the message names the file)."""
+
+
+def _tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server context presenting the chain in `cert` with the key in `key`; TlsLoadError naming the bad file."""
+    from cryptography import x509  # only when the stand-in serves TLS
+    from cryptography.hazmat.primitives import serialization
+
+    for path in (cert, key):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise TlsLoadError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
+        try:
+            if path is cert:
+                x509.load_pem_x509_certificates(data)
+            else:
+                serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as exc:
+            what = "a PEM certificate" if path is cert else "an unencrypted PEM private key"
+            raise TlsLoadError(f"{path}: not {what} ({exc})") from exc
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    # security level 0: the sandbox must be able to serve the weak certificates (RSA 1024) the check reports
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    try:
+        ctx.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        raise TlsLoadError(f"{key}: does not match the certificate in {cert} ({exc.reason or exc})") from exc
+    return ctx
+
+
+class TlsCertificates:
+    """The contexts served by SNI: `DIR/<server_name>.pem` + `.key`, `DIR/default.pem` + `.key` for any other name
+    (or no SNI). Loaded all at once; a load that fails on any file keeps the previous set."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.lock = threading.Lock()
+        self.by_name: dict[str, ssl.SSLContext] = {}
+        self.load()
+
+    def load(self) -> list[str]:
+        """Read every certificate of the directory; swap them in only when all load (else TlsLoadError naming each
+        bad file). The names served."""
+        contexts, broken = {}, []
+        for cert in sorted(p for p in self.directory.glob("*.pem") if not p.name.startswith(".")):
+            try:
+                contexts[cert.stem.lower()] = _tls_context(cert, cert.with_suffix(".key"))
+            except TlsLoadError as exc:
+                broken.append(str(exc))
+        if "default" not in contexts and not (self.directory / "default.pem").exists():
+            broken.append(f"{self.directory / 'default.pem'}: missing (served when the name asked for has no "
+                          "certificate of its own)")
+        if broken:
+            raise TlsLoadError("; ".join(broken))
+        for ctx in contexts.values():
+            ctx.sni_callback = self._pick
+        with self.lock:
+            self.by_name = contexts
+        return sorted(contexts)
+
+    def _pick(self, sock: ssl.SSLSocket | ssl.SSLObject, server_name: str | None, _initial: ssl.SSLContext) -> None:
+        if server_name and (ctx := self.by_name.get(server_name.lower().rstrip("."))) is not None:
+            sock.context = ctx
+
+    def wrap(self, conn: socket.socket) -> ssl.SSLSocket:
+        """The accepted connection with the contexts current now; its handshake is left to its handler's thread."""
+        with self.lock:
+            default = self.by_name["default"]
+        return default.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+
+
+class TlsServer(ThreadingHTTPServer):
+    """The same routes over HTTPS: each accepted connection wrapped with the current certificates."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], certs: TlsCertificates) -> None:
+        self.certs = certs
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, addr = super().get_request()
+        return self.certs.wrap(conn), addr
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(10)  # in the connection's own thread: a client that never says hello holds only it
+        request.do_handshake()
+        request.settimeout(None)
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError | TimeoutError):
+            return  # a client that refused the certificate (what a chain check does) or hung up: not our error
+        super().handle_error(request, client_address)
+
+
 def dpkg_installed(status: str) -> dict[str, str]:
     """name → version of the installed packages of a dpkg status file."""
     out = {}
@@ -140,6 +243,7 @@ class Handler(BaseHTTPRequestHandler):
     packages_file: Path | None = None
     dpkg_status: Path | None = None
     npm_lock: Path | None = None
+    tls: TlsCertificates | None = None
 
     def _broken_by(self, state: dict[str, Any]) -> str | None:
         """A package version the application does not work with, when it is installed (in the sandbox
@@ -273,10 +377,19 @@ class Handler(BaseHTTPRequestHandler):
             new = self.store.update(bump=("restarts",), **changes)
         elif action == "reopen-logs":  # what a rotation's reopen command asks for (SIGHUP does the same)
             new = self.store.reopen_log()
+        elif action == "reload-tls":  # what a certificate renewal's reload command asks for
+            if self.tls is None:
+                return 409, {"error": "no_tls", "action": action}, "no TLS to reload (started without --tls-port)"
+            try:
+                served = self.tls.load()
+            except TlsLoadError as exc:  # the previous certificates are still served
+                return 500, {"error": "tls_reload_failed", "detail": str(exc)}, f"reload-tls failed: {exc}"
+            return 200, {**self.store.update(bump=("tls_reloads",)), "tls_names": served}, f"control {action}"
         elif action == "clear-cache":
             new = self.store.update(bump=("cache_clears",))
         elif action == "reset":
-            new = self.store.update(**{k: v for k, v in DEFAULT_STATE.items() if k not in ("requests", "log_reopens")})
+            kept = ("requests", "log_reopens", "tls_reloads")  # counters of the process, not injected faults
+            new = self.store.update(**{k: v for k, v in DEFAULT_STATE.items() if k not in kept})
         else:
             return 404, {"error": "unknown_control", "action": action}, "unknown control"
         return 200, new, f"control {action}"
@@ -294,7 +407,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--packages-file", type=Path, default=None, help="the sandbox package driver's installed.json")
     parser.add_argument("--npm-lock", type=Path, default=None, help="the package-lock.json of the host's application")
     parser.add_argument("--dpkg-status", type=Path, default=None, help="the dpkg status file of the host's apt root")
+    parser.add_argument("--tls-port", type=int, default=None, help="also serve HTTPS on this port (0: a free one)")
+    parser.add_argument("--tls-dir", type=Path, default=None,
+                        help="the HTTPS certificates: <server_name>.pem and .key, default.pem and .key for other names")
     args = parser.parse_args(argv)
+    if (args.tls_port is None) != (args.tls_dir is None):
+        parser.error("--tls-port and --tls-dir go together")
     try:
         check_loopback(args.host)
     except ValueError as exc:
@@ -306,13 +424,29 @@ def main(argv: list[str] | None = None) -> None:
     Handler.dpkg_status = args.dpkg_status
     Handler.npm_lock = args.npm_lock
     store = Handler.store
+    tls_server = None
+    if args.tls_port is not None:
+        try:
+            Handler.tls = TlsCertificates(args.tls_dir)
+        except TlsLoadError as exc:
+            parser.error(f"--tls-dir: {exc}")
+        # bound before the READY line: whoever waits for it may dial the TLS port at once
+        tls_server = TlsServer((args.host, args.tls_port), Handler, Handler.tls)
+        threading.Thread(target=tls_server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        print(f"TLS https://{args.host}:{tls_server.server_address[1]} from {args.tls_dir}", file=sys.stderr, flush=True)
 
     def on_hup(_signum: int, _frame: FrameType | None) -> None:
         # in a thread: the handler interrupts the main thread, which must not wait for the store's lock
         threading.Thread(target=store.reopen_log, daemon=True).start()
 
     signal.signal(signal.SIGHUP, on_hup)
-    serve(ThreadingHTTPServer((args.host, args.port), Handler), store.close_log)
+    def close() -> None:
+        if tls_server is not None:
+            tls_server.shutdown()
+            tls_server.server_close()
+        store.close_log()
+
+    serve(ThreadingHTTPServer((args.host, args.port), Handler), close)
 
 
 if __name__ == "__main__":

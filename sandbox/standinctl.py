@@ -1,16 +1,19 @@
 """Operate the Event Manager stand-in from a host: `python3 standinctl.py URL ACTION [COMPONENT]`.
 
-The sandbox inventory uses it as the services' start / stop / restart / clear-cache commands, and
+The sandbox inventory uses it as the services' start / stop / restart / clear-cache commands,
 `reopen-logs` as the log rotation's reopen command (the stand-in runs as root: the login user cannot
-send it SIGHUP). The component is ignored by `reopen-logs`: the process has one log.
+send it SIGHUP), and `reload-tls` as a certificate's reload command (the stand-in re-reads its
+certificate files; it answers an error naming the file when one is broken, and keeps the old ones).
+The component is ignored by `reopen-logs` and `reload-tls`: the process has one log and one TLS directory.
 Standard library only, so it runs with the host's own python3.
 """
 
 import json
 import sys
+import urllib.error
 import urllib.request
 
-ACTIONS = {"start", "stop", "restart", "clear-cache", "reopen-logs"}
+ACTIONS = {"start", "stop", "restart", "clear-cache", "reopen-logs", "reload-tls"}
 
 
 def main(argv: list[str]) -> int:
@@ -23,6 +26,11 @@ def main(argv: list[str]) -> int:
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - the stand-in's loopback URL
             sys.stdout.write(resp.read().decode() + "\n")
+    except urllib.error.HTTPError as exc:  # the stand-in's answer says why (e.g. which certificate file is broken)
+        with exc:
+            detail = exc.read().decode(errors="replace").strip()
+        sys.stderr.write(f"standinctl: {action} failed: HTTP {exc.code}: {detail}\n")
+        return 1
     except OSError as exc:
         sys.stderr.write(f"standinctl: {action} failed: {exc}\n")
         return 1

@@ -13,7 +13,7 @@ from prefect import get_run_logger
 
 from tasks._base import resources, step
 from upkeep.config.render import render
-from upkeep.errors import ConfigError
+from upkeep.errors import ArchiveError, ConfigError
 from upkeep.loganalysis import AnalysisSettings, Compression, analyse, decompressed_chunks
 from upkeep.rotation.archive import LogArchive, path_word
 
@@ -111,21 +111,25 @@ def analyse_day(day: date, fmt: str, keys: list[str], history: list[dict[str, An
 
 
 @step("security-summaries", cache=False)
-def security_summaries(until: date, days: int) -> tuple[list[dict[str, Any]], list[str]]:
-    """(the daily summaries of the `days` days up to `until`, every format, oldest first; the days without one):
-    the log analysis' security events, for the weekly security review. No log archive: none, every day missing."""
+def security_summaries(until: date, days: int) -> tuple[list[dict[str, Any]], list[str], str]:
+    """(the daily summaries of the `days` days up to `until`, every format, oldest first; the days without one; why
+    none could be read, if so): the log analysis' security events, for the weekly security review."""
     res = resources()
     wanted = [until - timedelta(days=back) for back in range(days - 1, -1, -1)]
     archive = res.log_archive()
     if archive is None or not _words_by_format():
-        return [], [d.isoformat() for d in wanted]
+        return [], [d.isoformat() for d in wanted], "no log archive is configured (s3.logs and logs.paths)"
     found, missing = [], []
-    for day in wanted:
-        day_summaries = [archive.get_bytes(archive.analysis_key(day, f"summary-{fmt}.json")) for fmt in _words_by_format()]
-        present = [json.loads(s) for s in day_summaries if s is not None]
-        found += present
-        if not present:
-            missing.append(day.isoformat())
+    try:
+        for day in wanted:
+            present = [json.loads(b) for fmt in _words_by_format()
+                       if (b := archive.get_bytes(archive.analysis_key(day, f"summary-{fmt}.json"))) is not None]
+            found += present
+            if not present:
+                missing.append(day.isoformat())
+    except ArchiveError as exc:  # no bucket yet (nothing rotated), no access: the review says so and goes on
+        get_run_logger().warning("security summaries not read: %s", exc)
+        return [], [d.isoformat() for d in wanted], str(exc)
     get_run_logger().info("security summaries: %d day(s) of %d read; none for %s", days - len(missing), days,
                           ", ".join(missing) or "no day")
-    return found, missing
+    return found, missing, ""

@@ -52,14 +52,19 @@ def event_dicts(events: list[AlertEvent]) -> list[dict[str, Any]]:
 
 
 @step("findings", retries=1, cache=False)
-def keep_findings(scope: str, findings: list[Finding], hosts: list[str] | None = None) -> Reconciliation:
+def keep_findings(scope: str, findings: list[Finding], hosts: list[str] | None = None,
+                  unreached: list[str] | None = None) -> Reconciliation:
     """This run's findings against the ones the last `scope` run kept (new / persisting / fixed), the inventory's
-    waivers applied; kept for the next run. Without a monitoring store every finding is new."""
+    waivers applied; kept for the next run. Without a monitoring store every finding is new. `hosts`: the hosts this
+    run covers (default: all); `unreached`: hosts it could not read, whose open findings are carried over unchanged
+    (not called fixed because nobody could look)."""
     res = resources()
     store = res.security_store()
     previous = store.findings(res.environment, scope) if store is not None else []
     if hosts is not None:
         previous = [r for r in previous if r.finding.host in hosts]
+    gone = set(unreached or ())
+    findings = findings + [r.finding for r in previous if r.finding.host in gone and r.status != "fixed"]
     rec = reconcile(previous, findings, datetime.now(UTC), res.env.security.waivers_list())
     if store is not None:
         store.save_findings(res.environment, scope, rec.records(), hosts=hosts)

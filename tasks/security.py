@@ -34,20 +34,21 @@ def _feed() -> list[dict[str, Any]]:
 @step("audit-hosts", retries=1)
 def audit_hosts(hosts: list[str], parts: list[str]) -> FanOutResult[HostAudit]:
     """Every part of the audit on every host (permissions, sshd, firewall, packages against the feed, dependency
-    audits, access); a part that cannot be read is said in the host's row, the others still count."""
+    audits, access); a part that cannot be read is said in the host's row, the others still count; a host that
+    cannot be reached is a failed outcome in the result (the flow reports it), never raised here."""
     res = resources()
     feed = _feed() if "packages" in parts else []
     result = fan_out({h: h for h in hosts}, lambda h: audit_host(res, h, parts, feed),
                      max_concurrency=res.env.max_concurrency)
-    get_run_logger().info("audit (%s): %s", ", ".join(parts), result.summary())
-    return group_result(result)
+    get_run_logger().log(30 if result.failed else 20, "audit (%s): %s", ", ".join(parts), result.summary())
+    return result.portable()  # an unreachable host is a finding, not the end of everyone else's audit
 
 
 @step("pending-security-updates", retries=1)
 def pending_security_updates(hosts: list[str]) -> FanOutResult[list[Finding]]:
     """Refresh the package lists (apt: only when older than its cache_valid_time) and list the security updates
     waiting on each host, as findings (their age comes from the findings store: first seen); the CVEs where the
-    vulnerability feed names the package."""
+    vulnerability feed names the package. A host that cannot be reached is a failed outcome, not raised."""
     res = resources()
     feed = _feed()
 
@@ -71,7 +72,7 @@ def pending_security_updates(hosts: list[str]) -> FanOutResult[list[Finding]]:
     result = fan_out({h: h for h in hosts}, one, max_concurrency=res.env.max_concurrency)
     get_run_logger().info("pending security updates: %d on %d host(s); %s",
                           sum(len(o.value or []) for o in result.succeeded.values()), len(result.succeeded), result.summary())
-    return group_result(result)
+    return result.portable()  # an unreachable host is reported by the flow; the others' updates still count
 
 
 def _cves(feed: list[dict[str, Any]], name: str, version: str, release: str) -> list[str]:

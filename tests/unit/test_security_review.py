@@ -35,7 +35,8 @@ broken line
 
 
 def test_accounts_with_a_login_shell_only() -> None:
-    assert [(a.user, a.uid) for a in login_accounts(PASSWD, ["/usr/sbin/nologin", "/bin/false"])] == [("root", 0), ("alice", 1001)]
+    accounts = login_accounts(PASSWD, ["/usr/sbin/nologin", "/bin/false"])
+    assert [(a.user, a.uid) for a in accounts] == [("root", 0), ("alice", 1001)]
 
 
 def test_sudoers_rules_without_comments_with_continuations_and_includes() -> None:

@@ -113,7 +113,11 @@ def access_items(r: HostReader) -> list[str]:
         if not a.home.startswith("/"):
             continue
         path = posixpath.normpath(render(cfg.authorized_keys.replace("{home}", a.home), r.cfg))
-        text = r.read(path, f"{a.user}'s authorized_keys")
+        try:
+            text = r.read(path, f"{a.user}'s authorized_keys")
+        except HostError as exc:  # one account's keys unreadable: an item the reviewer sees, the rest still read
+            keys[a.user] = [f"unreadable {path} ({str(exc).rsplit(': ', 1)[-1][:80]})"]
+            continue
         if text:
             keys[a.user] = access.key_fingerprints(text)
     return access.access_items(accounts, sudoers, keys)
