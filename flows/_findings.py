@@ -17,16 +17,18 @@ from upkeep.security.findings import Finding, Reconciliation
 
 
 def report_findings(r: Routine, title: str, findings: Sequence[Finding], hosts: Sequence[str] | None = None,
-                    notes: Sequence[str] = (), unreached: Mapping[str, str] | None = None) -> Reconciliation:
+                    notes: Sequence[str] = (), unreached: Mapping[str, str] | None = None,
+                    appendix: str = "") -> Reconciliation:
     """Reconcile, publish and notify; the run report gets the summary sentence. `unreached`: host → why it could not
-    be read: a finding each, and their earlier findings carried over (they are not fixed because nobody looked)."""
+    be read: a finding each, and their earlier findings carried over (they are not fixed because nobody looked).
+    `appendix`: more markdown for the findings artifact (what a reviewer approves)."""
     gone = dict(unreached or {})
     findings = [*findings, *(Finding("audit", h, "unreachable", "high", f"{h} could not be checked", why[:300],
                                      "bring the host back (or fix its SSH access), then run this again")
                              for h, why in sorted(gone.items()))]
     rec = keep_findings(r.name, list(findings), list(hosts) if hosts is not None else None, sorted(gone))
     now = datetime.now(UTC)
-    publish_findings(r.report, report.markdown(title, rec, now, notes), report.rows(rec))
+    publish_findings(r.report, report.markdown(title, rec, now, notes) + appendix, report.rows(rec))
     r.report.notes.append(report.summary(rec, now) + " (the findings artifact lists them)")
     r.report.notes += report.expired_waiver_lines(rec.expired_waivers)
     r.report.facts["findings"] = rec.counts()

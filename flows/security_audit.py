@@ -21,15 +21,18 @@ from tasks.monitoring import approve_baselines, approved_baselines
 from tasks.security import PARTS, audit_hosts, check_certificates
 from upkeep.routines import SECURITY_AUDIT
 from upkeep.security.audit import audit_findings, describe_change, proposals
+from upkeep.security.report import state_markdown
 
 APPROVED_HERE = ("permissions", "firewall")  # the access baseline is the weekly security review's to approve
 
 
 @flow(name=SECURITY_AUDIT.flow)
-def security_audit(environment: str = "development", config: str | None = None, approve: bool = True) -> dict[str, Any]:
-    """`approve` false: report only, ask nobody (a run started to look)."""
+def security_audit(environment: str = "development", config: str | None = None, approve: bool = True,
+                   hosts: list[str] | None = None) -> dict[str, Any]:
+    """`approve` false: report only, ask nobody (a run started to look); `hosts`: audit only these (the others'
+    findings are kept as they were)."""
     with Routine(SECURITY_AUDIT, environment, config) as r:
-        hosts = r.select_hosts()
+        hosts = r.select_hosts(hosts)
         with r.stage("pre"):
             baselines = {kind: approved_baselines(kind, hosts) for kind in ("permissions", "firewall", "access")}
         with r.stage("execute"):
@@ -41,8 +44,9 @@ def security_audit(environment: str = "development", config: str | None = None, 
             findings = audit_findings(audits, baselines) + [f for c in certs.values() for f in c.findings()]
             notes = [f"{kind} baseline of {h}: {b.describe()}" for kind, by in baselines.items()
                      for h, b in by.items() if b is not None][:20]
-            rec = report_findings(r, "Security audit", findings, hosts=hosts, notes=notes, unreached=gone)
             proposed = proposals(audits, baselines, APPROVED_HERE)
+            appendix = "".join(state_markdown(f"Proposed {kind} baseline", by, baselines[kind]) for kind, by in proposed.items())
+            rec = report_findings(r, "Security audit", findings, hosts=hosts, notes=notes, unreached=gone, appendix=appendix)
             asked = {f"{kind}:{h}": describe_change(kind, items, baselines[kind][h])
                      for kind, by in proposed.items() for h, items in by.items()}
             for item in r.approve_items(asked) if approve else []:

@@ -24,6 +24,7 @@ from tasks.security import audit_hosts
 from upkeep.routines import SECURITY_REVIEW
 from upkeep.security.access import access_findings, log_findings
 from upkeep.security.audit import describe_change
+from upkeep.security.report import state_markdown
 
 
 @flow(name=SECURITY_REVIEW.flow)
@@ -44,7 +45,8 @@ def security_review(environment: str = "development", config: str | None = None)
                 findings += access_findings(items, b.items if b else None, host)
             notes = [f"log analysis summaries missing for {', '.join(missing)}: those days' events are not in this review"
                      + (f" ({unread})" if unread else " (log-analysis runs daily in daily-maintenance)")] if missing else []
-            report_findings(r, "Security review", findings, notes=notes, unreached=gone)
+            report_findings(r, "Security review", findings, notes=notes, unreached=gone,
+                            appendix=state_markdown("Access under review", access, approved))
             asked = {f"access:{h}": describe_change("access", items, approved[h]) for h, items in access.items()}
             ok = r.approve_items(asked)
             if ok:

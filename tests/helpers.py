@@ -114,3 +114,36 @@ def settled_task_runs(run_id: UUID, timeout: float = 60) -> list[Any]:
         return runs if runs and all(tr.state is not None and tr.state.is_final() for tr in runs) else None
 
     return wait_for(settled, timeout=timeout, interval=1, what="task runs recorded by the server")
+
+
+def answered(run: Callable[[], Any], flow_name: str, answer: dict[str, Any], timeout: float = 90) -> Any:
+    """Run a flow that asks for an approval (in a thread); answer it through Prefect's run input, as the UI does;
+    its final state."""
+    import threading
+
+    from prefect.flow_runs import resume_flow_run
+
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.update(state=run()), daemon=True)
+    thread.start()
+    paused = wait_for(lambda: latest_flow_run(flow_name, "PAUSED"), timeout=timeout, what=f"a paused {flow_name} run")
+    resume_flow_run(paused.id, run_input=answer)
+    thread.join(timeout + 30)
+    return box["state"]
+
+
+def findings_of(state: Any) -> str:
+    """The findings report (markdown artifact `<routine>-<env>-findings`) of a security run."""
+    arts = [a for a in artifacts_of(state.state_details.flow_run_id) if (a.key or "").endswith("-findings")]
+    assert arts, "no findings artifact"
+    return str(max(arts, key=lambda a: a.created).data)
+
+
+def clear_security_store(stack: Stack) -> None:
+    """No security findings and no approved baseline in the stack's monitoring store."""
+    import pymongo
+
+    with pymongo.MongoClient(stack.mongo_uri) as client:
+        db = client["upkeep_monitoring"]
+        db.security_findings.delete_many({})
+        db.security_baselines.delete_many({})

@@ -5,8 +5,7 @@ approved baselines, approvals answered through Prefect's run input as the UI doe
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 import pymongo
 import pytest
 import yaml
-from prefect.flow_runs import resume_flow_run
 
 from flows.certificates import certificates
 from flows.security_audit import security_audit
@@ -24,43 +22,22 @@ from sandbox.security import public_key
 from sandbox.sshd import USER
 from sandbox.stack import Stack
 from sandbox.tls import install, issue, load_ca
-from tests.helpers import artifacts_of, inventory_variant, latest_flow_run, report_of, slack_calls, standin, wait_for
+from tests.helpers import answered, clear_security_store, findings_of, inventory_variant, report_of, slack_calls, standin
 
 pytestmark = pytest.mark.stack
 NOW = datetime.now(UTC)
 
 
 @pytest.fixture(autouse=True)
-def fresh_store(stack: Stack) -> Iterator[None]:
+def fresh_store(stack: Stack) -> None:
     """Each test starts with no findings and no approved baseline in the monitoring store."""
-    with pymongo.MongoClient(stack.mongo_uri) as client:
-        db = client["upkeep_monitoring"]
-        db.security_findings.delete_many({})
-        db.security_baselines.delete_many({})
-    yield
-
-
-def findings_of(state: Any) -> str:
-    arts = [a for a in artifacts_of(state.state_details.flow_run_id) if (a.key or "").endswith("-findings")]
-    assert arts, "no findings artifact"
-    return str(max(arts, key=lambda a: a.created).data)
+    clear_security_store(stack)
 
 
 def security(stack: Stack, tmp_path: Path, name: str = "sec.yaml", env: str = "development", **changes: Any) -> str:
     data = yaml.safe_load(stack.inventory_path.read_text())
     sec = {**data["environments"][env]["security"], **changes}
     return inventory_variant(stack, tmp_path / name, env, security=sec)
-
-
-def answered(run: Callable[[], Any], flow_name: str, answer: dict[str, Any]) -> Any:
-    """Run a flow that asks for an approval; answer it as the UI would; its final state."""
-    box: dict[str, Any] = {}
-    thread = threading.Thread(target=lambda: box.update(state=run()), daemon=True)
-    thread.start()
-    paused = wait_for(lambda: latest_flow_run(flow_name, "PAUSED"), timeout=90, what=f"a paused {flow_name} run")
-    resume_flow_run(paused.id, run_input=answer)
-    thread.join(120)
-    return box["state"]
 
 
 # -- certificates -------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from upkeep.security.findings import Finding, Waiver, reconcile
 from upkeep.security.firewall import normalise_iptables
 from upkeep.security.gather import HostAudit
 from upkeep.security.renewal import renewal_outcome
-from upkeep.security.report import at_least, markdown, rows, summary
+from upkeep.security.report import at_least, markdown, rows, state_markdown, summary
 from upkeep.security.sources import parse_feed
 from upkeep.security.store import Baseline
 
@@ -169,3 +169,14 @@ def test_a_feed_is_a_list_an_object_or_a_zip_and_anything_else_is_a_clear_error(
         parse_feed(b"<html>", "f")
     with pytest.raises(SecurityInputError, match="expected OSV entries"):
         parse_feed(b"42", "f")
+
+
+def test_the_access_under_review_groups_hosts_and_marks_changes() -> None:
+    approved = _baseline("access", "h1", ["account alice (uid 1001, /bin/bash)", "key bob SHA256:x ssh-rsa bob"])
+    alice = "account alice (uid 1001, /bin/bash)"
+    md = state_markdown("Access under review", {"h1": [alice, "sudo /etc/sudoers: alice ALL=(ALL) ALL"], "h2": [alice],
+                                                "h3": [alice]}, {"h1": approved, "h2": None, "h3": None})
+    assert "**h2, h3** — none approved yet" in md
+    assert "**h1** — last approved: approved by sec-carol on 2026-11-06 12:00 UTC (2 items)" in md
+    assert "| new | sudo /etc/sudoers: alice ALL=(ALL) ALL |" in md and "| removed | key bob SHA256:x ssh-rsa bob |" in md
+    assert "|  | account alice (uid 1001, /bin/bash) |" in md

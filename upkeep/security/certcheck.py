@@ -5,7 +5,7 @@ renewed on their host: `renew`, then `reload`, then the caller checks again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -42,7 +42,11 @@ class CertResult:
         if self.verdict is None:
             return f"{self.target}: not read: {self.error}"
         state = "ok" if self.verdict.ok else "; ".join(self.verdict.problems)
-        return f"{self.target}: {state} — {self.verdict.detail}"
+        if self.facts is None:
+            return f"{self.target}: {state}"
+        left = (self.facts.not_after - datetime.now(UTC)).total_seconds() / 86400
+        return (f"{self.target}: {state}; until {self.facts.not_after:%Y-%m-%d} ({left:.0f} days left), {self.facts.key}, "
+                f"{self.facts.signature_hash}")
 
     def findings(self) -> list[Finding]:
         """One finding per problem (keyed by certificate and kind, so a renewed certificate closes them)."""

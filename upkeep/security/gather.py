@@ -151,14 +151,16 @@ class HostAudit:
     access: list[str] = field(default_factory=list)
     dependencies: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # a part that could not be read, said; the others still count
+    read: list[str] = field(default_factory=list)  # the parts read
 
     def describe(self) -> str:
-        parts = [f"{len(self.permissions)} special-permission item(s)", f"{len(self.sshd)} sshd finding(s)"]
-        if self.ruleset is not None:
-            parts.append(f"{len(self.ruleset)} firewall line(s)")
-        if self.packages:
-            parts.append(f"{self.packages} package(s), {len(self.vulnerabilities)} vulnerable")
-        parts += [f"{len(self.access)} access item(s)", f"{len(self.dependencies)} dependency finding(s)"]
+        said = {"permissions": f"{len(self.permissions)} special-permission item(s)",
+                "sshd": f"{len(self.sshd)} sshd finding(s)",
+                "firewall": f"{len(self.ruleset or [])} firewall line(s)" if self.ruleset is not None else "",
+                "packages": f"{self.packages} package(s), {len(self.vulnerabilities)} vulnerable" if self.packages else "",
+                "access": f"{len(self.access)} access item(s)",
+                "dependencies": f"{len(self.dependencies)} dependency finding(s)"}
+        parts = [said[p] for p in self.read if said.get(p)]
         return ", ".join(parts) + (f"; NOT READ: {'; '.join(self.errors)}" if self.errors else "")
 
 
@@ -184,6 +186,7 @@ def audit_host(res: Resources, host: str, parts: Sequence[str], feed: Sequence[M
     for part in parts:
         try:
             steps[part]()
+            out.read.append(part)
         except (HostError, SecurityInputError, OSError) as exc:
             out.errors.append(f"{part}: {exc}")
     if len(out.errors) == len(parts):

@@ -84,9 +84,10 @@ def sshd_findings(effective: str, host: str) -> list[Finding]:
         if conf.get(key, "").lower() == "yes":
             out.append(Finding("sshd", host, f"{key} yes", "medium", f"SSH accepts {key.removesuffix('authentication')} logins",
                                f"{key} yes", f"{key} no: keys only"))
+    names = {"ciphers": "Ciphers", "macs": "MACs", "kexalgorithms": "KexAlgorithms"}
     for key, weak in WEAK.items():
-        for algo in conf.get(key, "").split(","):
-            if algo and any(w in algo.lower() for w in weak):
-                out.append(Finding("sshd", host, f"{key} {algo}", "medium", f"weak SSH algorithm offered: {algo}",
-                                   f"{key}: {conf[key]}", f"remove {algo} from {key} in sshd_config"))
+        bad = [a for a in conf.get(key, "").split(",") if a and any(w in a.lower() for w in weak)]
+        if bad:  # one finding per setting: a reviewer fixes the line, not each algorithm
+            out.append(Finding("sshd", host, f"{key} weak", "medium", f"weak SSH {names[key]} offered: {', '.join(bad)}",
+                               f"{key}: {conf[key]}", f"remove {', '.join(bad)} from {names[key]} in sshd_config"))
     return out

@@ -4,12 +4,13 @@ new, what persists and for how long, what was fixed, and the waivers in force or
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from upkeep.humanize import duration
 from upkeep.security.findings import SEVERITIES, FindingRecord, Reconciliation, Severity, Waiver
+from upkeep.security.store import Baseline
 
 ROWS = 200  # per table: the rest is counted, and in the table artifact
 
@@ -59,6 +60,24 @@ def _table(title: str, header: str, rows: list[str]) -> list[str]:
     more = [f"\n…and {len(rows) - ROWS} more (the findings table has every one)."] if len(rows) > ROWS else []
     cols = header.count("|") - 1
     return [f"\n### {title}\n", header, "|" + "---|" * cols, *rows[:ROWS], *more]
+
+
+def state_markdown(title: str, current: Mapping[str, Sequence[str]], approved: Mapping[str, Baseline | None]) -> str:
+    """What an approver approves: each host's current state (hosts with the same state and approval grouped), with
+    what changed since its approved baseline marked."""
+    groups: dict[tuple[tuple[str, ...], str], list[str]] = {}
+    for host, items in sorted(current.items()):
+        b = approved.get(host)
+        groups.setdefault((tuple(items), b.describe() if b else ""), []).append(host)
+    out = [f"\n### {title}\n"]
+    for (items, was), hosts in groups.items():
+        first = approved.get(hosts[0])
+        before = set(first.items) if first is not None else None
+        out.append(f"\n**{', '.join(hosts)}** — {'last approved: ' + was if was else 'none approved yet'}\n")
+        out += ["| | item |", "|---|---|"]
+        out += [f"| {'new' if before is not None and i not in before else ''} | {_cell(i, 200)} |" for i in items]
+        out += [f"| removed | {_cell(i, 200)} |" for i in sorted((before or set()) - set(items))]
+    return "\n".join(out) + "\n"
 
 
 def markdown(title: str, rec: Reconciliation, now: datetime, notes: Sequence[str] = ()) -> str:
