@@ -125,6 +125,8 @@ def sandbox_inventory(stack: StackView) -> dict[str, Any]:
             "temp_dirs": [{"path": "{root}/tmp", "older_than": "7d", "patterns": ["*.tmp", "upload-*"], "role": "api"}],
         }
         env["security"] = _security(stack)
+        if "npm" in stack.ports:  # npm audit of the application, against the local registry's advisories
+            env["security"]["projects"] = [{"kind": "npm", "path": "{root}/app", "role": "api"}]
         if stack.ports.get("standin_tls") and (certificates := _certificates(stack, ctl)):
             env.setdefault("security", {})["certificates"] = certificates
     if "mongo" in stack.ports:

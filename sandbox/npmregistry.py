@@ -5,7 +5,8 @@
 It answers what npm asks a registry for an install, `npm outdated` and `npm ci`: `GET /<name>` (a
 scoped name as `/@scope%2fname`) → the packument (every version with its tarball's address, sha1
 `shasum` and sha512 `integrity`, `dist-tags.latest`), `GET /<name>/-/<file>.tgz` → the tarball.
-Nothing else (no publish, no search, no audit: 404). The tarballs are deterministic (fixed mtimes,
+`POST /-/npm/v1/security/advisories/bulk` (what `npm audit` sends: installed versions by name) → the
+`ADVISORIES` of the asked packages. Nothing else (no publish, no search: 404). The tarballs are deterministic (fixed mtimes,
 gzip without a timestamp), so lockfiles written against one run of the registry match the next.
 
 `PACKAGES` is the fixture: each package in several versions, so a project pinned to the first ones has a
@@ -37,6 +38,16 @@ PACKAGES: dict[str, tuple[str, ...]] = {  # name → versions, oldest first (the
     "em-format": ("1.0.0", "1.0.1", "1.1.0"),      # pinned at 1.0.0: a minor waits (automatic)
     "em-client": ("1.0.0", "1.0.1", "2.0.0"),      # ^1.0.0 at 1.0.0: a patch (automatic) and a major (approval)
     "@em/logfmt": ("2.3.0", "2.3.1"),              # pinned at 2.3.0: a patch (automatic)
+}
+# what `npm audit` learns from this registry (GitHub advisory shape): em-client below 1.0.1 is vulnerable (high),
+# fixed by its patch; @em/logfmt has a low one that no release fixes yet
+ADVISORIES: dict[str, list[dict[str, Any]]] = {
+    "em-client": [{"id": 1099001, "url": "https://github.com/advisories/GHSA-em00-c11e-0001",
+                   "title": "em-client forwards credentials on cross-host redirects", "severity": "high",
+                   "vulnerable_versions": "<1.0.1", "cwe": ["CWE-200"], "cvss": {"score": 7.5, "vectorString": None}}],
+    "@em/logfmt": [{"id": 1099002, "url": "https://github.com/advisories/GHSA-em00-10f0-0002",
+                    "title": "@em/logfmt log injection through newline characters", "severity": "low",
+                    "vulnerable_versions": "<=2.3.1", "cwe": ["CWE-117"], "cvss": {"score": 3.1, "vectorString": None}}],
 }
 FIXTURE_DEPENDENCIES = {"em-format": "1.0.0", "em-client": "^1.0.0", "@em/logfmt": "2.3.0"}  # pinned to old versions
 DEMO_DEPENDENCIES = {"em-format": "1.0.0", "@em/logfmt": "2.3.0"}  # no major waiting: a demo run needs no one's approval
@@ -168,6 +179,22 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if urlsplit(self.path).path.rstrip("/") != "/-/npm/v1/security/advisories/bulk":
+            status, out = 404, b'{"error":"not found"}'
+        else:
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            asked = json.loads(body or b"{}")
+            status, out = 200, json.dumps({n: ADVISORIES[n] for n in asked if n in ADVISORIES}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
 
 
 def package_url(base_url: str, name: str) -> str:

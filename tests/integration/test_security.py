@@ -18,6 +18,7 @@ from flows.certificates import certificates
 from flows.security_audit import security_audit
 from flows.security_check import security_check
 from flows.security_review import security_review
+from sandbox.npmregistry import FIXTURE_DEPENDENCIES
 from sandbox.security import public_key
 from sandbox.sshd import USER
 from sandbox.stack import Stack
@@ -168,6 +169,24 @@ def test_a_waiver_hides_a_finding_until_it_expires_then_it_returns(stack: Stack,
     assert f"| high | host1 | suid: {planted['suid']} |" in found and "### Expired waivers" in found
     report = report_of(state.state_details.flow_run_id).data
     assert f"waiver `{pattern}` (owner ops-bob) expired on" in report
+
+
+def test_the_applications_dependencies_are_audited_by_npm_against_the_registrys_advisories(stack: Stack,
+                                                                                           tmp_path: Path) -> None:
+    stack.seed_npm(FIXTURE_DEPENDENCIES)  # em-client 1.0.0: the registry has an advisory below 1.0.1
+    try:
+        state = security_audit(environment="development", config=security(stack, tmp_path), approve=False,
+                               return_state=True)
+    finally:
+        stack.seed_npm()
+    assert state.is_completed(), state.message
+    found = findings_of(state)
+    for host in ("host1", "host2"):  # the application hosts (role api), not the others
+        assert f"| high | {host} | em-client <1.0.1: em-client forwards credentials on cross-host redirects | npm audit fix |" \
+            in found
+        assert f"| low | {host} | @em/logfmt <=2.3.1: @em/logfmt log injection through newline characters | no fix " \
+               "available yet: remove the dependency or add a waiver |" in found
+    assert not [line for line in found.splitlines() if "| host3 |" in line and "em-client" in line]  # no application
 
 
 def test_an_unreadable_part_is_reported_and_the_rest_still_counts(stack: Stack, tmp_path: Path) -> None:
