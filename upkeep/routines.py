@@ -69,7 +69,7 @@ DATABASE_MAINTENANCE = _spec("database-maintenance", "flows/database_maintenance
 SECURITY_CHECK = _spec("security-check", "flows/security_check.py:security_check", False, "daily",
                       "Daily, read-only: pending security updates (lists refreshed) and their age, certificates; "
                       "critical findings notify at once")
-CERTIFICATES = _spec("certificates", "flows/certificates.py:certificates", True, "weekly",
+CERTIFICATES = _spec("certificates", "flows/certificates.py:certificates", True, None,
                      "Every configured certificate judged; renewed under min(30 days, a third of its lifetime), "
                      "reloaded and checked again (in weekly-maintenance)")
 SECURITY_AUDIT = _spec("security-audit", "flows/security_audit.py:security_audit", False, None,

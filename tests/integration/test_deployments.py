@@ -54,9 +54,9 @@ def test_prefect_yaml_agrees_with_specs_windows_and_flows(capsys: pytest.Capture
         flow = load_flow_from_entrypoint(str(ROOT / d["entrypoint"]), use_placeholder_flow=False)
         flow.validate_parameters(d["parameters"])  # raises on a parameter the flow does not take
         assert set(d["parameters"]) <= set(inspect.signature(flow.fn).parameters)
-    # updates, dependency-updates, database-maintenance, health-check, verify-backup, prune-runs, four composites
-    # (security patches: in weekly)
-    assert scheduled == 10 * len(environments)
+    # updates, dependency-updates, database-maintenance, health-check, verify-backup, prune-runs, security-check,
+    # four composites (security patches, certificates, security review: in weekly; security audit: in monthly)
+    assert scheduled == 11 * len(environments)
 
 
 def test_prefect_deploy_all_against_the_server(stack: Stack, tmp_path: Path) -> None:
