@@ -25,13 +25,16 @@ lint: $(VENV)/.installed
 test: $(VENV)/.installed lint system
 	$(PY) -m pytest
 
-# UPKEEP_WITH_BENCH=1 reaches `system` too (a target's variables apply to its prerequisites): logrotate, python3-apt.
+# UPKEEP_WITH_BENCH=1 reaches `system` too (a target's variables apply to its prerequisites): logrotate, python3-apt,
+# lynis.
 bench: export UPKEEP_WITH_BENCH := 1
 bench: $(VENV)/.installed system
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m benchmarks.fanout_uptime
 	$(PY) -m benchmarks.log_rotation
 	$(PY) -m benchmarks.rolling_update_apt
+	$(PY) -m benchmarks.security_audit
+	$(PY) -m benchmarks.tls_endpoints
 
 clean-sandbox:
 	$(VENV)/bin/upkeep sandbox down

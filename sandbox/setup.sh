@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages and the user the sandbox needs (idempotent; needs root).
 # UPKEEP_WITH_CHROMIUM=1: also chromium (the UI test); UPKEEP_WITH_BENCH=1: also the benchmarks' peers (logrotate,
-# python3-apt for Ansible's apt module; ansible-core itself is the project's `bench` extra).
+# python3-apt for Ansible's apt module, lynis; ansible-core itself is the project's `bench` extra).
 set -euo pipefail
 need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
@@ -16,6 +16,8 @@ command -v npm >/dev/null || need+=(npm)  # (a nodejs that bundles npm, such as 
 if [ "${UPKEEP_WITH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null; then need+=(chromium); fi
 # logrotate: only the log-rotation benchmark's peer (`make bench` sets UPKEEP_WITH_BENCH=1)
 if [ "${UPKEEP_WITH_BENCH:-0}" = 1 ] && [ ! -x /usr/sbin/logrotate ]; then need+=(logrotate); fi
+# lynis: the security-audit benchmark's peer (`lynis audit system --quick` on this machine)
+if [ "${UPKEEP_WITH_BENCH:-0}" = 1 ] && ! command -v lynis >/dev/null; then need+=(lynis); fi
 # the apt benchmark's peer: Ansible's apt module needs python3-apt on the targets (this machine's python3)
 if [ "${UPKEEP_WITH_BENCH:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import apt_pkg' 2>/dev/null || need+=(python3-apt)
