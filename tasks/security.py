@@ -10,25 +10,30 @@ from typing import Any
 from prefect import get_run_logger
 
 from tasks._base import group_result, resources, step
+from upkeep.config.render import host_path
+from upkeep.errors import HostError
 from upkeep.hosts.fanout import FanOutResult, fan_out
 from upkeep.packages.hosts import drivers_for
 from upkeep.security.certcheck import CertResult, observe, renew
 from upkeep.security.findings import Finding
 from upkeep.security.gather import HostAudit, audit_host
-from upkeep.security.sources import debian_vulnerabilities, read_feed
+from upkeep.security.sources import FeedIndex, affecting, dpkg_sources, index_feed, read_feed
 
 PARTS = ("permissions", "sshd", "firewall", "packages", "dependencies", "access")
 
 
-def _feed() -> list[dict[str, Any]]:
+def _feed() -> FeedIndex:
+    """The configured feed, indexed by package once for the task (every host is matched against the index)."""
     cfg = resources().env.security.feed
     if cfg is None:
-        return []
+        return {}
     entries, age = read_feed(cfg.source)
+    index = index_feed(entries, cfg.release)
     stale = age is not None and cfg.max_age is not None and age > cfg.max_age.total_seconds()
-    get_run_logger().log(30 if stale else 20, "vulnerability feed %s: %d entries%s", cfg.source, len(entries),
+    get_run_logger().log(30 if stale else 20, "vulnerability feed %s: %d entries, %d package(s) of %s%s", cfg.source,
+                         len(entries), len(index), cfg.release,
                          f"; STALE: {age / 86400:.1f} days old" if stale and age is not None else "")
-    return entries
+    return index
 
 
 @step("audit-hosts", retries=1)
@@ -37,7 +42,7 @@ def audit_hosts(hosts: list[str], parts: list[str]) -> FanOutResult[HostAudit]:
     audits, access); a part that cannot be read is said in the host's row, the others still count; a host that
     cannot be reached is a failed outcome in the result (the flow reports it), never raised here."""
     res = resources()
-    feed = _feed() if "packages" in parts else []
+    feed = _feed() if "packages" in parts else {}
     result = fan_out({h: h for h in hosts}, lambda h: audit_host(res, h, parts, feed),
                      max_concurrency=res.env.max_concurrency)
     get_run_logger().log(30 if result.failed else 20, "audit (%s): %s", ", ".join(parts), result.summary())
@@ -54,6 +59,7 @@ def pending_security_updates(hosts: list[str]) -> FanOutResult[list[Finding]]:
 
     def one(host: str) -> list[Finding]:
         out = []
+        sources = _sources(res, host) if feed else {}
         for manager, driver in drivers_for(res, host).items():
             if manager == "npm":
                 continue
@@ -61,7 +67,8 @@ def pending_security_updates(hosts: list[str]) -> FanOutResult[list[Finding]]:
             for u in driver.upgradable():
                 if not u.is_security:
                     continue
-                cves = _cves(feed, u.name, u.current, res.env.security.feed.release if res.env.security.feed else "")
+                cves = sorted({c for a in affecting(feed, [sources.get(u.name, u.name), u.name], u.current)
+                               for c in a.cves})
                 out.append(Finding("security-updates", host, f"{u.name} {u.candidate}", "high",
                                    f"security update {u.name} {u.current} → {u.candidate}"
                                    + (f" ({', '.join(cves)})" if cves else ""),
@@ -75,12 +82,16 @@ def pending_security_updates(hosts: list[str]) -> FanOutResult[list[Finding]]:
     return result.portable()  # an unreachable host is reported by the flow; the others' updates still count
 
 
-def _cves(feed: list[dict[str, Any]], name: str, version: str, release: str) -> list[str]:
-    if not feed:
-        return []
-    status = f"Package: {name}\nStatus: install ok installed\nVersion: {version}\n"
-    return sorted({c for f in debian_vulnerabilities(status, feed, "-", release or "Debian:12")
-                   for c in f.title.split(": ", 1)[1].split(", ")})
+def _sources(res: Any, host: str) -> dict[str, str]:
+    """binary package → its source package, from the host's dpkg status (advisories name sources)."""
+    cfg = res.env.security.feed
+    path = host_path(cfg.dpkg_status, res.hosts.get_config(host), "security.feed.dpkg_status")
+    try:
+        status = res.hosts.get(host).read_file(path).decode("utf-8", "replace")
+    except (OSError, HostError) as exc:
+        get_run_logger().warning("%s: %s not read (%s): CVEs matched by binary name only", host, path, exc)
+        return {}
+    return {b: src for src, (_, bins) in dpkg_sources(status).items() for b in bins}
 
 
 @step("certificates", retries=1, cache=False)

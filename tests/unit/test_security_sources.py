@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from upkeep.security.sources import SecurityInputError, debian_version_compare, debian_vulnerabilities, npm_audit, pip_audit
+from upkeep.security.sources import (
+    SecurityInputError,
+    affecting,
+    debian_version_compare,
+    debian_vulnerabilities,
+    dpkg_sources,
+    index_feed,
+    npm_audit,
+    pip_audit,
+)
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "security"
 
@@ -41,10 +50,25 @@ def test_installed_debian_packages_against_an_osv_feed() -> None:
     found = {f.key: f for f in debian_vulnerabilities(text("dpkg-status"), json.loads(text("osv-debian.json")), "db-1")}
     # curl is already fixed (deb12u8 > deb12u6), sudo is not installed (config-files), Debian:11 is not this release
     assert sorted(found) == ["libssl3 DSA-5900-1", "openssl DSA-5764-1"]
-    openssl = found["openssl DSA-5764-1"]
-    assert openssl.title == "openssl 3.0.14-1~deb12u1: CVE-2024-5535, CVE-2024-6119"
+    openssl = found["openssl DSA-5764-1"]  # the advisory names the source package; both its binaries are installed
+    assert openssl.title == "openssl 3.0.14-1~deb12u1 (libssl3, openssl): CVE-2024-5535, CVE-2024-6119"
     assert openssl.fix == "install openssl 3.0.14-1~deb12u2 (security-patches)" and openssl.severity == "medium"
     assert found["libssl3 DSA-5900-1"].severity == "critical"
+
+
+def test_advisories_name_source_packages_and_the_hosts_install_binaries() -> None:
+    status = ("Package: libssl3\nStatus: install ok installed\nVersion: 3.0.14-1~deb12u1\nSource: openssl\n\n"
+              "Package: libcurl4\nStatus: install ok installed\nVersion: 7.88.1-10+deb12u8\nSource: curl (7.88.1-10+deb12u8)\n")
+    assert dpkg_sources(status) == {"libssl3": ("3.0.14-1~deb12u1", ("libssl3",)), "openssl": ("3.0.14-1~deb12u1", ("libssl3",)),
+                                    "libcurl4": ("7.88.1-10+deb12u8", ("libcurl4",)),
+                                    "curl": ("7.88.1-10+deb12u8", ("libcurl4",))}
+    index = index_feed(json.loads(text("osv-debian.json")))
+    assert sorted(index) == ["curl", "libssl3", "openssl", "sudo"]  # Debian:11's libssl3 range left out
+    found = {f.key: f.title for f in debian_vulnerabilities(status, index, "web-1")}  # no openssl binary installed
+    assert found == {"openssl DSA-5764-1": "openssl 3.0.14-1~deb12u1 (libssl3): CVE-2024-5535, CVE-2024-6119",
+                     "libssl3 DSA-5900-1": "libssl3 3.0.14-1~deb12u1: CVE-2025-0001"}
+    assert [a.id for a in affecting(index, ["openssl", "libssl3"], "3.0.14-1~deb12u1")] == ["DSA-5764-1", "DSA-5900-1"]
+    assert affecting(index, ["openssl"], "3.0.14-1~deb12u2") == []  # the fixed version
 
 
 @pytest.mark.parametrize(("a", "b"), [

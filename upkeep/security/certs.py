@@ -10,11 +10,13 @@ hash (SHA-1, MD5).
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -83,11 +85,19 @@ def facts_of(der: bytes, chain_ok: bool, chain_error: str = "") -> CertFacts:
                      algo.name if algo else "none", cert.fingerprint(hashes.SHA256()).hex(), chain_ok, chain_error)
 
 
+@lru_cache(maxsize=32)
+def _verifying_context(cafile: str | None, _mtime: int) -> ssl.SSLContext:
+    """One verifying context per CA bundle (and its version on disk): loading the system's bundle took ~20 ms, most
+    of a check's time (benchmarks/README.md); contexts are safe to share between threads."""
+    verify = ssl.create_default_context(cafile=cafile)
+    verify.check_hostname = False
+    return verify
+
+
 def fetch_chain(address: str, port: int, server_name: str, cafile: str | None = None, timeout: float = 5.0) -> CertFacts:
     """Connect, read the served certificate, and verify its chain (not the name: judged separately) against
     `cafile` or the system's store. An unverifiable chain still yields the certificate's facts."""
-    verify = ssl.create_default_context(cafile=cafile)
-    verify.check_hostname = False
+    verify = _verifying_context(cafile, os.stat(cafile).st_mtime_ns if cafile else 0)
     try:
         with socket.create_connection((address, port), timeout=timeout) as sock, \
                 verify.wrap_socket(sock, server_hostname=server_name) as tls:

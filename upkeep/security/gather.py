@@ -7,7 +7,7 @@ dependency audits. Each returns plain data for the pure modules beside it.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from upkeep.resources import Resources
 from upkeep.security import access, hostaudit
 from upkeep.security.findings import Finding
 from upkeep.security.firewall import normalise_iptables, normalise_nft
-from upkeep.security.sources import debian_vulnerabilities, dpkg_installed, npm_audit, pip_audit
+from upkeep.security.sources import FeedIndex, debian_vulnerabilities, dpkg_installed, npm_audit, pip_audit
 
 
 class HostReader:
@@ -92,7 +92,7 @@ def ruleset(r: HostReader) -> list[str] | None:
     return normalise_nft(text) if sec.firewall == "nft" else normalise_iptables(text)
 
 
-def package_findings(r: HostReader, feed: Sequence[Mapping[str, Any]]) -> tuple[int, list[Finding]]:
+def package_findings(r: HostReader, feed: FeedIndex) -> tuple[int, list[Finding]]:
     """(installed packages, their vulnerabilities) from the host's dpkg status file against the feed."""
     cfg = r.res.env.security.feed
     if cfg is None:
@@ -169,7 +169,7 @@ def _set(obj: object, names: tuple[str, ...], values: tuple[Any, ...]) -> None:
         setattr(obj, name, value)
 
 
-def audit_host(res: Resources, host: str, parts: Sequence[str], feed: Sequence[Mapping[str, Any]] = ()) -> HostAudit:
+def audit_host(res: Resources, host: str, parts: Sequence[str], feed: FeedIndex | None = None) -> HostAudit:
     """Read every part of the audit on one host; a part that fails is recorded (its error) and the rest still read,
     so one unreadable file does not hide the host's other findings."""
     r, out = HostReader(res, host), HostAudit()
@@ -177,7 +177,7 @@ def audit_host(res: Resources, host: str, parts: Sequence[str], feed: Sequence[M
         "permissions": lambda: setattr(out, "permissions", permission_items(r)),
         "sshd": lambda: setattr(out, "sshd", hostaudit.sshd_findings(sshd_effective(r) or "", host)),
         "firewall": lambda: setattr(out, "ruleset", ruleset(r)),
-        "packages": lambda: _set(out, ("packages", "vulnerabilities"), package_findings(r, feed)),
+        "packages": lambda: _set(out, ("packages", "vulnerabilities"), package_findings(r, feed or {})),
         "access": lambda: setattr(out, "access", access_items(r)),
         "dependencies": lambda: setattr(out, "dependencies", [
             f for p in res.env.security.projects if p.role is None or p.role in r.cfg.roles

@@ -13,6 +13,8 @@ import time
 import urllib.request
 import zipfile
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +114,7 @@ def _compare_part(a: str, b: str) -> int:
     return 0
 
 
+@lru_cache(maxsize=65536)  # a fleet shares its versions: each pair is compared once per worker
 def debian_version_compare(a: str, b: str) -> int:
     """-1, 0, 1 as `dpkg --compare-versions a lt/eq/gt b` (epoch, upstream version, revision)."""
     def split(v: str) -> tuple[int, str, str]:
@@ -133,32 +136,92 @@ def _osv_severity(entry: Mapping[str, Any]) -> Severity:
     return "medium"
 
 
-def debian_vulnerabilities(status: str, feed: Iterable[Mapping[str, Any]], host: str,
-                           release: str = "Debian:12") -> list[Finding]:
-    """The installed packages that an OSV entry of `release` says are affected (installed < fixed, at or after
-    introduced): one finding per package and entry, with the fixed version to install."""
-    installed = dpkg_installed(status)
-    out = []
+@dataclass(frozen=True)
+class Advisory:
+    """One affected package of an OSV entry, as the matching needs it."""
+
+    id: str
+    cves: tuple[str, ...]
+    summary: str
+    severity: Severity
+    ranges: tuple[tuple[str, str | None], ...]  # (introduced, fixed or None)
+
+
+FeedIndex = dict[str, list[Advisory]]  # package name → its advisories, for one release
+
+
+def index_feed(feed: Iterable[Mapping[str, Any]], release: str = "Debian:12") -> FeedIndex:
+    """The entries of `release` by the package they name, read once (a feed of every Debian advisory has ~60,000
+    entries: walking it again for each host made a 100-host audit spend most of its time here)."""
+    out: FeedIndex = {}
     for entry in feed:
         if not isinstance(entry, Mapping) or "id" not in entry or "affected" not in entry:
             raise SecurityInputError(f"vulnerability feed: an entry without id/affected: {str(entry)[:120]}")
+        cves = tuple(a for a in entry.get("aliases", []) if a.startswith("CVE-")) or (str(entry["id"]),)
         for aff in entry["affected"]:
             pkg = aff.get("package") or {}
-            name = pkg.get("name")
-            if pkg.get("ecosystem") != release or name not in installed:
+            if pkg.get("ecosystem") != release or not pkg.get("name"):
                 continue
-            version = installed[name]
+            ranges = []
             for rng in aff.get("ranges", []):
                 intro, fixed = "0", None
                 for ev in rng.get("events", []):
                     intro = ev.get("introduced", intro)
                     fixed = ev.get("fixed", fixed)
+                ranges.append((str(intro), None if fixed is None else str(fixed)))
+            out.setdefault(str(pkg["name"]), []).append(Advisory(
+                str(entry["id"]), cves, str(entry.get("summary", ""))[:300], _osv_severity(entry), tuple(ranges)))
+    return out
+
+
+def dpkg_sources(status: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """name → (version, installed binary packages) for every installed binary package and every source package they
+    were built from (`Source: openssl (3.0.14-1)`): Debian's advisories name source packages (openssl), the hosts
+    install binaries (libssl3, openssl)."""
+    binaries: dict[str, str] = {}
+    sources: dict[str, tuple[str, list[str]]] = {}
+    for stanza in status.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))
+        if not (fields.get("Status", "").endswith(" installed") and "Package" in fields and "Version" in fields):
+            continue
+        name, version = fields["Package"], fields["Version"]
+        binaries[name] = version
+        src = fields.get("Source", name).split()
+        src_version = src[1].strip("()") if len(src) > 1 else version
+        sources.setdefault(src[0], (src_version, []))[1].append(name)
+    out: dict[str, tuple[str, tuple[str, ...]]] = {n: (v, (n,)) for n, v in binaries.items()}
+    out.update({n: (v, tuple(sorted(b))) for n, (v, b) in sources.items()})  # a source's name covers its binaries
+    return out
+
+
+def affecting(index: FeedIndex, names: Iterable[str], version: str) -> list[Advisory]:
+    """The advisories of any of `names` (a binary package and its source) that `version` is affected by."""
+    out = []
+    for name in dict.fromkeys(names):
+        for adv in index.get(name, ()):
+            if any((intro == "0" or debian_version_compare(version, intro) >= 0)
+                   and (fixed is None or debian_version_compare(version, fixed) < 0) for intro, fixed in adv.ranges):
+                out.append(adv)
+    return out
+
+
+def debian_vulnerabilities(status: str, feed: Iterable[Mapping[str, Any]] | FeedIndex, host: str,
+                           release: str = "Debian:12") -> list[Finding]:
+    """The installed packages that an OSV entry of `release` says are affected (installed < fixed, at or after
+    introduced), matched by source package (and by binary, for an entry that names one): one finding per package
+    and entry, naming the installed binaries and the fixed version to install. `feed`: entries, or `index_feed`'s."""
+    index = feed if isinstance(feed, dict) else index_feed(feed, release)
+    out = []
+    for name, (version, binaries) in sorted(dpkg_sources(status).items()):
+        for adv in index.get(name, ()):
+            for intro, fixed in adv.ranges:
                 if (intro == "0" or debian_version_compare(version, intro) >= 0) and \
                         (fixed is None or debian_version_compare(version, fixed) < 0):
-                    cves = [a for a in entry.get("aliases", []) if a.startswith("CVE-")] or [entry["id"]]
-                    out.append(Finding("debian-osv", host, f"{name} {entry['id']}", _osv_severity(entry),
-                                       f"{name} {version}: {', '.join(cves)}", str(entry.get("summary", ""))[:300],
+                    installed = "" if binaries == (name,) else f" ({', '.join(binaries[:4])}{'…' if len(binaries) > 4 else ''})"
+                    out.append(Finding("debian-osv", host, f"{name} {adv.id}", adv.severity,
+                                       f"{name} {version}{installed}: {', '.join(adv.cves)}", adv.summary,
                                        f"install {name} {fixed} (security-patches)" if fixed else "no fixed version yet"))
+                    break
     return out
 
 
