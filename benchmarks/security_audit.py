@@ -77,14 +77,16 @@ PEERS = {"lynis": LYNIS, "lynis-overlap": [*LYNIS, *LYNIS_OVERLAP]}
 # -- inputs -----------------------------------------------------------------------------------------
 def synth_feed(status: str, entries: int, vulnerable: int, seed: int = 17) -> list[dict[str, Any]]:
     """OSV entries in the shape of OSV's Debian export (DSA/DLA ids, CVE aliases, one `affected` per Debian release,
-    an ECOSYSTEM range with the fixed version). Of `entries`: `vulnerable` name an installed package with a fix
+    an ECOSYSTEM range with the fixed version). Of `entries`: `vulnerable` name an installed (binary or source) package with a fix
     above its installed version (findings); 30 % name an installed package fixed at or before the installed version
     (read and compared, no finding); the rest name packages that are not installed (skipped by name). Every entry
     also lists Debian:11 (another release: skipped by ecosystem). Fixed seed: the same feed every run."""
-    from upkeep.security.sources import dpkg_installed
+    from upkeep.security.sources import dpkg_sources
 
     rnd = random.Random(seed)
-    installed = sorted(dpkg_installed(status).items())
+    # the names an advisory may carry, at the version Upkeep compares: binary packages and the source packages they
+    # were built from (Debian's OSV entries name sources)
+    installed = sorted((name, version) for name, (version, _) in dpkg_sources(status).items())
     if vulnerable > len(installed):
         raise SystemExit(f"--vulnerable {vulnerable}: the dpkg status lists only {len(installed)} installed packages")
     hit = rnd.sample(installed, vulnerable)
