@@ -6,6 +6,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -54,20 +55,24 @@ def flow_run_state(run_id: UUID) -> Any:
         return client.read_flow_run(run_id).state
 
 
-def latest_flow_run(flow_name: str, state_type: str | None = None) -> Any:
+def latest_flow_run(flow_name: str, state_type: str | None = None, after: datetime | None = None) -> Any:
+    """The newest run of a flow (in a state type; started after `after`)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowFilter,
         FlowFilterName,
         FlowRunFilter,
+        FlowRunFilterStartTime,
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.sorting import FlowRunSort
 
     run_filter = None
-    if state_type:
-        run_filter = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[state_type])))
+    if state_type or after:
+        run_filter = FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[state_type])) if state_type else None,
+            start_time=FlowRunFilterStartTime(after_=after) if after else None)
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
                                      flow_run_filter=run_filter, sort=FlowRunSort.START_TIME_DESC, limit=1)
@@ -124,9 +129,11 @@ def answered(run: Callable[[], Any], flow_name: str, answer: dict[str, Any], tim
     from prefect.flow_runs import resume_flow_run
 
     box: dict[str, Any] = {}
+    since = datetime.now(UTC) - timedelta(seconds=1)  # not a paused run an earlier test left behind
     thread = threading.Thread(target=lambda: box.update(state=run()), daemon=True)
     thread.start()
-    paused = wait_for(lambda: latest_flow_run(flow_name, "PAUSED"), timeout=timeout, what=f"a paused {flow_name} run")
+    paused = wait_for(lambda: latest_flow_run(flow_name, "PAUSED", after=since), timeout=timeout,
+                      what=f"a paused {flow_name} run")
     resume_flow_run(paused.id, run_input=answer)
     thread.join(timeout + 30)
     return box["state"]

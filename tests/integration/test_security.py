@@ -35,6 +35,12 @@ def fresh_store(stack: Stack) -> None:
     clear_security_store(stack)
 
 
+@pytest.fixture
+def first_packages(stack: Stack) -> None:
+    """Every host's apt root back at the first versions (em-tool 1.0, vulnerable), whatever earlier tests installed."""
+    stack.seed_apt()
+
+
 def security(stack: Stack, tmp_path: Path, name: str = "sec.yaml", env: str = "development", **changes: Any) -> str:
     data = yaml.safe_load(stack.inventory_path.read_text())
     sec = {**data["environments"][env]["security"], **changes}
@@ -126,6 +132,7 @@ def planted(stack: Stack) -> Iterator[dict[str, Path]]:
     ww.rmdir()
 
 
+@pytest.mark.usefixtures("first_packages")
 def test_planted_files_are_new_then_approved_into_the_baseline_then_silent(stack: Stack, planted: dict[str, Path],
                                                                          tmp_path: Path) -> None:
     cfg = security(stack, tmp_path)
@@ -189,6 +196,7 @@ def test_the_applications_dependencies_are_audited_by_npm_against_the_registrys_
     assert not [line for line in found.splitlines() if "| host3 |" in line and "em-client" in line]  # no application
 
 
+@pytest.mark.usefixtures("first_packages")
 def test_an_unreadable_part_is_reported_and_the_rest_still_counts(stack: Stack, tmp_path: Path) -> None:
     cfg = security(stack, tmp_path, access={"passwd": "/etc/shadow"})  # root only: the login user cannot read it
     state = security_audit(environment="development", config=cfg, approve=False, return_state=True)
@@ -226,6 +234,7 @@ def test_the_access_review_is_approved_then_a_new_key_and_sudo_rule_are_reported
         sudoers.unlink()
 
 
+@pytest.mark.usefixtures("first_packages")
 def test_the_daily_check_lists_pending_security_updates_and_notifies_critical_ones(stack: Stack, tmp_path: Path) -> None:
     cfg = security(stack, tmp_path, notify_at="high")
     calls = len(slack_calls(stack))
