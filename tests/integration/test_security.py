@@ -4,6 +4,7 @@ approved baselines, approvals answered through Prefect's run input as the UI doe
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -246,3 +247,50 @@ def test_the_daily_check_lists_pending_security_updates_and_notifies_critical_on
     assert said and "new high-or-worse finding(s)" in str(said[-1])
     again = security_check(environment="development", config=cfg, return_state=True)
     assert "1 persisting" in report_of(again.state_details.flow_run_id).data or "persisting" in findings_of(again)
+
+
+def test_the_review_reads_the_weeks_security_events_from_the_log_analysis_summaries(stack: Stack, tmp_path: Path) -> None:
+    """Yesterday's summary in the log archive (as log-analysis stores it) carries a burst and a new admin source."""
+    from upkeep.resources import Resources
+
+    day = (datetime.now(UTC) - timedelta(days=1)).date()
+    summary = {"version": 1, "day": day.isoformat(), "security": {
+        "auth_failures": {"203.0.113.9": 45}, "suspicious": [],
+        "bursts": [{"ip": "203.0.113.9", "responses": 120, "start": f"{day}T03:00:00Z", "end": f"{day}T03:01:00Z",
+                    "statuses": "401"}],
+        "admin_new": {"192.0.2.50": 14}}}
+    with Resources.from_config(str(stack.inventory_path), "development") as res:
+        archive = res.log_archive()
+        assert archive is not None
+        archive.ensure_bucket()
+        key = archive.analysis_key(day, "summary-json.json")
+        archive.s3.put_object(Bucket=archive.bucket, Key=key, Body=json.dumps(summary).encode())
+    try:
+        state = answered(lambda: security_review(environment="development", return_state=True), "security-review",
+                         {"approver": "sec-carol", "approved": []})
+    finally:
+        with Resources.from_config(str(stack.inventory_path), "development") as res:
+            res.log_archive().s3.delete_object(Bucket=archive.bucket, Key=key)  # type: ignore[union-attr]
+    assert state.is_completed(), state.message
+    found = findings_of(state)
+    assert f"| high | development | 203.0.113.9: 120 denied responses (401) on {day} |" in found
+    assert f"| medium | development | 203.0.113.9: 45 failed logins on {day} |" in found
+    assert f"| medium | development | new source 192.0.2.50 on admin paths on {day}: 14 requests |" in found
+    assert "log analysis summaries missing for" in found and day.isoformat() not in found.split("missing for")[1].split("\n")[0]
+
+
+def test_a_certificate_file_on_a_host_is_judged_too(stack: Stack, tmp_path: Path) -> None:
+    base = {"host": "host1", "ca_file": str(stack.tls_ca_file)}
+    cfg = security(stack, tmp_path, certificates=[
+        {"name": "api-file", "file": "{root}/tls/api.upkeep.test.pem", "server_name": "api.upkeep.test", **base},
+        {"name": "api-file-wrong-name", "file": "{root}/tls/api.upkeep.test.pem", "server_name": "www.example.test", **base},
+        {"name": "missing", "file": "{root}/tls/nothing.pem", "server_name": "api.upkeep.test", **base}])
+    state = security_check(environment="development", config=cfg, return_state=True)
+    assert state.is_completed(), state.message
+    text = report_of(state.state_details.flow_run_id).data
+    root = stack.fleet.hosts[0].root
+    assert "| certificate | api-file | done |" in text and f"host1:{root}/tls/api.upkeep.test.pem: ok; until" in text
+    found = findings_of(state)
+    assert "certificate api-file-wrong-name: not valid for www.example.test (names: api.upkeep.test)" in found
+    assert "| high | host1 | certificate missing: not read |" in found
+    assert "certificate api-file:" not in found

@@ -21,7 +21,7 @@ from upkeep.security.firewall import normalise_iptables
 from upkeep.security.gather import HostAudit
 from upkeep.security.renewal import renewal_outcome
 from upkeep.security.report import at_least, markdown, rows, state_markdown, summary
-from upkeep.security.sources import parse_feed
+from upkeep.security.sources import parse_feed, read_feed
 from upkeep.security.store import Baseline
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -180,3 +180,39 @@ def test_the_access_under_review_groups_hosts_and_marks_changes() -> None:
     assert "**h1** — last approved: approved by sec-carol on 2026-11-06 12:00 UTC (2 items)" in md
     assert "| new | sudo /etc/sudoers: alice ALL=(ALL) ALL |" in md and "| removed | key bob SHA256:x ssh-rsa bob |" in md
     assert "|  | account alice (uid 1001, /bin/bash) |" in md
+
+
+def test_a_feed_is_read_from_a_url_or_a_file_and_a_missing_one_is_a_clear_error(tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("DSA-1.json", json.dumps({"id": "DSA-1", "affected": []}))
+
+    class Feed(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            """Silent."""
+
+        def do_GET(self) -> None:
+            body = buf.getvalue() if self.path == "/Debian/all.zip" else b"not here"
+            self.send_response(200 if self.path == "/Debian/all.zip" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert read_feed(f"{url}/Debian/all.zip") == ([{"id": "DSA-1", "affected": []}], None)
+        with pytest.raises(SecurityInputError, match=r"cannot download \(HTTP Error 404"):
+            read_feed(f"{url}/Debian/none.zip")
+    finally:
+        server.shutdown()
+        server.server_close()
+    (tmp_path / "feed.json").write_text("[]")
+    entries, age = read_feed(str(tmp_path / "feed.json"))
+    assert entries == [] and age is not None and 0 <= age < 60
+    with pytest.raises(SecurityInputError, match="cannot read the file"):
+        read_feed(str(tmp_path / "missing.json"))

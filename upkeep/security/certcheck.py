@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from upkeep.config.render import render_argv
+from upkeep.config.render import host_path, render_argv
 from upkeep.config.security import CertificateCheck
 from upkeep.errors import HostError, SecurityInputError
 from upkeep.resources import Resources
@@ -111,7 +111,7 @@ def observe(res: Resources, check: CertificateCheck, now: datetime) -> CertResul
         address = check.address or cfg.address
         target = f"{address}:{check.port} (SNI {check.server_name})"
     else:
-        target = f"{check.host}:{check.file}"
+        target = f"{check.host}:{host_path(check.file or '', cfg, f'security.certificates[{check.name}].file')}"
     try:
         if check.port is not None:
             facts = fetch_chain(address, check.port, check.server_name, check.ca_file, check.timeout.total_seconds())
