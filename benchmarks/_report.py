@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import statistics
 import time
@@ -65,3 +66,28 @@ def clocked(phases: dict[str, float], name: str, fn: Callable[..., Any]) -> Call
         finally:
             phases[name] = phases.get(name, 0.0) + time.perf_counter() - t0
     return wrapper
+
+
+def loadavg() -> str:
+    """The 1/5/15-minute load averages: other work on the machine skews every tool's timings."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def quiet_prefect_console() -> None:
+    """Prefect's *console* handler at WARNING (the API log handler is left alone, so the log shipping a
+    flow does in production is still timed). Read when Prefect sets up logging: call before importing it."""
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+
+def begin_run(verbose: bool, *, subreaper: bool = True) -> str:
+    """What every stack benchmark does before its first side: print the load average (returned, for the results),
+    quiet Prefect's console unless `verbose`, and become the reaper of orphaned descendants (their CPU is counted)."""
+    from benchmarks._cpu import become_subreaper
+
+    load = loadavg()
+    print(f"  load average before: {load} on {os.cpu_count()} CPUs", flush=True)
+    if not verbose:
+        quiet_prefect_console()
+    if subreaper and not become_subreaper():
+        print("  warning: cannot become a child subreaper; orphaned descendants' CPU is not counted", flush=True)
+    return load

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from benchmarks._cpu import CpuMeter, become_subreaper, reap
 from benchmarks._fleet import running_fleet, scratch_dir
-from benchmarks._report import SampleStats, write_results
+from benchmarks._report import SampleStats, loadavg, write_results
 from sandbox.sshd import USER, SshdFleet, SshdHost
 
 TOOLS = ("upkeep", "ansible", "ssh-loop")
@@ -318,11 +318,6 @@ def import_cost() -> float:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent,
                    env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     return time.perf_counter() - started
-
-
-def loadavg() -> str:
-    """The 1/5/15-minute load averages: other work on the machine skews every tool's timings."""
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def versions() -> dict[str, str]:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from benchmarks._fleet import make_base
-from benchmarks._report import target_check, write_results
+from benchmarks._report import loadavg, quiet_prefect_console, target_check, write_results
 
 if TYPE_CHECKING:
     from sandbox.stack import Stack
@@ -86,12 +86,6 @@ def write_variant(stack: Any, name: str, change: Callable[[dict[str, Any]], None
     return path
 
 
-def quiet_prefect_console() -> None:
-    """Prefect's *console* handler at WARNING (the API log handler is left alone, so the log shipping a
-    flow does in production is still timed). Read when Prefect sets up logging: call before importing it."""
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
-
-
 def task_runs(flow_run_id: Any) -> list[Any]:
     """Every task run of one flow run (from the Prefect API)."""
     from prefect.client.orchestration import get_client
@@ -126,10 +120,6 @@ def breakdown(runs: list[Any]) -> dict[str, dict[str, float]]:
         d["max_s"] = max(d["max_s"], secs)
         d["retries"] += max(0, (tr.run_count or 1) - 1)
     return out
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def versions() -> dict[str, str]:

@@ -31,18 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks._report import target_check, write_results
-from benchmarks.health_check import (
-    ENVIRONMENT,
-    loadavg,
-    median,
-    quiet_prefect_console,
-    run_flow,
-    start_stack,
-    stop_stack,
-    versions,
-    write_variant,
-)
+from benchmarks._report import loadavg, quiet_prefect_console, target_check, write_results
+from benchmarks.health_check import ENVIRONMENT, median, run_flow, start_stack, stop_stack, versions, write_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 3.0

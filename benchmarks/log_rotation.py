@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from benchmarks._report import SampleStats, interrupt_on_sigterm, write_results
+from benchmarks._report import SampleStats, interrupt_on_sigterm, loadavg, write_results
 from sandbox.logwriter import missing_and_duplicates, sequence_numbers
 
 REPO = Path(__file__).resolve().parent.parent
@@ -467,10 +467,6 @@ def versions() -> dict[str, str]:
     return {"python": platform.python_version(), "logrotate": tool_version([LOGROTATE, "--version"]),
             "gzip": tool_version(["gzip", "--version"]), "zstd": tool_version(["zstd", "--version"]),
             "cpus": str(os.cpu_count()), "platform": platform.platform()}
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def print_checks(results: list[dict[str, Any]]) -> None:

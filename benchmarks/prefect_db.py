@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._report import target_check, write_results
-from benchmarks.health_check import ENVIRONMENT, quiet_prefect_console, start_stack, stop_stack, versions, write_variant
+from benchmarks._report import quiet_prefect_console, target_check, write_results
+from benchmarks.health_check import ENVIRONMENT, start_stack, stop_stack, versions, write_variant
 
 TARGET_BYTES = 50_000
 TABLES = ("events", "event_resources", "log", "task_run", "task_run_state", "flow_run", "flow_run_state", "artifact",

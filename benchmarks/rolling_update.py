@@ -30,23 +30,20 @@ stopped by PID in `finally`.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks._cpu import CpuMeter, become_subreaper, tree_cpu
-from benchmarks._report import target_check, write_results
+from benchmarks._cpu import CpuMeter, tree_cpu
+from benchmarks._report import begin_run, loadavg, target_check, write_results
 from benchmarks.health_check import (
     ENVIRONMENT,
     breakdown,
     flow_run,
-    loadavg,
     median,
     parse_args,
-    quiet_prefect_console,
     start_stack,
     stop_stack,
     task_runs,
@@ -239,10 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv, default_hosts=20, description=__doc__.split("\n")[0])
     print(f"rolling_update benchmark: {args.hosts} hosts, concurrency {CONCURRENCY}, {args.repeats} repeats "
           "(+1 warm-up each side)")
-    load_before = loadavg()
-    print(f"  load average before: {load_before} on {os.cpu_count()} CPUs", flush=True)
-    if not args.verbose:
-        quiet_prefect_console()
+    load_before = begin_run(args.verbose)
     stack = None
     flows: list[float] = []
     runs: list[float] = []
@@ -251,7 +245,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     api: list[dict[str, Any]] = []
     samples: list[dict[str, Any]] = []
     cpus: dict[str, list[dict[str, float]]] = {"flow": [], "plain": []}
-    become_subreaper()
     try:
         stack = start_stack("upkeep-bench-ru-", args.hosts, ("prefect", "sshd", "standin"))
         variant = write_variant(stack, "upkeep-bench-update.yaml", variant_change)

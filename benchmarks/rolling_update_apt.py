@@ -38,21 +38,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks._cpu import CpuMeter, become_subreaper, tree_cpu
+from benchmarks._cpu import CpuMeter, tree_cpu
 from benchmarks._fleet import scratch_dir
-from benchmarks._report import interrupt_on_sigterm, target_check, write_results
+from benchmarks._report import begin_run, interrupt_on_sigterm, loadavg, target_check, write_results
 from benchmarks.fanout_uptime import ansible_env, close_control_masters
-from benchmarks.health_check import (
-    ENVIRONMENT,
-    flow_run,
-    loadavg,
-    median,
-    quiet_prefect_console,
-    start_stack,
-    stop_stack,
-    versions,
-    write_variant,
-)
+from benchmarks.health_check import ENVIRONMENT, flow_run, median, start_stack, stop_stack, versions, write_variant
 from benchmarks.rolling_update import cpu_text, run_flow, stage_seconds
 from sandbox.sshd import USER
 
@@ -236,11 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ansible_version = subprocess.run([str(playbook), "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     print(f"rolling_update_apt benchmark: {args.hosts} hosts, forks/max_concurrency {args.forks}, {args.repeats} repeats "
           f"(+1 warm-up each side); {ansible_version}, serial {args.serial or 'none (one batch)'}")
-    load_before = loadavg()
-    print(f"  load average before: {load_before} on {os.cpu_count()} CPUs", flush=True)
-    if not args.verbose:
-        quiet_prefect_console()
-    become_subreaper()
+    load_before = begin_run(args.verbose)
     stack = None
     walls: dict[str, list[float]] = {s: [] for s in SIDES}
     runs: list[float] = []

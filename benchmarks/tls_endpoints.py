@@ -50,7 +50,7 @@ from typing import Any
 
 from benchmarks._cpu import controller_cpu, tree_cpu
 from benchmarks._fleet import make_base
-from benchmarks._report import SampleStats, interrupt_on_sigterm, write_results
+from benchmarks._report import SampleStats, interrupt_on_sigterm, loadavg, write_results
 from sandbox.procs import Proc, free_port, port_open, spawn, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -292,10 +292,6 @@ def versions() -> dict[str, str]:
             "openssl_cli": openssl, "cpus": str(os.cpu_count()), "platform": platform.platform(),
             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                      cwd=ROOT).stdout.strip()}
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
