@@ -134,19 +134,34 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_deployments(args: argparse.Namespace) -> int:
-    from deployments.specs import EXAMPLE_INVENTORY, PREFECT_YAML, display_path, render_prefect_yaml, write_command
+    from deployments.specs import (
+        EXAMPLE_INVENTORY,
+        PREFECT_YAML,
+        README,
+        display_path,
+        render_prefect_yaml,
+        render_readme,
+        write_command,
+    )
 
     config = Path(args.config) if args.config else EXAMPLE_INVENTORY  # not $UPKEEP_CONFIG: prefect.yaml is a file of the repo
     text = render_prefect_yaml(load_inventory(config), config)
     target = Path(args.output) if args.output else PREFECT_YAML
+    readme = README.read_text() if target.resolve() == PREFECT_YAML and README.exists() else None
     if args.write:
         try:
             target.write_text(text)
+            if readme is not None:  # the repository's own: its README's routine tables too
+                README.write_text(render_readme(readme))
         except OSError as exc:
             sys.stderr.write(f"{target}: cannot write it ({exc.strerror}); name another with --output FILE\n")
             return 1
-        out(f"wrote {target} from the windows of {display_path(config)}")
+        out(f"wrote {target} from the windows of {display_path(config)}" + (" and README.md's routine tables"
+                                                                              if readme is not None else ""))
         return 0
+    if readme is not None and render_readme(readme) != readme:
+        sys.stderr.write("README.md's routine tables are out of date: run `upkeep deployments --write`\n")
+        return 1
     if not target.exists() or target.read_text() != text:
         fix = write_command(config) + ("" if target.resolve() == PREFECT_YAML else f" --output {target}")
         state = "missing" if not target.exists() else "out of date"

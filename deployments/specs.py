@@ -34,6 +34,9 @@ from upkeep.windows import Window
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_INVENTORY = ROOT / "examples" / "upkeep.yaml"  # the guide's windows; what the checked-in prefect.yaml is from
 PREFECT_YAML = ROOT / "prefect.yaml"
+README = ROOT / "README.md"
+BEGIN = "<!-- routines:begin — generated from upkeep/routines.py and upkeep/guide.py by `upkeep deployments --write` -->"
+END = "<!-- routines:end -->"
 WORK_POOL = "upkeep-process"
 CADENCE: dict[str, str] = {  # when non-disruptive work runs (UTC), and disruptive work where there is no window
     "minutely": "* * * * *",
@@ -217,3 +220,16 @@ def schedule_differences(inventory: Inventory, data: Any) -> list[str]:
     lines += [f"{name}: in prefect.yaml, not a deployment of the inventory" for name, (env, _) in listed.items()
               if name not in wanted and env in envs_specs]
     return lines
+
+
+def render_readme(text: str) -> str:
+    """The README with its schedule and composite tables (between BEGIN and END) made from the specs and the guide
+    items; a KeyError names the missing marker."""
+    from upkeep.guide import composite_table, routine_table
+
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise KeyError(f"README.md has no {BEGIN!r} … {END!r} section to write the routine tables into")
+    body = ("\n\n" + routine_table() + "\nWhat each composite runs, in order, and every item of the guides' schedules "
+            "with what does it:\n\n" + composite_table() + "\n")
+    return text[: start + len(BEGIN)] + body + text[end:]

@@ -51,6 +51,9 @@ def dr_test(environment: str = "development", config: str | None = None, backup_
             for q in dr.queries:
                 dr_read_query(q.collection, q.filter, q.min_count, database=q.database)
             verdict = recovery_verdict(rto, datetime.now(UTC) - manifest.created_at, dr.rto_target, dr.rpo_target)
+            r.report.facts.update({"backup": backup_id, "rto_seconds": round(rto, 1), "passed": verdict.ok,
+                                   "rto_target_seconds": dr.rto_target.total_seconds(),
+                                   "rpo_seconds": round(verdict.rpo_seconds, 1)})
             r.report.notes += [f"backup `{backup_id}`: {count(restored['documents'], 'document')} restored in "
                                f"{duration(restored['seconds'])}",
                                *verdict.lines]

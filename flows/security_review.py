@@ -18,7 +18,7 @@ from prefect import flow
 
 from flows._findings import fail_if_unreached, report_findings, unreached
 from flows._routine import Routine
-from tasks.log_analysis import security_summaries
+from tasks.log_analysis import daily_summaries
 from tasks.monitoring import approve_baselines, approved_baselines
 from tasks.security import audit_hosts
 from upkeep.routines import SECURITY_REVIEW
@@ -33,7 +33,7 @@ def security_review(environment: str = "development", config: str | None = None)
         hosts = r.select_hosts()
         days = r.env.security.review_days
         with r.stage("pre"):
-            summaries, missing, unread = security_summaries((datetime.now(UTC) - timedelta(days=1)).date(), days)
+            summaries, missing, unread = daily_summaries((datetime.now(UTC) - timedelta(days=1)).date(), days)
             approved = approved_baselines("access", hosts)
         with r.stage("execute"):
             result = r.group(audit_hosts, hosts, label="access", parts=["access"])

@@ -95,6 +95,21 @@ def _security(stack: StackView) -> dict[str, Any]:
             "access": {"passwd": "{root}/etc/passwd", "sudoers": ["{root}/etc/sudoers", "{root}/etc/sudoers.d"]}}
 
 
+def _reviews(stack: StackView, first: str) -> dict[str, Any]:
+    """The reviews against the stand-in: its OpenAPI description, changelog and documentation pages, its support
+    queue (standing in for the helpdesk's API), the application's configuration files on the API hosts."""
+    base = f"http://{{address}}:{stack.ports['standin']}"
+    fixed = f"http://{first}:{stack.ports['standin']}"
+    return {"documentation": {"api_description": f"{base}/openapi.json", "changelog": f"{base}/CHANGELOG.md",
+                              "links": [f"{fixed}/docs/getting-started", f"{fixed}/docs/api"]},
+            "configuration": {"files": ["{root}/config/app.json", "{root}/etc/sudoers"], "roles": ["api"]},
+            "support": {"url": f"{fixed}/support/tickets"},
+            "manual": [{"item": "Update user guides, FAQs and tutorials", "owner": "docs team",
+                        "guide": "Event Editor: Documentation Maintenance"},
+                       {"item": "Train staff on changed procedures", "owner": "unassigned",
+                        "guide": "Event Editor: Monthly Tasks"}]}
+
+
 def sandbox_inventory(stack: StackView) -> dict[str, Any]:
     """An inventory dict (YAML-ready) for the running stack."""
     fleet = stack.fleet
@@ -125,6 +140,8 @@ def sandbox_inventory(stack: StackView) -> dict[str, Any]:
             "temp_dirs": [{"path": "{root}/tmp", "older_than": "7d", "patterns": ["*.tmp", "upload-*"], "role": "api"}],
         }
         env["security"] = _security(stack)
+        if fleet is not None:
+            env["reviews"] = _reviews(stack, fleet.hosts[0].address)
         if "npm" in stack.ports:  # npm audit of the application, against the local registry's advisories
             env["security"]["projects"] = [{"kind": "npm", "path": "{root}/app", "role": "api"}]
         if stack.ports.get("standin_tls") and (certificates := _certificates(stack, ctl)):

@@ -5,6 +5,11 @@ Run: ``python -m sandbox.standin --port 0 --log-file api.log [--state-file s.jso
 With ``--tls-port PORT --tls-dir DIR`` it also serves HTTPS on PORT, the certificate chosen by SNI from
 ``DIR/<server_name>.pem`` + ``.key`` (``DIR/default.pem`` for any other name); ``POST /_control/reload-tls``
 re-reads them (after a renewal), all or nothing.
+
+It also serves what the documentation and support checks read: ``/openapi.json`` (the API description),
+``/CHANGELOG.md``, ``/docs/<name>`` and ``/support/tickets`` (standing in for the helpdesk's API). ``/health``
+answers the version (``--version``; ``POST /_control/version`` is a deploy), the uptime and the RSS, to which
+``POST /_control/leak`` adds a simulated leak.
 """
 
 import argparse
@@ -17,20 +22,39 @@ import ssl
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from sandbox.httpserve import check_loopback, serve
+
+STARTED = time.monotonic()  # the process' start, near enough: /health's uptime counts from it
+VERSION = "1.4.2"
+
+
+def default_tickets(started: datetime) -> list[dict[str, Any]]:
+    """The helpdesk's queue at start, as Zendesk answers it: an urgent (critical) ticket open for 6 h before the
+    start, a high one open for 1 h, and a solved urgent one."""
+    def at(hours: float) -> str:
+        return (started - timedelta(hours=hours)).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    return [
+        {"id": 812, "subject": "Cannot publish event", "priority": "urgent", "status": "open", "created_at": at(6)},
+        {"id": 815, "subject": "Ticket export shows wrong seat count", "priority": "high", "status": "open",
+         "created_at": at(1)},
+        {"id": 790, "subject": "Login page down", "priority": "urgent", "status": "solved", "created_at": at(30)},
+    ]
+
 
 DEFAULT_STATE: dict[str, Any] = {
     "latency_ms": 0, "api_unhealthy": False, "worker_crashed": False,
     "restarts": 0, "last_restart": None, "cache_clears": 0, "requests": 0,
     "stopped": [], "restart_broken": False, "failing": {}, "broken_versions": {}, "log_reopens": 0,
-    "tls_reloads": 0,
+    "tls_reloads": 0, "leak_bytes_per_min": 0, "version": VERSION, "tickets": default_tickets(datetime.now(UTC)),
+    "docs": ["getting-started", "api"],
 }
 EVENTS = [
     {"id": 1, "name": "Spring Gala", "date": "2025-04-12", "seats": 120},
@@ -38,6 +62,33 @@ EVENTS = [
     {"id": 3, "name": "Charity Run", "date": "2025-06-21", "seats": 500},
 ]
 COMPONENTS = ("api", "worker", "all")
+_EVENT = re.compile(r"/api/events/([^/]+)")
+#: The API description /openapi.json serves: the events routes, and one route the stand-in does not serve.
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/events": {"get": {"summary": "List the events", "responses": {"200": {"description": "The events"}}}},
+    "/api/events/{id}": {"get": {
+        "summary": "One event",
+        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        "responses": {"200": {"description": "The event"}, "404": {"description": "No such event"}}}},
+    "/api/events/{id}/attendees": {"get": {  # documented, not served: what the documentation check reports
+        "summary": "The attendees of an event", "responses": {"200": {"description": "The attendees"}}}},
+}
+CHANGELOG = """# Changelog
+
+All notable changes to the Event Manager are documented in this file (Keep a Changelog, Semantic Versioning).
+
+## [Unreleased]
+
+## [1.4.2] - 2026-11-30
+
+### Fixed
+- Seat counts of recurring events.
+
+## [1.4.1] - 2026-11-12
+
+### Fixed
+- Event dates shown in the visitor's time zone.
+"""
 #: A path segment that names one record: a number, or a hex id (ObjectId, UUID, digest) with at least one digit.
 _ID_SEGMENT = re.compile(r"\d+|(?=[0-9a-fA-F-]*\d)[0-9a-fA-F]{8}[0-9a-fA-F-]*")
 
@@ -51,16 +102,42 @@ def route_of(path: str) -> str:
     """The path with its id segments masked, e.g. ``/api/events/42`` -> ``/api/events/:id``."""
     return "/".join(":id" if _ID_SEGMENT.fullmatch(part) else part for part in path.split("/"))
 
+class Text(NamedTuple):
+    """A response body that is not JSON."""
+
+    content_type: str
+    text: str
+
+
+def rss_bytes() -> int:
+    """This process' resident set size, from /proc/self/statm (pages × page size); 0 where there is none."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def health(service: str, state: dict[str, Any]) -> dict[str, Any]:
+    """A healthy answer like a Node app's: version, `process.uptime()` and `process.memoryUsage().rss` (plus the
+    simulated leak: `leak_bytes_per_min` for every minute of uptime)."""
+    uptime = time.monotonic() - STARTED
+    rss = rss_bytes() + int(state["leak_bytes_per_min"] * uptime / 60)
+    return {"status": "ok", "service": service, "version": state["version"], "uptime": round(uptime, 3),
+            "memory": {"rss": rss}}
+
+
 class Store:
     """Thread-safe state with optional JSON persistence and a JSON-lines log."""
 
-    def __init__(self, log_file: Path, state_file: Path | None) -> None:
+    def __init__(self, log_file: Path, state_file: Path | None, defaults: dict[str, Any] | None = None) -> None:
         self.lock = threading.Lock()
         self.state_file = state_file
-        self.state: dict[str, Any] = dict(DEFAULT_STATE)
-        if state_file is not None and state_file.exists():
+        self.defaults = dict(defaults if defaults is not None else DEFAULT_STATE)
+        self.state: dict[str, Any] = dict(self.defaults)
+        if state_file is not None and state_file.exists():  # its version (a deploy) wins over --version
             loaded = json.loads(state_file.read_text(encoding="utf-8") or "{}")
-            self.state.update({k: v for k, v in loaded.items() if k in DEFAULT_STATE})
+            self.state.update({k: v for k, v in loaded.items() if k in self.defaults})
         self.log_file = log_file
         self.log = log_file.open("a", encoding="utf-8")
 
@@ -289,9 +366,10 @@ class Handler(BaseHTTPRequestHandler):
             "duration_ms": round((time.monotonic() - started) * 1000, 2),
             "ip": self.client_address[0], "user": self.headers.get("X-User") or None, "msg": msg,
         })
-        raw = json.dumps(body).encode()
+        text = isinstance(body, Text)
+        raw = body.text.encode() if text else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", body.content_type if text else "application/json")
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
@@ -304,7 +382,7 @@ class Handler(BaseHTTPRequestHandler):
         return data
 
     def _route(self, method: str, path: str, state: dict[str, Any]) -> tuple[int, Any, str]:
-        if method == "GET" and path in ("/health", "/api/events"):
+        if method == "GET" and (path in ("/health", "/api/events") or _EVENT.fullmatch(path)):
             time.sleep(state["latency_ms"] / 1000)
             if "api" in state["stopped"]:
                 return 503, {"status": "stopped", "service": "api"}, "api stopped"
@@ -315,20 +393,44 @@ class Handler(BaseHTTPRequestHandler):
             if self.database is not None and not self.database.healthy():
                 return 503, {"status": "unhealthy", "service": "api", "database": "unreachable"}, "database unreachable"
             if path == "/health":
-                return 200, {"status": "ok", "service": "api"}, "api healthy"
+                return 200, health("api", state), "api healthy"
             events = self.database.events() if self.database is not None else EVENTS
+            if match := _EVENT.fullmatch(path):
+                found = [e for e in events if str(e.get("id")) == match.group(1)]
+                if not found:
+                    return 404, {"error": "not_found", "event": match.group(1)}, "no such event"
+                return 200, found[0], f"event {match.group(1)}"
             return 200, events, f"listed {len(events)} events"
         if method == "GET" and path == "/worker-health":
             if "worker" in state["stopped"]:
                 return 503, {"status": "stopped", "service": "worker"}, "worker stopped"
             if state["worker_crashed"]:
                 return 503, {"status": "crashed", "service": "worker"}, "worker crashed"
-            return 200, {"status": "ok", "service": "worker"}, "worker healthy"
+            return 200, health("worker", state), "worker healthy"
         if method == "GET" and path == "/_control/state":
             return 200, state, "state read"
+        if method == "GET" and (path in ("/openapi.json", "/CHANGELOG.md", "/support/tickets") or path.startswith("/docs/")):
+            return self._documents(path, state)
         if method == "POST" and path.startswith("/_control/"):
             return self._control(path.removeprefix("/_control/"), self._body())
         return 404, {"error": "not_found", "path": path}, "no such route"
+
+    def _documents(self, path: str, state: dict[str, Any]) -> tuple[int, Any, str]:
+        """What the documentation and support checks read: the API description, the changelog, the documentation
+        pages and the helpdesk's tickets."""
+        if path == "/openapi.json":
+            return 200, {"openapi": "3.0.3", "info": {"title": "Event Manager API", "version": state["version"]},
+                         "paths": OPENAPI_PATHS}, "API description"
+        if path == "/CHANGELOG.md":
+            return 200, Text("text/markdown; charset=utf-8", CHANGELOG), "changelog"
+        if path == "/support/tickets":
+            return 200, {"tickets": state["tickets"]}, f"listed {len(state['tickets'])} tickets"
+        name = path.removeprefix("/docs/")
+        if name not in state["docs"]:
+            return 404, {"error": "not_found", "path": path}, "no such document"
+        title = name.replace("-", " ").capitalize()
+        page = f"<!doctype html><html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>\n"
+        return 200, Text("text/html; charset=utf-8", page), f"document {name}"
 
     def _control(self, action: str, body: dict[str, Any]) -> tuple[int, Any, str]:
         left = self.store.state["failing"].get(action, 0)
@@ -387,9 +489,25 @@ class Handler(BaseHTTPRequestHandler):
             return 200, {**self.store.update(bump=("tls_reloads",)), "tls_names": served}, f"control {action}"
         elif action == "clear-cache":
             new = self.store.update(bump=("cache_clears",))
+        elif action == "leak":  # fault injection: the RSS /health reports grows by this much per minute of uptime
+            per_min = int(body["bytes_per_min"])
+            if per_min < 0:
+                raise ValueError("bytes_per_min must be >= 0")
+            new = self.store.update(leak_bytes_per_min=per_min)
+        elif action == "version":  # a deploy
+            version = body["version"]
+            if not isinstance(version, str) or not version.strip():
+                raise ValueError("version must be a non-empty string such as '1.5.0'")
+            new = self.store.update(version=version.strip())
+        elif action in ("tickets", "docs"):  # the helpdesk's queue, the documentation pages served
+            items = body[action]
+            if not isinstance(items, list) or (action == "docs" and not all(isinstance(d, str) for d in items)):
+                raise ValueError(f"{action} must be a list" + (" of page names" if action == "docs" else ""))
+            new = self.store.update(tickets=items) if action == "tickets" else self.store.update(docs=items)
         elif action == "reset":
-            kept = ("requests", "log_reopens", "tls_reloads")  # counters of the process, not injected faults
-            new = self.store.update(**{k: v for k, v in DEFAULT_STATE.items() if k not in kept})
+            # counters of the process and the deployed version: not injected faults
+            kept = ("requests", "log_reopens", "tls_reloads", "version")
+            new = self.store.update(**{k: v for k, v in self.store.defaults.items() if k not in kept})
         else:
             return 404, {"error": "unknown_control", "action": action}, "unknown control"
         return 200, new, f"control {action}"
@@ -404,6 +522,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state-file", type=Path, default=None)
     parser.add_argument("--mongo-uri", default=None, help="serve events from this MongoDB (and check it in /health)")
     parser.add_argument("--database", default="eventmanager")
+    parser.add_argument("--version", default=VERSION, help="the application version /health answers (until a deploy)")
     parser.add_argument("--packages-file", type=Path, default=None, help="the sandbox package driver's installed.json")
     parser.add_argument("--npm-lock", type=Path, default=None, help="the package-lock.json of the host's application")
     parser.add_argument("--dpkg-status", type=Path, default=None, help="the dpkg status file of the host's apt root")
@@ -417,7 +536,7 @@ def main(argv: list[str] | None = None) -> None:
         check_loopback(args.host)
     except ValueError as exc:
         parser.error(str(exc))
-    Handler.store = Store(args.log_file, args.state_file)
+    Handler.store = Store(args.log_file, args.state_file, {**DEFAULT_STATE, "version": args.version})
     if args.mongo_uri:
         Handler.database = Database(args.mongo_uri, args.database)
     Handler.packages_file = args.packages_file

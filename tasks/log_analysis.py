@@ -110,10 +110,10 @@ def analyse_day(day: date, fmt: str, keys: list[str], history: list[dict[str, An
     return DayAnalysis(day.isoformat(), fmt, len(keys), summary, result.markdown(), result.tables(), result.alerts(), charts)
 
 
-@step("security-summaries", cache=False)
-def security_summaries(until: date, days: int) -> tuple[list[dict[str, Any]], list[str], str]:
+@step("daily-summaries", cache=False)
+def daily_summaries(until: date, days: int) -> tuple[list[dict[str, Any]], list[str], str]:
     """(the daily summaries of the `days` days up to `until`, every format, oldest first; the days without one; why
-    none could be read, if so): the log analysis' security events, for the weekly security review."""
+    none could be read, if so): what the weekly reviews read of the log analysis (security events, routes)."""
     res = resources()
     wanted = [until - timedelta(days=back) for back in range(days - 1, -1, -1)]
     archive = res.log_archive()
@@ -128,8 +128,8 @@ def security_summaries(until: date, days: int) -> tuple[list[dict[str, Any]], li
             if not present:
                 missing.append(day.isoformat())
     except ArchiveError as exc:  # no bucket yet (nothing rotated), no access: the review says so and goes on
-        get_run_logger().warning("security summaries not read: %s", exc)
+        get_run_logger().warning("log analysis summaries not read: %s", exc)
         return [], [d.isoformat() for d in wanted], str(exc)
-    get_run_logger().info("security summaries: %d day(s) of %d read; none for %s", days - len(missing), days,
+    get_run_logger().info("log analysis summaries: %d day(s) of %d read; none for %s", days - len(missing), days,
                           ", ".join(missing) or "no day")
     return found, missing, ""

@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 from prefect import get_run_logger
 
 from tasks._base import resources, step
 from upkeep.errors import ConfigError
 from upkeep.monitoring.rules import AlertEvent
+from upkeep.monitoring.samples import frame
 from upkeep.monitoring.store import MonitoringStoreError
 from upkeep.security.findings import Finding, Reconciliation, reconcile
 from upkeep.security.store import Baseline
@@ -95,3 +97,40 @@ def approve_baselines(kind: str, items: dict[str, list[str]], approver: str, rea
         store.approve(res.environment, Baseline(kind, host, tuple(host_items), approver, now, reason))
     get_run_logger().info("%s baseline approved by %s for %s", kind, approver, ", ".join(sorted(items)))
     return sorted(items)
+
+
+@step("stored-samples", retries=1, cache=False)
+def stored_samples(days: float, metrics: list[str]) -> pd.DataFrame:
+    """The health samples of `metrics` over the last `days` days as a frame (ts, host, target, metric, value); empty
+    without a monitoring store (the review says so)."""
+    res = resources()
+    if res.env.monitoring is None:
+        get_run_logger().warning("no monitoring store is configured (environments.%s.monitoring): no samples to review",
+                                 res.environment)
+        return frame([])
+    docs = res.monitoring_store().history(res.environment, datetime.now(UTC) - timedelta(days=days), metrics)
+    get_run_logger().info("read %d stored samples of %d metric(s) over %g days", len(docs), len(metrics), days)
+    return frame(docs)
+
+
+@step("open-findings", retries=1, cache=False)
+def open_findings(scopes: list[str]) -> list[dict[str, Any]]:
+    """The security findings the given routines keep, open or waived (fixed ones left out), each with its scope."""
+    res = resources()
+    store = res.security_store()
+    out: list[dict[str, Any]] = []
+    if store is None:
+        return out
+    for scope in scopes:
+        out += [{**r.document(), "scope": scope} for r in store.findings(res.environment, scope) if r.status != "fixed"]
+    return out
+
+
+@step("baselines-of", retries=1, cache=False)
+def baselines_of(kind: str, hosts: list[str]) -> list[dict[str, Any]]:
+    """The approved `kind` baselines of these hosts as plain records (kind, host, approved_by, approved_at, items)."""
+    res = resources()
+    store = res.security_store()
+    found = [store.baseline(res.environment, kind, h) for h in hosts] if store is not None else []
+    return [{"kind": b.kind, "host": b.host, "approved_by": b.approved_by, "approved_at": b.approved_at,
+             "items": list(b.items), "reason": b.reason} for b in found if b is not None]

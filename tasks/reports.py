@@ -53,6 +53,23 @@ def publish_analysis(report: RoutineReport, fmt: str, markdown: str, tables: dic
         create_image_artifact(image_url=url, key=_key(report, f"{fmt}-chart-{_slug(name)}"), description=name.replace("_", " "))
 
 
+def publish_review(report: RoutineReport, markdown: str, tables: dict[str, list[dict[str, Any]]],
+                   charts: dict[str, str]) -> None:
+    """A review's own artifacts beside the run report: its markdown (`<routine>-<env>-review`), one table per kind of
+    figure, one image per chart (a presigned URL the browser fetches from the store)."""
+    create_markdown_artifact(markdown, key=_key(report, "review"), description=f"{report.routine} on {report.environment}")
+    for name, rows in tables.items():
+        if rows:
+            create_table_artifact(rows, key=_key(report, _slug(name)), description=name.replace("_", " "))
+    for name, url in charts.items():
+        create_image_artifact(image_url=url, key=_key(report, f"chart-{_slug(name)}"), description=name.replace("_", " "))
+
+
+def publish_composite(composite: str, environment: str, markdown: str, outcome: str) -> None:
+    """A composite run's report: each routine's outcome in order, the guides' items, the manual checklist."""
+    create_markdown_artifact(markdown, key=f"{composite}-{environment}-report", description=f"{composite}: {outcome}")
+
+
 def publish_findings(report: RoutineReport, markdown: str, rows: list[dict[str, Any]]) -> None:
     """A security run's findings beside its report: the markdown (counts, new / persisting / fixed, waivers) and
     one table of every finding record."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -49,6 +50,16 @@ def write_manifest(backup_id: str, created_at: datetime, collections: list[Colle
 @step("list-backups", cache=False)
 def list_backups() -> list[BackupRef]:
     return resources().backup_store().list_backups()
+
+
+@step("manifest-object", cache=False)
+def manifest_object(backup_id: str) -> dict[str, str]:
+    """Where a backup's manifest is and the SHA-256 of its bytes: what a verification run's record cites, so the
+    compliance audit can show the verified manifest is still the one stored."""
+    store = resources().backup_store()
+    data, _signature = store.manifest(backup_id)
+    return {"manifest_bucket": store.bucket, "manifest_key": store.key(backup_id, MANIFEST),
+            "manifest_sha256": hashlib.sha256(data).hexdigest()}
 
 
 @step("load-manifest", cache=False)

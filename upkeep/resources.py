@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from upkeep.dbmaint.archive import DataArchive
     from upkeep.monitoring.store import MonitoringStore
     from upkeep.rotation.archive import LogArchive
+    from upkeep.reviews.store import ReviewStore
     from upkeep.runrecords import RunRecordStore
     from upkeep.security.store import SecurityStore
 
@@ -153,6 +154,13 @@ class Resources:
 
         where = self.env.s3.records_location() if self.env.s3 is not None else None
         return RunRecordStore(self.s3, where.bucket, where.prefix) if where is not None else None
+
+    def review_store(self) -> ReviewStore | None:
+        """Where the reviews keep snapshots, charts and compliance packs (beside the run records); None without S3."""
+        from upkeep.reviews.store import ReviewStore
+
+        where = self.env.s3.records_location() if self.env.s3 is not None else None
+        return ReviewStore(self.s3, where.bucket, where.prefix, self.environment) if where is not None else None
 
     def manifest_key(self) -> bytes | None:
         ref = self.env.backup.manifest_key

@@ -83,14 +83,17 @@ HEALTH_CHECK = _spec("health-check", "flows/health_check.py:health_check", False
 EMERGENCY_RECOVERY = _spec("emergency-recovery", "flows/emergency_recovery.py:emergency_recovery", True, None,
                            "Identify, stop, fix, verify, restart, notify; incident record and post-mortem draft")
 DAILY_MAINTENANCE = _spec("daily-maintenance", "flows/maintenance.py:daily_maintenance", False, "daily",
-                          "Daily tasks: disk space, log rotation and archive, temp files, log analysis, backup (verified)")
+                          "Daily tasks: disk space, log rotation and archive, temp files, log analysis, backup (verified), "
+                          "support queue")
 WEEKLY_MAINTENANCE = _spec("weekly-maintenance", "flows/maintenance.py:weekly_maintenance", True, "weekly",
-                           "Weekly tasks, in the window: security patches, certificates, clear stale cache, "
-                           "security review")
-MONTHLY_MAINTENANCE = _spec("monthly-maintenance", "flows/maintenance.py:monthly_maintenance", False, "monthly",
-                            "Monthly tasks: full read of the newest backup (every object), the full security audit")
+                           "Weekly tasks, in the window: security patches, database optimisation, certificates, clear "
+                           "stale cache, performance review, security review")
+MONTHLY_MAINTENANCE = _spec("monthly-maintenance", "flows/maintenance.py:monthly_maintenance", True, "monthly",
+                            "Monthly tasks, in the window: system update, full read of the newest backup, the full "
+                            "security audit, capacity review, documentation check, configuration review; the guides' "
+                            "manual items listed with their owners")
 QUARTERLY_MAINTENANCE = _spec("quarterly-maintenance", "flows/maintenance.py:quarterly_maintenance", False, "quarterly",
-                              "Quarterly tasks: disaster-recovery test")
+                              "Quarterly tasks: infrastructure review, disaster-recovery test, compliance audit")
 
 LOG_ROTATION = _spec("log-rotation", "flows/log_rotation.py:log_rotation", False, None,
                     "Rotate, compress and archive the logs to S3 (daily or over max_size; keep 30; 90 days in S3)")
@@ -98,6 +101,28 @@ CLEAN_TEMP = _spec("clean-temp", "flows/clean_temp.py:clean_temp", False, None,
                    "Old files in the temp directories: planned, removed where the directory allows it")
 LOG_ANALYSIS = _spec("log-analysis", "flows/log_analysis.py:log_analysis", False, None,
                      "Error patterns, latency percentiles, security events and usage from the day's archived logs")
+
+PERFORMANCE_REVIEW = _spec("performance-review", "flows/performance_review.py:performance_review", False, None,
+                            "Week over week: p95 / p99 per route, error rate, throughput, host trends, memory-leak "
+                            "suspicion, the database cache (in weekly-maintenance)")
+CAPACITY_REVIEW = _spec("capacity-review", "flows/capacity_review.py:capacity_review", False, None,
+                        "Days until full for every disk, inode table and database, from daily maxima; CPU and memory "
+                        "headroom at the weekly peak (in monthly-maintenance)")
+DOCUMENTATION_CHECK = _spec("documentation-check", "flows/documentation_check.py:documentation_check", False, None,
+                            "API description vs served routes, the changelog lists the deployed version, documentation "
+                            "links resolve (in monthly-maintenance)")
+CONFIG_REVIEW = _spec("config-review", "flows/config_review.py:config_review", False, None,
+                      "The hosts' configuration files against the last approved copy, by checksum; changes approved "
+                      "in the UI (in monthly-maintenance)")
+SUPPORT_QUEUE = _spec("support-queue", "flows/support_queue.py:support_queue", False, None,
+                      "Open support tickets; critical ones over their SLA notify (in daily-maintenance)")
+INFRASTRUCTURE_REVIEW = _spec("infrastructure-review", "flows/infrastructure_review.py:infrastructure_review", False,
+                              None, "Inventory drift since last quarter (hosts, roles, OS, kernels, service versions, "
+                              "certificates) and OS end of life (in quarterly-maintenance)")
+COMPLIANCE_AUDIT = _spec("compliance-audit", "flows/compliance_audit.py:compliance_audit", False, None,
+                         "The evidence pack: each control (backups verified, DR test, patches within SLA, certificates, "
+                         "access review, audit findings) with its run records and objects, signed, in S3 "
+                         "(in quarterly-maintenance)")
 
 PRUNE_RUNS = _spec("prune-runs", "flows/prune_runs.py:prune_runs", False, "daily",
                    "Delete old health-check flow runs from Prefect (only those; run records stay in S3)",
@@ -107,19 +132,25 @@ ROUTINES: tuple[RoutineSpec, ...] = (
     DISK_CHECK, CLEAR_CACHE, BACKUP, VERIFY_BACKUP, DR_TEST, SYSTEM_UPDATE, SECURITY_PATCHES, DEPENDENCY_UPDATES,
     DATABASE_MAINTENANCE, HEALTH_CHECK, SECURITY_CHECK, CERTIFICATES, SECURITY_AUDIT, SECURITY_REVIEW,
     EMERGENCY_RECOVERY, DAILY_MAINTENANCE, WEEKLY_MAINTENANCE, MONTHLY_MAINTENANCE, QUARTERLY_MAINTENANCE, PRUNE_RUNS,
-    LOG_ROTATION, CLEAN_TEMP, LOG_ANALYSIS,
+    LOG_ROTATION, CLEAN_TEMP, LOG_ANALYSIS, PERFORMANCE_REVIEW, CAPACITY_REVIEW, DOCUMENTATION_CHECK, CONFIG_REVIEW,
+    SUPPORT_QUEUE, INFRASTRUCTURE_REVIEW, COMPLIANCE_AUDIT,
 )
 
 
 # composite → the routines it runs, in this order (each runs even when an earlier one failed)
 COMPOSITES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     # rotation before the analysis (it reads what rotation archived) and before the backup (it frees disk)
-    DAILY_MAINTENANCE.id: (DISK_CHECK.id, LOG_ROTATION.id, CLEAN_TEMP.id, LOG_ANALYSIS.id, BACKUP.id),
-    # the review last: it may wait for its approval in the UI, and the disruptive parts are done by then
-    WEEKLY_MAINTENANCE.id: (SECURITY_PATCHES.id, CERTIFICATES.id, CLEAR_CACHE.id, SECURITY_REVIEW.id),
-    # the backup's full read (the daily sampled pass is scheduled on its own, 12:00), then the full security audit
-    MONTHLY_MAINTENANCE.id: (VERIFY_BACKUP.id, SECURITY_AUDIT.id),
-    QUARTERLY_MAINTENANCE.id: (DR_TEST.id,),
+    DAILY_MAINTENANCE.id: (DISK_CHECK.id, LOG_ROTATION.id, CLEAN_TEMP.id, LOG_ANALYSIS.id, BACKUP.id, SUPPORT_QUEUE.id),
+    # disruptive parts first (the window's time), then the reviews; the security review last: it may wait for its
+    # approval in the UI
+    WEEKLY_MAINTENANCE.id: (SECURITY_PATCHES.id, DATABASE_MAINTENANCE.id, CERTIFICATES.id, CLEAR_CACHE.id,
+                            PERFORMANCE_REVIEW.id, SECURITY_REVIEW.id),
+    # the system update first (in the window), the backup's full read (the daily sampled pass is scheduled on its own,
+    # 12:00), the full security audit, then the reviews; the configuration review last: it may wait for its approval
+    MONTHLY_MAINTENANCE.id: (SYSTEM_UPDATE.id, VERIFY_BACKUP.id, SECURITY_AUDIT.id, CAPACITY_REVIEW.id,
+                             DOCUMENTATION_CHECK.id, CONFIG_REVIEW.id),
+    # the compliance audit last: it cites the DR test just run
+    QUARTERLY_MAINTENANCE.id: (INFRASTRUCTURE_REVIEW.id, DR_TEST.id, COMPLIANCE_AUDIT.id),
 })
 SLOT_PREFIX = "upkeep-disruptive-"
 

@@ -7,6 +7,7 @@ or an approval whose flow run has long been pruned. Keys sort by time within a r
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -74,13 +75,20 @@ class RunRecordStore:
 
     def list(self, environment: str, routine: str) -> list[dict[str, Any]]:
         """Every record of a routine in an environment, oldest first."""
-        out: list[dict[str, Any]] = []
+        return [json.loads(body) for _key, body in self.stored(environment, routine)]
+
+    def stored(self, environment: str, routine: str, since: datetime | None = None) -> builtins.list[tuple[str, bytes]]:
+        """(key, the stored bytes) of every record of a routine, oldest first (evidence cites the key and the bytes'
+        checksum); `since`: only records whose day is not before it (the key's date path)."""
+        out: builtins.list[tuple[str, bytes]] = []
+        first = f"{self.prefix}{environment}/{routine}/{since:%Y/%m/%d}/" if since is not None else ""
         try:
-            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                       Prefix=f"{self.prefix}{environment}/{routine}/")
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{self.prefix}{environment}/{routine}/", **({"StartAfter": first} if first else {}))
             for page in pages:
                 for obj in page.get("Contents", []):
-                    out.append(json.loads(self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()))
+                    if obj["Key"] >= first:
+                        out.append((obj["Key"], bytes(self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read())))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
                 return []  # no record written there yet

@@ -112,7 +112,7 @@ def test_check_config_reports_schedules_that_differ_from_the_windows(tmp_path: P
     out, err = capsys.readouterr()
     assert "inventory OK" in out
     assert "warning (exit 0; --strict makes it an error): prefect.yaml disagrees with the inventory's windows " \
-           "(4 difference(s))" in err
+           "(3 difference(s))" in err
     assert '  weekly-maintenance-production: prefect.yaml says "0 2 * * 0" UTC; the inventory\'s production window ' \
            'implies "0 3 * * 6" Europe/Berlin\n' in err
     assert f"fix: `upkeep deployments --write --config {site}`" in err
@@ -161,7 +161,8 @@ def test_monthly_update_runs_in_the_first_window_of_the_month() -> None:
 
     from deployments.specs import deployment_specs, next_runs
 
-    spec = next(s for s in deployment_specs() if s.name == "system-update-production")
+    # the system update runs first in monthly-maintenance, which opens the month's first window
+    spec = next(s for s in deployment_specs() if s.name == "monthly-maintenance-production")
     runs = next_runs(spec, datetime(2026, 11, 22, tzinfo=UTC), 3)
     assert [t.date().isoformat() for t in runs] == ["2026-12-06", "2027-01-03", "2027-02-07"]  # first Sundays
     assert all(t.hour == 2 and t.weekday() == 6 for t in runs)

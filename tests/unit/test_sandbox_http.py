@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -119,10 +120,16 @@ def faults(state: dict[str, Any]) -> tuple[int, bool, bool]:
 # --- Event Manager stand-in -------------------------------------------------------------
 
 
+def healthy(answer: tuple[int, Any], service: str) -> bool:
+    """A 200 with status ok of `service` (the version, uptime and memory aside)."""
+    status, body = answer
+    return status == 200 and (body["status"], body["service"]) == ("ok", service)
+
+
 def test_standin_healthy_endpoints(standin: tuple[str, Path]) -> None:
     url, _ = standin
-    assert call(f"{url}/health") == (200, {"status": "ok", "service": "api"})
-    assert call(f"{url}/worker-health") == (200, {"status": "ok", "service": "worker"})
+    assert healthy(call(f"{url}/health"), "api")
+    assert healthy(call(f"{url}/worker-health"), "worker")
     status, events = call(f"{url}/api/events")
     assert status == 200 and isinstance(events, list) and events
     assert {"id", "name"} <= set(events[0])
@@ -165,7 +172,7 @@ def test_standin_crashed_worker_stays_down_until_restarted(standin: tuple[str, P
     call(f"{url}/_control/restart", {"component": "api"})
     assert call(f"{url}/worker-health")[0] == 503
     call(f"{url}/_control/restart", {"component": "worker"})
-    assert call(f"{url}/worker-health") == (200, {"status": "ok", "service": "worker"})
+    assert healthy(call(f"{url}/worker-health"), "worker")
     call(f"{url}/_control/crash-worker", {})
     call(f"{url}/_control/unhealthy", {"api": True})
     state = call(f"{url}/_control/restart", {"component": "all"})[1]
@@ -326,6 +333,133 @@ def test_servers_refuse_non_loopback_bind(module: str, extra: list[str], host: s
                           cwd=REPO, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and done.stdout == ""
     assert "127.x" in done.stderr
+
+
+# --- Stand-in: health details, documentation and support sources ------------------------
+
+
+def fetch_text(url: str) -> tuple[int, str, str]:
+    """(status, content type, text) of a GET, without raising on 4xx/5xx."""
+    try:
+        with _OPENER.open(url, timeout=10) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode()
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, err.headers.get("Content-Type", ""), err.read().decode()
+
+
+def test_standin_health_answers_version_uptime_and_rss(standin: tuple[str, Path]) -> None:
+    url, _ = standin
+    status, api = call(f"{url}/health")
+    assert status == 200 and api["version"] == "1.4.2"
+    assert isinstance(api["uptime"], float) and 0 < api["uptime"] < 60
+    assert isinstance(api["memory"]["rss"], int) and 1_000_000 < api["memory"]["rss"] < 2_000_000_000  # a real RSS
+    worker = call(f"{url}/worker-health")[1]
+    assert worker["service"] == "worker" and worker["version"] == "1.4.2" and worker["uptime"] >= api["uptime"]
+    call(f"{url}/_control/crash-worker", {})
+    assert call(f"{url}/worker-health")[1] == {"status": "crashed", "service": "worker"}  # unhealthy answers unchanged
+
+
+def test_standin_simulated_leak_grows_rss_per_minute_of_uptime(standin: tuple[str, Path]) -> None:
+    url, _ = standin
+    real = call(f"{url}/health")[1]["memory"]["rss"]
+    per_min = 60_000_000_000  # 1 GB a second: plain to see after a few milliseconds of uptime
+    assert call(f"{url}/_control/leak", {"bytes_per_min": per_min})[1]["leak_bytes_per_min"] == per_min
+    first = call(f"{url}/health")[1]
+    time.sleep(0.2)
+    second = call(f"{url}/health")[1]
+    for body in (first, second):
+        leaked = per_min * body["uptime"] / 60
+        assert abs(body["memory"]["rss"] - leaked - real) < real / 2 + per_min / 60 * 0.001  # uptime rounded to 1 ms
+    assert second["memory"]["rss"] - first["memory"]["rss"] > 150_000_000  # ≥ 0.2 s at 1 GB/s
+    assert call(f"{url}/_control/leak", {"bytes_per_min": -1})[0] == 400
+    state = call(f"{url}/_control/reset", {})[1]
+    assert state["leak_bytes_per_min"] == 0
+    assert abs(call(f"{url}/health")[1]["memory"]["rss"] - real) < real / 2
+
+
+def test_standin_version_argument_and_deploys(spawn: Spawn, tmp_path: Path) -> None:
+    state_file = tmp_path / "s.json"
+    args = ("--log-file", str(tmp_path / "a.log"), "--state-file", str(state_file), "--version", "1.4.1")
+    proc, url = spawn("sandbox.standin", *args)
+    assert call(f"{url}/health")[1]["version"] == "1.4.1"
+    assert call(f"{url}/_control/version", {"version": "1.5.0"})[1]["version"] == "1.5.0"
+    assert call(f"{url}/health")[1]["version"] == call(f"{url}/worker-health")[1]["version"] == "1.5.0"
+    assert call(f"{url}/_control/version", {"version": ""})[0] == 400
+    assert call(f"{url}/_control/version", {"version": 15})[0] == 400
+    assert call(f"{url}/_control/reset", {})[1]["version"] == "1.5.0"  # a deploy is no injected fault
+    assert call(f"{url}/openapi.json")[1]["info"]["version"] == "1.5.0"
+    assert _stop(proc) == 0
+    _, url2 = spawn("sandbox.standin", *args)  # the deployed version outlives a restart of the process
+    assert call(f"{url2}/health")[1]["version"] == "1.5.0"
+
+
+def test_standin_api_description_matches_the_routes_it_logs(standin: tuple[str, Path]) -> None:
+    from upkeep.loganalysis.accumulate import route_key
+    from upkeep.reviews.docs import described_routes, route_findings
+
+    url, log = standin
+    status, openapi = call(f"{url}/openapi.json")
+    assert status == 200 and openapi["openapi"].startswith("3.")
+    assert call(f"{url}/api/events/2")[1]["name"] == "Tech Meetup"
+    assert call(f"{url}/api/events/42")[0] == 404
+    call(f"{url}/api/events")
+    call(f"{url}/health")
+    served: dict[str, int] = {}
+    for e in read_jsonl(log):
+        served[route_key(e["method"], e["route"])] = served.get(route_key(e["method"], e["route"]), 0) + 1
+    assert served["GET /api/events/:id"] == 2
+    found = route_findings(described_routes(openapi), served)
+    assert [(f.level, f.subject) for f in found] == [("info", "GET /api/events/:id/attendees")]
+    call(f"{url}/_control/unhealthy", {"api": True})
+    assert call(f"{url}/api/events/1")[0] == 503  # the same gates as /api/events
+
+
+def test_standin_changelog_lists_the_default_version_only(standin: tuple[str, Path]) -> None:
+    from upkeep.reviews.docs import changelog_finding, changelog_versions
+
+    url, log = standin
+    status, ctype, text = fetch_text(f"{url}/CHANGELOG.md")
+    assert status == 200 and ctype.startswith("text/markdown")
+    versions = changelog_versions(text)
+    assert versions == ["1.4.2", "1.4.1"]
+    assert changelog_finding(versions, {"h1": call(f"{url}/health")[1]["version"]}) == []
+    call(f"{url}/_control/version", {"version": "1.5.0"})
+    [finding] = changelog_finding(versions, {"h1": call(f"{url}/health")[1]["version"]})
+    assert finding.level == "warning" and "1.5.0" in finding.title
+    assert ("GET", "/CHANGELOG.md", 200) in [(e["method"], e["route"], e["status"]) for e in read_jsonl(log)]
+
+
+def test_standin_documentation_pages(standin: tuple[str, Path]) -> None:
+    url, log = standin
+    status, ctype, page = fetch_text(f"{url}/docs/getting-started")
+    assert status == 200 and ctype.startswith("text/html") and "<h1>Getting started</h1>" in page
+    assert fetch_text(f"{url}/docs/api")[0] == 200
+    assert fetch_text(f"{url}/docs/faq")[0] == 404
+    assert call(f"{url}/_control/docs", {"docs": ["faq"]})[1]["docs"] == ["faq"]
+    assert fetch_text(f"{url}/docs/faq")[0] == 200 and fetch_text(f"{url}/docs/api")[0] == 404
+    assert call(f"{url}/_control/docs", {"docs": "faq"})[0] == 400
+    lines = [(e["route"], e["status"]) for e in read_jsonl(log) if e["path"].startswith("/docs/")]
+    assert lines == [("/docs/getting-started", 200), ("/docs/api", 200), ("/docs/faq", 404), ("/docs/faq", 200),
+                     ("/docs/api", 404)]
+
+
+def test_standin_support_tickets(standin: tuple[str, Path]) -> None:
+    from upkeep.reviews.support import overdue, parse_tickets
+
+    url, _ = standin
+    status, body = call(f"{url}/support/tickets")
+    tickets = parse_tickets(body)
+    assert status == 200 and [(t.priority, t.open) for t in tickets] == [("critical", True), ("high", True),
+                                                                         ("critical", False)]
+    now = datetime.now(UTC)
+    assert timedelta(hours=6) <= tickets[0].age(now) < timedelta(hours=6, minutes=5)  # opened 6 h before the start
+    assert [t.id for t in overdue(tickets, now)] == ["812"]
+    mine = [{"id": 1, "subject": "x", "priority": "low", "status": "new", "created_at": "2026-12-06T10:00:00Z"}]
+    assert call(f"{url}/_control/tickets", {"tickets": mine})[1]["tickets"] == mine
+    assert call(f"{url}/support/tickets")[1] == {"tickets": mine}
+    assert call(f"{url}/_control/tickets", {"tickets": {"id": 1}})[0] == 400
+    assert len(call(f"{url}/_control/reset", {})[1]["tickets"]) == 3
 
 
 # --- Slack recorder ---------------------------------------------------------------------

@@ -16,15 +16,25 @@ from flows.maintenance import _calls
 from upkeep.config.loader import parse_inventory
 from upkeep.report import RoutineReport, StageRecord
 from upkeep.routines import (
+    CAPACITY_REVIEW,
     CERTIFICATES,
     CLEAR_CACHE,
+    COMPLIANCE_AUDIT,
     COMPOSITES,
+    CONFIG_REVIEW,
     DAILY_MAINTENANCE,
+    DATABASE_MAINTENANCE,
+    DOCUMENTATION_CHECK,
+    DR_TEST,
+    INFRASTRUCTURE_REVIEW,
     MONTHLY_MAINTENANCE,
+    PERFORMANCE_REVIEW,
+    QUARTERLY_MAINTENANCE,
     ROUTINES,
     SECURITY_AUDIT,
     SECURITY_PATCHES,
     SECURITY_REVIEW,
+    SYSTEM_UPDATE,
     VERIFY_BACKUP,
     WEEKLY_MAINTENANCE,
     composites_of,
@@ -66,9 +76,14 @@ def test_composites_name_known_routines_in_a_defined_order() -> None:
         assert spec.disruptive == any(p.disruptive for p in parts(spec)), composite  # it takes the slot for them
         assert set(ids) <= set(_calls("development", None)), f"{composite}: flows.maintenance cannot call every part"
     # the security review last: it may wait for its approval, the disruptive parts done by then
-    assert [p.id for p in parts(WEEKLY_MAINTENANCE)] == [SECURITY_PATCHES.id, CERTIFICATES.id, CLEAR_CACHE.id,
-                                                         SECURITY_REVIEW.id]
-    assert [p.id for p in parts(MONTHLY_MAINTENANCE)] == [VERIFY_BACKUP.id, SECURITY_AUDIT.id]
+    assert [p.id for p in parts(WEEKLY_MAINTENANCE)] == [SECURITY_PATCHES.id, DATABASE_MAINTENANCE.id, CERTIFICATES.id,
+                                                         CLEAR_CACHE.id, PERFORMANCE_REVIEW.id, SECURITY_REVIEW.id]
+    # disruptive first (the window's time), the configuration review last (it may wait for its approval)
+    assert [p.id for p in parts(MONTHLY_MAINTENANCE)] == [SYSTEM_UPDATE.id, VERIFY_BACKUP.id, SECURITY_AUDIT.id,
+                                                          CAPACITY_REVIEW.id, DOCUMENTATION_CHECK.id, CONFIG_REVIEW.id]
+    assert MONTHLY_MAINTENANCE.disruptive and own_cadence(SYSTEM_UPDATE) is None  # the system update is in it
+    # the compliance audit last: it cites the DR test just run
+    assert [p.id for p in parts(QUARTERLY_MAINTENANCE)] == [INFRASTRUCTURE_REVIEW.id, DR_TEST.id, COMPLIANCE_AUDIT.id]
     for spec in ROUTINES:  # a part of a scheduled composite is not scheduled on its own too (it would run twice)
         if any(c.cadence for c in composites_of(spec)):
             assert own_cadence(spec) is None or spec is VERIFY_BACKUP, spec.id  # its daily sampled pass is another run

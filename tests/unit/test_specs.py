@@ -60,7 +60,8 @@ def test_disruptive_schedules_follow_a_non_default_window() -> None:
     weekly = specs["weekly-maintenance-production"]  # weekly, in the window (security patches inside it)
     assert (weekly.cron, weekly.timezone, weekly.day_or) == ("0 3 * * 6", "Europe/Berlin", True)
     assert specs["security-patches-production"].cron is None  # run by weekly-maintenance; on demand alone
-    monthly = specs["system-update-production"]  # the month's first opening: the first Saturday
+    assert specs["system-update-production"].cron is None  # run first by monthly-maintenance
+    monthly = specs["monthly-maintenance-production"]  # the month's first opening: the first Saturday
     assert (monthly.cron, monthly.timezone, monthly.day_or) == ("0 3 1-7 * 6", "Europe/Berlin", False)
     runs = next_runs(monthly, datetime(2026, 12, 6, tzinfo=UTC), 3)
     assert [t.isoformat() for t in runs] == ["2027-01-02T02:00:00+00:00", "2027-02-06T02:00:00+00:00",
@@ -76,7 +77,8 @@ def test_daily_window_gives_weekly_sunday_and_monthly_first_day() -> None:
     specs = by_name(site(production={"cron": "30 1 * * *", "timezone": "America/New_York"}))
     assert (specs["weekly-maintenance-production"].cron, specs["weekly-maintenance-production"].timezone) == (
         "30 1 * * 0", "America/New_York")
-    assert (specs["system-update-production"].cron, specs["system-update-production"].day_or) == ("30 1 1 * *", True)
+    assert (specs["monthly-maintenance-production"].cron, specs["monthly-maintenance-production"].day_or) == (
+        "30 1 1 * *", True)
 
 
 def test_deployments_for_the_inventorys_own_environments() -> None:
@@ -106,14 +108,12 @@ def test_the_checked_in_prefect_yaml_is_the_example_inventorys() -> None:
 def test_differences_name_the_deployment_and_both_schedules() -> None:
     checked_in = yaml.safe_load(PREFECT_YAML.read_text())
     lines = schedule_differences(site(production=BERLIN_SATURDAY), checked_in)
-    assert len(lines) == 4, lines  # the four scheduled disruptive production deployments
+    assert len(lines) == 3, lines  # the three scheduled disruptive production deployments
     assert ('weekly-maintenance-production: prefect.yaml says "0 2 * * 0" UTC; '
             'the inventory\'s production window implies "0 3 * * 6" Europe/Berlin') in lines
-    assert ('system-update-production: prefect.yaml says "0 2 1-7 * 0" UTC (day_or: false); '
+    assert ('monthly-maintenance-production: prefect.yaml says "0 2 1-7 * 0" UTC (day_or: false); '
             'the inventory\'s production window implies "0 3 1-7 * 6" Europe/Berlin (day_or: false)') in lines
     assert ('dependency-updates-production: prefect.yaml says "0 2 * * 0" UTC; '
-            'the inventory\'s production window implies "0 3 * * 6" Europe/Berlin') in lines
-    assert ('database-maintenance-production: prefect.yaml says "0 2 * * 0" UTC; '
             'the inventory\'s production window implies "0 3 * * 6" Europe/Berlin') in lines
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraint
 
 from upkeep.config.database import DatabaseMaintenanceConfig
 from upkeep.config.secrets import SecretRef
+from upkeep.config.reviews import ReviewsConfig
 from upkeep.config.security import SecurityConfig
 from upkeep.config.units import Duration, Size
 from upkeep.errors import ConfigError
@@ -488,6 +489,8 @@ class EnvironmentConfig(Model):
                                                                    "(default: none: the routine reports it is not configured)")
     security: SecurityConfig = Field(SecurityConfig(), description="certificates, the security audit's inputs, the "
                                      "access review, waivers (default: sshd and firewall audited, nothing else)")
+    reviews: ReviewsConfig = Field(ReviewsConfig(), description="performance, capacity, infrastructure, documentation, "
+                                   "configuration and support-queue reviews (default: all on, with the guides' thresholds)")
     become: Become | None = Field(None, description="how package commands get root (default: none: the login "
                                   "user runs them, so it must be root or own the apt root)")
     emergency_preapproved: list[EmergencyAction] = Field(
@@ -562,6 +565,22 @@ class EnvironmentConfig(Model):
             if cert.become and self.become is None:
                 raise ValueError(f"security.certificates[{i}] ({cert.name}) sets become: true, but the environment has "
                                  "no become: add `become: {user: root}` or set become: false")
+        return self
+
+    @model_validator(mode="after")
+    def _reviews(self) -> EnvironmentConfig:
+        docs, conf = self.reviews.documentation, self.reviews.configuration
+        if (docs.api_description or docs.changelog) and docs.service not in self.services:
+            raise ValueError(f"reviews.documentation.service {docs.service!r} is not one of this environment's services "
+                             f"({', '.join(self.services) or 'none'}): its first host renders the URLs")
+        roles = {r for h in self.hosts for r in h.roles}
+        for i, role in enumerate(conf.roles):
+            if role not in roles:
+                raise ValueError(f"reviews.configuration.roles[{i}] {role!r} is no host's role here "
+                                 f"({', '.join(sorted(roles)) or 'none'})")
+        if conf.become and self.become is None:
+            raise ValueError("reviews.configuration sets become: true, but the environment has no become: add "
+                             "`become: {user: root}` or set become: false")
         return self
 
     @model_validator(mode="after")

@@ -123,6 +123,8 @@ class SecurityConfig(_Model):
                                                  "the environment's become")
     waivers: list[WaiverConfig] = Field(default_factory=list)
     notify_at: Severity = Field("critical", description="a new finding this severe or worse notifies at once")
+    patch_sla: Duration = Field(timedelta(days=7), description="how long a pending security update may wait before the "
+                                "compliance audit marks patching Failing (default: 7d)")
     review_days: int = Field(7, ge=1, le=90, description="days of log analysis the security review reads")
 
     @model_validator(mode="after")

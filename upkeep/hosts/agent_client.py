@@ -85,7 +85,8 @@ def usage_from_json(d: Any) -> ResourceUsage:
     """The inverse of `usage_to_json`; ProbeAgentError for anything else."""
     try:
         disks = [DiskUsage(mount=str(x["mount"]), total_bytes=_num(x, "total_bytes", int), used_bytes=_num(x, "used_bytes", int),
-                           free_bytes=_num(x, "free_bytes", int)) for x in d["disks"]]
+                           free_bytes=_num(x, "free_bytes", int), inodes_total=int(x.get("inodes_total", 0)),
+                           inodes_used=int(x.get("inodes_used", 0))) for x in d["disks"]]
         io = d.get("io")
         return ResourceUsage(
             host=str(d["host"]), cpu_percent=_num(d, "cpu_percent", float), memory_percent=_num(d, "memory_percent", float),

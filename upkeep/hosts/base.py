@@ -27,6 +27,8 @@ class DiskUsage:
     total_bytes: int
     used_bytes: int
     free_bytes: int
+    inodes_total: int = 0  # 0: the filesystem has no fixed inode table (btrfs), or it was not read
+    inodes_used: int = 0
 
     @property
     def percent_used(self) -> float:

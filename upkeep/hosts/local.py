@@ -75,10 +75,10 @@ class LocalHost:
                 u = psutil.disk_usage(part.mountpoint)
             except OSError:
                 continue  # a mount we may not read (e.g. a stale network mount) is not a disk of ours
-            disks.append(DiskUsage(part.mountpoint, u.total, u.used, u.free))
+            disks.append(DiskUsage(part.mountpoint, u.total, u.used, u.free, *_inodes(part.mountpoint)))
         if not any(d.mount == "/" for d in disks):
             u = psutil.disk_usage("/")
-            disks.append(DiskUsage("/", u.total, u.used, u.free))
+            disks.append(DiskUsage("/", u.total, u.used, u.free, *_inodes("/")))
         return ResourceUsage(
             host=self.name, cpu_percent=psutil.cpu_percent(interval=0.2), memory_percent=mem.percent,
             memory_total_bytes=mem.total, load_1m=os.getloadavg()[0], disks=disks, io=_io_counters(),
@@ -86,6 +86,15 @@ class LocalHost:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _inodes(mount: str) -> tuple[int, int]:
+    """(inodes, used inodes) of the filesystem at `mount`; (0, 0) when it has no inode table or cannot be read."""
+    try:
+        st = os.statvfs(mount)
+    except OSError:
+        return 0, 0
+    return st.f_files, st.f_files - st.f_ffree
 
 
 def _io_counters() -> IOCounters | None:

@@ -9,6 +9,8 @@ the previous /proc/stat line of the host (the probe agent), the CPU share is the
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from upkeep.hosts.base import DiskUsage, IOCounters, ResourceUsage
 
 SAMPLE_SECONDS = 0.2
@@ -18,10 +20,12 @@ PROBE_ARGV = [
     "grep -E '^(MemTotal|MemAvailable):' /proc/meminfo; echo '--'; "
     "{ LC_ALL=C df -P -k -x tmpfs -x devtmpfs -x overlay 2>/dev/null || LC_ALL=C df -P -k; }; "
     "LC_ALL=C df -P -k /; "  # the root filesystem always, even an overlay (a container's root)
+    "{ LC_ALL=C df -P -i -x tmpfs -x devtmpfs -x overlay 2>/dev/null || LC_ALL=C df -P -i; }; LC_ALL=C df -P -i /; "
     "echo '--'; ls /sys/block; echo '--'; cat /proc/diskstats; echo '--'; cat /proc/net/dev",
 ]
 _DF = ("{ LC_ALL=C df -P -k -x tmpfs -x devtmpfs -x overlay 2>/dev/null || LC_ALL=C df -P -k; }; "
-       "LC_ALL=C df -P -k /; ")
+       "LC_ALL=C df -P -k /; "
+       "{ LC_ALL=C df -P -i -x tmpfs -x devtmpfs -x overlay 2>/dev/null || LC_ALL=C df -P -i; }; LC_ALL=C df -P -i /; ")
 SNAPSHOT_ARGV = [
     "/bin/sh", "-c",
     "read -r l < /proc/stat; printf '%s\\n' \"$l\" --; read -r l < /proc/loadavg; printf '%s\\n' \"$l\" --; "
@@ -56,16 +60,26 @@ def parse_meminfo(text: str) -> tuple[int, float]:
 
 
 def parse_df(text: str) -> list[DiskUsage]:
-    """`df -P -k` output → DiskUsage per mount (first occurrence of each mount wins)."""
+    """`df -P -k` output, then optionally `df -P -i` (told apart by their header lines) → DiskUsage per mount
+    (first occurrence of each mount wins), with its inode table when the `-i` part lists the mount."""
     disks: dict[str, DiskUsage] = {}
-    for line in text.splitlines()[1:]:
+    inodes: dict[str, tuple[int, int]] = {}
+    in_inodes = False
+    for line in text.splitlines():
         parts = line.split()
+        if len(parts) >= 2 and parts[0] == "Filesystem":
+            in_inodes = parts[1] == "Inodes"
+            continue
         if len(parts) < 6 or not parts[1].isdigit():
             continue
         mount = " ".join(parts[5:])
+        if in_inodes:
+            inodes.setdefault(mount, (int(parts[1]), int(parts[2])))
+            continue
         total, used, free = (int(p) * 1024 for p in parts[1:4])
         disks.setdefault(mount, DiskUsage(mount=mount, total_bytes=total, used_bytes=used, free_bytes=free))
-    return list(disks.values())
+    return [replace(d, inodes_total=inodes[d.mount][0], inodes_used=inodes[d.mount][1]) if d.mount in inodes else d
+            for d in disks.values()]
 
 
 def parse_diskstats(text: str, disks: set[str]) -> tuple[int, int]:

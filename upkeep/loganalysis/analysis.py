@@ -105,7 +105,8 @@ class Analysis:
                        "first": _iso(t.first), "last": _iso(t.last)},
             "templates": {str(r["template"]): {"count": int(r["count"]), "first_seen": _iso(r["first_seen"])}
                           for r in records(top)},
-            "routes": {str(r["route"]): {"requests": int(r["requests"]), "p95_ms": _num(r["p95_ms"])}
+            "routes": {str(r["route"]): {"requests": int(r["requests"]), "failed": int(r["failed"]), "p95_ms": _num(r["p95_ms"]),
+                                         "p99_ms": _num(r["p99_ms"])}
                        for r in records(routes)},
             "admin_ips": sorted(self.admin_ips["ip"].astype(str))[:SUMMARY_ADMIN_IPS],
             "security": self.security_summary(),

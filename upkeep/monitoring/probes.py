@@ -13,9 +13,10 @@ from pymongo.errors import PyMongoError
 from upkeep.config.render import render
 from upkeep.hosts.agent_client import inventory_digest, probe_deadline, probe_resources
 from upkeep.log import run_logger
-from upkeep.monitoring.samples import Sample, counter_samples
+from upkeep.monitoring.samples import PROCESS_FACTS, Sample, capacity_due, counter_samples, fs_samples
 from upkeep.probes import probe_http
 from upkeep.resources import Resources
+from upkeep.reviews.cache import cache_counters
 
 
 def probe_services(res: Resources, at: datetime) -> list[Sample]:
@@ -32,6 +33,8 @@ def probe_services(res: Resources, at: datetime) -> list[Sample]:
     for host, service, r in results:
         samples += [Sample(at, res.environment, host, service, "up", 1.0 if r.ok else 0.0),
                     Sample(at, res.environment, host, service, "response_time_ms", round(r.latency_ms, 1))]
+        samples += [Sample(at, res.environment, host, service, name, r.facts[name]) for name in PROCESS_FACTS
+                    if name in r.facts]  # a leak shows in memory between restarts (uptime going back)
         if not r.ok:
             logger.warning("%s %s: %s", host, service, r.detail)
     logger.info("probed %d service endpoints: %d up", len(results), sum(r.ok for _, _, r in results))
@@ -61,6 +64,8 @@ def probe_hosts(res: Resources, at: datetime) -> list[Sample]:
                     Sample(at, res.environment, name, "host", "memory_percent", u.memory_percent)]
         if root is not None:
             samples.append(Sample(at, res.environment, name, "host", "disk_percent", round(root.percent_used, 1)))
+        if capacity_due(at):
+            samples += fs_samples(name, at, res.environment, u.disks)
         if u.io is not None:  # cumulative: the evaluate stage turns them into rates against the previous probe
             samples += counter_samples(name, at, res.environment, u.io.as_dict())
     down = sum(isinstance(u, str) for u in run.results.values())
@@ -79,5 +84,26 @@ def probe_database(res: Resources, at: datetime) -> list[Sample]:
         ok = False
         run_logger().warning("database ping failed: %s", str(exc)[:200])
     ms = (time.monotonic() - started) * 1000
-    return [Sample(at, res.environment, "database", "database", "up", 1.0 if ok else 0.0),
-            Sample(at, res.environment, "database", "database", "db_ping_ms", round(ms, 1))]
+    samples = [Sample(at, res.environment, "database", "database", "up", 1.0 if ok else 0.0),
+               Sample(at, res.environment, "database", "database", "db_ping_ms", round(ms, 1))]
+    if ok and capacity_due(at):
+        samples += database_samples(res, at)
+    return samples
+
+
+def database_samples(res: Resources, at: datetime) -> list[Sample]:
+    """Every configured database's size on disk (dbStats: storage + indexes) and the server's WiredTiger cache
+    counters (serverStatus; none on a server without that section), as samples about each database / the server."""
+    out: list[Sample] = []
+    mongo = res.env.mongodb
+    try:
+        for name in mongo.databases if mongo else []:
+            stats = res.mongo[name].command("dbStats")
+            size = float(stats.get("storageSize", 0)) + float(stats.get("indexSize", 0))
+            out.append(Sample(at, res.environment, name, "database", "db_size_bytes", size))
+        counters = cache_counters(res.mongo.admin.command("serverStatus"))
+    except PyMongoError as exc:
+        run_logger().warning("database statistics not read: %s", str(exc)[:200])
+        return out
+    out += [Sample(at, res.environment, "database", "database", k, v) for k, v in (counters or {}).items()]
+    return out

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
+
+from upkeep.hosts.base import DiskUsage
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,28 @@ def level_samples(levels: pd.DataFrame, at: datetime, environment: str) -> list[
     for row in levels.to_dict("records"):
         out += [Sample(at, environment, "", str(row["target"]), name, float(row[name]))
                 for name in LEVELS if pd.notna(row[name])]
+    return out
+
+
+PROCESS_FACTS = ("memory_rss_bytes", "uptime_s")  # per service, from its JSON health body (upkeep.probes.health_facts)
+CAPACITY_MINUTES = 15  # filesystems and database sizes are sampled every quarter hour: the capacity review uses daily maxima
+
+
+def capacity_due(at: datetime) -> bool:
+    """True for the health checks that also sample capacity (filesystems, inodes, database sizes): on the quarter hour."""
+    return at.minute % CAPACITY_MINUTES == 0
+
+
+def fs_samples(host: str, at: datetime, environment: str, disks: Iterable[DiskUsage]) -> list[Sample]:
+    """Each filesystem's bytes and inodes, used and in all, as samples about `fs:<mount>` (capacity forecasts)."""
+    out = []
+    for d in disks:
+        target = f"fs:{d.mount}"
+        out += [Sample(at, environment, host, target, "used_bytes", float(d.used_bytes)),
+                Sample(at, environment, host, target, "size_bytes", float(d.used_bytes + d.free_bytes))]
+        if d.inodes_total:
+            out += [Sample(at, environment, host, target, "inodes_used", float(d.inodes_used)),
+                    Sample(at, environment, host, target, "inodes_size", float(d.inodes_total))]
     return out
 
 

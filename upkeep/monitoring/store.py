@@ -46,6 +46,15 @@ class MonitoringStore:
     def since(self, env: str, start: datetime) -> list[dict[str, Any]]:
         return list(self.db.samples.find({"meta.env": env, "ts": {"$gte": start}}, {"_id": 0}))
 
+    def history(self, env: str, start: datetime, metrics: Iterable[str]) -> list[dict[str, Any]]:
+        """The samples of these metrics since `start` (what a review reads: weeks of them, so only what it needs)."""
+        try:
+            found = self.db.samples.find({"meta.env": env, "meta.metric": {"$in": list(metrics)}, "ts": {"$gte": start}},
+                                         {"_id": 0})
+            return [{**d, "ts": _aware(d["ts"])} for d in found]
+        except PyMongoError as exc:
+            raise MonitoringStoreError(f"cannot read the stored samples since {start:%Y-%m-%d}: {exc}") from exc
+
     # -- alert states -----------------------------------------------------------------------------
     def states(self, env: str) -> dict[tuple[str, str], AlertState]:
         out = {}

@@ -1,0 +1,1 @@
+"""The reviews: performance, capacity, infrastructure, compliance, documentation (pure)."""
