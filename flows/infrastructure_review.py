@@ -51,7 +51,8 @@ def infrastructure_review(environment: str = "development", config: str | None =
             changes, within = infra.drift(previous, current), infra.drift_within(current)
             publish(r, infra.markdown(current, previous, changes, within, eol), infra.findings(changes, within, eol),
                     summary=infra.summary(current, previous, changes, eol),
-                    tables={"hosts": [{"host": h, **{k: str(v) for k, v in d.items()}} for h, d in current.hosts.items()],
+                    tables={"hosts": [{"host": h, **{k: ", ".join(map(str, v)) if isinstance(v, list) else str(v)
+                                                      for k, v in d.items()}} for h, d in current.hosts.items()],
                             "changes": [{"kind": c.kind, "subject": c.subject, "before": c.before, "after": c.after}
                                         for c in changes]})
             fail_if_unreached(unreached(result))

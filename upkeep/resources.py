@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from upkeep.backup.store import BackupStore
     from upkeep.dbmaint.archive import DataArchive
     from upkeep.monitoring.store import MonitoringStore
-    from upkeep.rotation.archive import LogArchive
     from upkeep.reviews.store import ReviewStore
+    from upkeep.rotation.archive import LogArchive
     from upkeep.runrecords import RunRecordStore
     from upkeep.security.store import SecurityStore
 

@@ -250,7 +250,7 @@ def test_daily_maintenance_runs_its_routines(store: BackupStore, backup_id: str)
     before = {r.backup_id for r in store.list_backups()}
     outcomes = daily_maintenance(environment="development")
     assert outcomes == {"disk-check": "Completed", "log-rotation": "Completed", "clean-temp": "Completed",
-                        "log-analysis": "Completed", "backup": "Completed"}
+                        "log-analysis": "Completed", "backup": "Completed", "support-queue": "Completed"}
     newest = store.list_backups()[-1].backup_id  # retention may have pruned older ones (keep-last 3 a day)
     assert newest not in before and store.verified_ok(newest)
 

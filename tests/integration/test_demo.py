@@ -28,13 +28,14 @@ pytestmark = pytest.mark.stack
 REPR = re.compile(r"""=['"]|\(\w+=|<[\w.]+ object at 0x""")  # name='x', FileEntry(key=…, <… object at 0x…>
 
 
-# The one routine whose run asks a person by design (its approval is the evidence): answered here as a user of the
+# The routines whose runs ask a person by design (their approval is the evidence): answered here as a user of the
 # demo answers it in the UI's form. Every other pause fails the test: a demo run must not wait for anyone.
-ASKS = {"security-review": {"approver": "demo-user", "approved": [], "reason": "answered by the demo test"}}
+ASKS = {"security-review": {"approver": "demo-user", "approved": [], "reason": "answered by the demo test"},
+        "config-review": {"approver": "demo-user", "approved": [], "reason": "answered by the demo test"}}
 
 
 def _answer_reviews(since: datetime) -> bool:
-    """Answer a paused security review started after `since` (on its own, or inside weekly-maintenance)."""
+    """Answer a paused security or configuration review started after `since` (on its own, or inside a composite)."""
     from prefect.flow_runs import resume_flow_run
 
     for flow_name, answer in ASKS.items():

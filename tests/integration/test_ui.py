@@ -48,7 +48,7 @@ def test_prefect_ui_shows_deployments_and_a_run_report(stack: Stack) -> None:
 
     dom = chromium(f"{ui}/deployments", screenshot=SHOTS / "deployments.png")
     assert f"{len(runner_deployments())} Deployments" in dom
-    for name in ("backup-development", "certificates-production", "clean-temp-staging"):  # its first page (10, by name)
+    for name in ("backup-development", "capacity-review-production", "certificates-staging"):  # its first page (10, by name)
         assert name in dom
 
     from prefect.client.orchestration import get_client

@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator, model_validator
 
 from upkeep.config.database import DatabaseMaintenanceConfig
-from upkeep.config.secrets import SecretRef
 from upkeep.config.reviews import ReviewsConfig
+from upkeep.config.secrets import SecretRef
 from upkeep.config.security import SecurityConfig
 from upkeep.config.units import Duration, Size
 from upkeep.errors import ConfigError
