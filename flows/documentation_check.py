@@ -21,6 +21,7 @@ from flows._routine import Routine
 from tasks.log_analysis import daily_summaries
 from tasks.services import fetch_documents, service_versions
 from upkeep.config.render import render
+from upkeep.errors import ReviewInputError
 from upkeep.reviews import docs
 from upkeep.routines import DOCUMENTATION_CHECK
 
@@ -68,6 +69,6 @@ def _described(r: Routine, fetched: Any) -> frozenset[str] | None:
         return None
     try:
         return frozenset(docs.described_routes(json.loads(fetched.body)))
-    except ValueError as exc:
+    except (ValueError, ReviewInputError) as exc:  # not JSON, or JSON that is not an OpenAPI document
         r.report.notes.append(f"The API description {fetched.url} is not an OpenAPI JSON document: {exc}.")
         return None

@@ -22,6 +22,7 @@ from tasks.hosts import host_facts
 from tasks.review_store import keep_snapshot, last_snapshot
 from tasks.security import check_certificates
 from tasks.services import service_versions
+from upkeep.errors import ReviewInputError
 from upkeep.reviews import infrastructure as infra
 from upkeep.reviews.eol import EolStatus, default_file, eol_status, read_distro_info
 from upkeep.routines import INFRASTRUCTURE_REVIEW
@@ -70,7 +71,7 @@ def _eol(r: Routine, current: infra.Snapshot, now: datetime) -> dict[str, EolSta
         try:
             path = cfg.distro_info or default_file(os_id)
             releases = files[path] if path in files else files.setdefault(path, read_distro_info(path))
-        except ValueError as exc:
+        except ReviewInputError as exc:
             r.report.notes.append(f"End of life of {host} not known: {exc}")
             continue
         out[host] = eol_status(os_id, str(d.get("version_id", "")), str(d.get("codename", "")), releases, now.date(),

@@ -15,7 +15,7 @@ from prefect import flow
 from flows._review import publish
 from flows._routine import Routine
 from tasks.services import support_tickets
-from upkeep.errors import ConfigError
+from upkeep.errors import ConfigError, ReviewInputError
 from upkeep.reviews import support
 from upkeep.routines import SUPPORT_QUEUE
 
@@ -34,7 +34,7 @@ def support_queue(environment: str = "development", config: str | None = None) -
             now, sla = datetime.now(UTC), {str(k): v for k, v in cfg.sla.items()}
             try:
                 tickets = support.parse_tickets(payload)
-            except ValueError as exc:
+            except ReviewInputError as exc:
                 raise ConfigError(f"reviews.support.url {cfg.url} answered tickets Upkeep cannot read: {exc}") from exc
             late = support.overdue(tickets, now, sla)
             publish(r, support.markdown(tickets, now, sla), support.findings(tickets, now, sla),

@@ -156,3 +156,8 @@ class RotationBusy(UpkeepError):
 
 class SecurityInputError(UpkeepError):
     """A security tool's output or a vulnerability feed that cannot be read."""
+
+
+class ReviewInputError(PermanentError, ValueError):
+    """A review's input cannot be read as what it should be (a distro-info file, a stored snapshot, tickets from the
+    helpdesk, samples without a time zone): the message names the input and the fix; retrying does not help."""

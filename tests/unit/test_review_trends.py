@@ -253,3 +253,21 @@ def test_a_restart_without_uptime_is_a_halving_after_a_gap() -> None:
     assert len(r.restarts) == 1 and r.verdict == "leak suspected"
     (none,) = leaks.leak_suspicions(df)  # the same drop without a gap is not a restart: one run of 45 h, not named
     assert none.restarts == () and none.verdict == "insufficient data"
+
+
+def test_forecast_reads_maxima_of_several_metrics_concatenated_with_an_empty_one() -> None:
+    """The capacity review concatenates bytes, inodes and database maxima; one of them empty (a server without inode
+    tables, no database samples yet) must not turn the times into objects."""
+    import pandas as pd
+
+    from tests.series import filling_disk
+    from upkeep.monitoring.samples import frame
+    from upkeep.reviews.capacity import daily_maxima, forecast
+
+    end = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    samples, truth = filling_disk("e", "h", "/var", end)
+    df = frame(samples)
+    daily = pd.concat([daily_maxima(df, "used_bytes", "size_bytes"), daily_maxima(df, "db_size_bytes")],
+                      ignore_index=True)
+    (f,) = forecast(daily, end)
+    assert f.days_until_full is not None and abs(f.days_until_full - truth) <= 0.1 * truth

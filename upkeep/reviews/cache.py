@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from upkeep import humanize
+from upkeep.errors import ReviewInputError
 from upkeep.reviews.model import ReviewFinding
 
 #: serverStatus.wiredTiger.cache statistic → the sample metric it is stored as.
@@ -121,7 +122,7 @@ def cache_usage(df: pd.DataFrame, host: str | None = None) -> CacheUsage:
     rows = df[(df["target"] == "database") & df["metric"].isin(METRICS)] if len(df) else df
     hosts = sorted(set(rows["host"])) if len(rows) else []
     if host is None and len(hosts) > 1:
-        raise ValueError(f"cache samples of {len(hosts)} database servers ({', '.join(hosts)}) were given to "
+        raise ReviewInputError(f"cache samples of {len(hosts)} database servers ({', '.join(hosts)}) were given to "
                          f"cache_usage; pass host= one of them, or filter the samples first")
     if host is not None:
         rows = rows[rows["host"] == host]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from upkeep import humanize
+from upkeep.errors import ReviewInputError
 from upkeep.reviews.model import ReviewFinding
 from upkeep.reviews.stats import least_squares, theil_sen
 
@@ -30,7 +31,7 @@ DAILY_COLUMNS = ["host", "target", "metric", "day", "used", "at", "size", "sampl
 
 def _utc(now: datetime, fn: str) -> pd.Timestamp:
     if now.tzinfo is None:
-        raise ValueError(f"{fn}: {now.isoformat()} has no time zone; pass an aware UTC time, e.g. datetime.now(UTC)")
+        raise ReviewInputError(f"{fn}: {now.isoformat()} has no time zone; pass an aware UTC time, e.g. datetime.now(UTC)")
     return pd.Timestamp(now).tz_convert("UTC")
 
 
@@ -183,9 +184,12 @@ def forecast(daily: pd.DataFrame, now: datetime, min_days: int = 7, capacity: fl
     in the metric's unit or database name → limit), with a band from the slope's band. Without a capacity: growth
     and the size in 90 days."""
     if min_days < 2:
-        raise ValueError(f"forecast: min_days={min_days} cannot fit a line; pass at least 2 (7 is the default)")
+        raise ReviewInputError(f"forecast: min_days={min_days} cannot fit a line; pass at least 2 (7 is the default)")
     t_now = _utc(now, "forecast")
     today = t_now.floor("D")
+    # several metrics' maxima concatenated (an empty frame among them makes the columns objects): times again
+    daily = daily.assign(day=pd.to_datetime(daily["day"], utc=True), at=pd.to_datetime(daily["at"], utc=True),
+                         used=pd.to_numeric(daily["used"]), size=pd.to_numeric(daily["size"]))
     recent = daily[(daily["day"] < today) & (daily["day"] >= today - lookback_days * DAY)]
     out = []
     for (host, target, metric), g in recent.groupby(["host", "target", "metric"], sort=True):

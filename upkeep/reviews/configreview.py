@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from upkeep.errors import ReviewInputError
 from upkeep.humanize import count, digest
 from upkeep.reviews.model import ReviewFinding
 
@@ -102,7 +103,7 @@ def parse_items(baseline_items: tuple[str, ...] | list[str]) -> dict[str, str]:
     for item in baseline_items:
         path, _, value = item.rpartition(" ")
         if not path or (hexsum := checksum(value)) is None or not value.startswith("sha256:"):
-            raise ValueError(f"the approved configuration item {item!r} is not '<path> sha256:<64 hex digits>': "
+            raise ReviewInputError(f"the approved configuration item {item!r} is not '<path> sha256:<64 hex digits>': "
                              "approve the host's configuration again to rewrite its baseline")
         out[path] = hexsum
     return out

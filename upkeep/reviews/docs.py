@@ -10,6 +10,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import urlsplit
 
+from upkeep.errors import ReviewInputError
 from upkeep.humanize import count
 from upkeep.reviews.model import ReviewFinding
 
@@ -44,7 +45,7 @@ def described_routes(openapi: Mapping[str, Any]) -> set[str]:
     `{"/api/events/{id}": {"get": …}}` → "GET /api/events/:id"."""
     paths = openapi.get("paths") if isinstance(openapi, Mapping) else None
     if not isinstance(paths, Mapping):
-        raise ValueError("the API description has no `paths` object: the document fetched is not an OpenAPI "
+        raise ReviewInputError("the API description has no `paths` object: the document fetched is not an OpenAPI "
                          "description; point the documentation check at the application's openapi.json")
     base = _base_path(openapi)
     out = set()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from upkeep import humanize
+from upkeep.errors import ReviewInputError
 
 DISTRO_INFO_DIR = "/usr/share/distro-info"
 #: The columns every distro-info CSV starts with; the later ones are extended support, per distribution.
@@ -55,7 +56,7 @@ def default_file(os_id: str) -> str:
     """The distro-info file for an os-release ID: /usr/share/distro-info/debian.csv or ubuntu.csv."""
     distro = SAME_RELEASES.get(os_id.lower(), os_id.lower())
     if distro not in ("debian", "ubuntu"):
-        raise ValueError(f"no distro-info file for OS {os_id!r}: distro-info-data covers debian and ubuntu only; "
+        raise ReviewInputError(f"no distro-info file for OS {os_id!r}: distro-info-data covers debian and ubuntu only; "
                          "report this host's end of life as unknown (eol_status with no releases) or check it by hand")
     return f"{DISTRO_INFO_DIR}/{distro}.csv"
 
@@ -66,7 +67,7 @@ def read_distro_info(path: str | Path, distro: str | None = None) -> list[Releas
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read the distro-info file {path} ({exc}): {_FIX}") from exc
+        raise ReviewInputError(f"cannot read the distro-info file {path} ({exc}): {_FIX}") from exc
     return parse_distro_info(text, str(path), distro or path.stem)
 
 
@@ -75,7 +76,7 @@ def parse_distro_info(text: str, source: str, distro: str) -> list[Release]:
     rows = list(csv.reader(io.StringIO(text)))
     header = [c.strip() for c in rows[0]] if rows else []
     if tuple(header[:len(COLUMNS)]) != COLUMNS:
-        raise ValueError(f"{source} is not a distro-info CSV: its header is {','.join(header)[:120]!r}, "
+        raise ReviewInputError(f"{source} is not a distro-info CSV: its header is {','.join(header)[:120]!r}, "
                          f"expected {','.join(COLUMNS)},…: {_FIX}")
     out = []
     for line, row in enumerate(rows[1:], start=2):
@@ -99,7 +100,7 @@ def _date(text: str, source: str, line: int, column: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise ValueError(f"{source} line {line}: column {column} is {text!r}, not a date (YYYY-MM-DD): {_FIX}") from exc
+        raise ReviewInputError(f"{source} line {line}: column {column} is {text!r}, not a date (YYYY-MM-DD): {_FIX}") from exc
 
 
 @dataclass(frozen=True)

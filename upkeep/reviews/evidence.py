@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from upkeep import __version__, humanize
 from upkeep.backup.manifest import signature_problem
+from upkeep.errors import ReviewInputError
 from upkeep.routines import RoutineSpec
 from upkeep.runrecords import TIME_FORMAT
 
@@ -55,7 +56,7 @@ class EvidenceRecord:
     def __post_init__(self) -> None:
         missing = [k for k in _RECORD_KEYS if k not in self.record]
         if missing:
-            raise ValueError(f"run record s3://{self.bucket}/{self.key} has no {', '.join(missing)}: it is not a record "
+            raise ReviewInputError(f"run record s3://{self.bucket}/{self.key} has no {', '.join(missing)}: it is not a record "
                              "upkeep.runrecords.run_record wrote; remove it from the run-records prefix or pass only "
                              "run records")
 
@@ -65,7 +66,7 @@ class EvidenceRecord:
         try:
             record = json.loads(body)
         except ValueError as exc:
-            raise ValueError(f"run record s3://{bucket}/{key} is not JSON ({exc}): remove or restore that object") from exc
+            raise ReviewInputError(f"run record s3://{bucket}/{key} is not JSON ({exc}): remove or restore that object") from exc
         return cls(record, bucket, key, hashlib.sha256(body).hexdigest(), len(body))
 
     @property
@@ -128,10 +129,10 @@ class ComplianceInputs:
 
     def __post_init__(self) -> None:
         if self.patch_sla <= timedelta(0):
-            raise ValueError(f"patch_sla of {self.environment} is {self.patch_sla}: set security.patch_sla to a positive "
+            raise ReviewInputError(f"patch_sla of {self.environment} is {self.patch_sla}: set security.patch_sla to a positive "
                              "duration, e.g. 7d")
         if self.rto_target is not None and self.rto_target <= timedelta(0):
-            raise ValueError(f"rto_target of {self.environment} is {self.rto_target}: set dr.rto_target to a positive "
+            raise ReviewInputError(f"rto_target of {self.environment} is {self.rto_target}: set dr.rto_target to a positive "
                              "duration, e.g. 30m, or leave it out")
 
     @property
@@ -282,7 +283,7 @@ def manifest_bytes(m: Mapping[str, Any]) -> bytes:
     try:
         return json.dumps(m, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"the compliance manifest holds a value JSON cannot carry ({exc}): build it with "
+        raise ReviewInputError(f"the compliance manifest holds a value JSON cannot carry ({exc}): build it with "
                          "upkeep.reviews.evidence.manifest, which writes times as ISO text") from exc
 
 

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from upkeep import humanize
+from upkeep.errors import ReviewInputError
 from upkeep.reviews.eol import EolStatus
 from upkeep.reviews.model import Level, ReviewFinding, ordered
 
@@ -51,7 +52,7 @@ def parse_facts(host: str, output: str) -> HostFacts:
     lines = output.splitlines()
     if not lines or lines[0].strip() != MARKER:
         head = lines[0][:80] if lines else ""
-        raise ValueError(f"{host}: the output is not FACTS_ARGV's (first line {head!r}, expected {MARKER!r}): "
+        raise ReviewInputError(f"{host}: the output is not FACTS_ARGV's (first line {head!r}, expected {MARKER!r}): "
                          "run upkeep.reviews.infrastructure.FACTS_ARGV unchanged on the host")
     sections: list[list[str]] = [[]]
     for line in lines[1:]:
@@ -117,7 +118,7 @@ class Snapshot:
             return cls(datetime.fromisoformat(d["taken_at"]), d["environment"], hosts, dict(d.get("services", {})),
                        {n: dict(c) for n, c in d.get("certificates", {}).items()})
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise ValueError(f"not a stored infrastructure snapshot ({type(exc).__name__}: {exc}): pass what "
+            raise ReviewInputError(f"not a stored infrastructure snapshot ({type(exc).__name__}: {exc}): pass what "
                              "Snapshot.to_json() wrote (taken_at ISO, environment, hosts, services, certificates)") from exc
 
 
@@ -127,7 +128,7 @@ def snapshot(environment: str, taken_at: datetime, hosts: Mapping[str, tuple[str
     """The snapshot of one review; a host whose facts are an error string (or missing) is kept with that error."""
     extra = sorted(set(facts) - set(hosts))
     if extra:
-        raise ValueError(f"facts for {', '.join(extra)}, which the inventory hosts do not list: pass facts keyed by "
+        raise ReviewInputError(f"facts for {', '.join(extra)}, which the inventory hosts do not list: pass facts keyed by "
                          "the same host names as `hosts`")
     out: dict[str, dict[str, Any]] = {}
     for name, (address, roles) in sorted(hosts.items()):

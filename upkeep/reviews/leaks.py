@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from upkeep import humanize
+from upkeep.errors import ReviewInputError
 from upkeep.reviews.model import ReviewFinding
 from upkeep.reviews.stats import mann_kendall, p_value, theil_sen
 
@@ -154,7 +155,7 @@ def leak_suspicions(df: pd.DataFrame, alpha: float = 0.01, min_growth_bytes_per_
     """Per (host, service) with `memory_rss_bytes` samples (and `uptime_s`, to find restarts): the runs between
     restarts, each run's floor trend, and the verdict."""
     if not 0 < alpha < 1:
-        raise ValueError(f"leak_suspicions: alpha={alpha!r} is not a probability; pass e.g. 0.01")
+        raise ReviewInputError(f"leak_suspicions: alpha={alpha!r} is not a probability; pass e.g. 0.01")
     rows = df[df["metric"].isin([RSS, UPTIME]) & df["value"].notna()]
     rows = rows.assign(ts=pd.to_datetime(rows["ts"], utc=True))
     out = []

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from upkeep import humanize
+from upkeep.errors import ReviewInputError
 from upkeep.reviews.cache import CacheUsage, cache_findings, cache_markdown
 from upkeep.reviews.model import ReviewFinding, ordered
 
@@ -126,7 +127,7 @@ def route_weeks(summaries: Summaries, week_end: date) -> pd.DataFrame:
 def _window(week_end: datetime) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
     """(start of last week, start of this week, end): weeks are [start, end), in UTC."""
     if week_end.tzinfo is None:
-        raise ValueError(f"week_end {week_end.isoformat()} has no time zone while the samples' ts are UTC: pass an "
+        raise ReviewInputError(f"week_end {week_end.isoformat()} has no time zone while the samples' ts are UTC: pass an "
                          "aware datetime, e.g. datetime(2026, 12, 7, tzinfo=UTC)")
     end = pd.Timestamp(week_end).tz_convert("UTC")
     return end - 2 * WEEK, end - WEEK, end
@@ -165,7 +166,7 @@ def daily_series(df: pd.DataFrame, metric: str, week_end: datetime) -> pd.DataFr
     """One metric's daily mean over the two weeks before `week_end`, for a chart: index `day` (UTC midnights, every
     day, NaN where there was no sample), one column per host (per service for service levels)."""
     if metric not in (*HOST_METRICS, *SERVICE_METRICS):
-        raise ValueError(f"metric {metric!r} is not reviewed week over week: use one of "
+        raise ReviewInputError(f"metric {metric!r} is not reviewed week over week: use one of "
                          f"{', '.join((*HOST_METRICS, *SERVICE_METRICS))}")
     start, _, end = _window(week_end)
     rows, ts = _reviewed(df, start, end)

@@ -17,6 +17,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from upkeep.errors import ReviewInputError
+
 MAX_POINTS = 2000
 Direction = Literal["increasing", "decreasing", "no trend"]
 Floats = Sequence[float] | npt.NDArray[np.float64] | npt.NDArray[np.int64]
@@ -88,7 +90,7 @@ def _s_variance(n: int, tie_terms: float) -> float:
 def _clean(x: Floats, y: Floats) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if xa.shape != ya.shape or xa.ndim != 1:
-        raise ValueError(f"theil_sen: x and y must be 1-D of one length, got shapes {xa.shape} and {ya.shape}; "
+        raise ReviewInputError(f"theil_sen: x and y must be 1-D of one length, got shapes {xa.shape} and {ya.shape}; "
                          "pass one x per y")
     keep = np.isfinite(xa) & np.isfinite(ya)
     order = np.argsort(xa[keep], kind="stable")
@@ -102,7 +104,7 @@ def theil_sen(x: Floats, y: Floats, confidence: float = 0.90) -> Slope:
     (N ∓ z·σ_S)/2 of the N sorted pairwise slopes, σ_S from Kendall's S corrected for ties in x and y (as
     scipy.stats.theilslopes). Non-finite points are dropped; pairs with equal x have no slope."""
     if not 0 < confidence < 1:
-        raise ValueError(f"theil_sen: confidence {confidence!r} is not between 0 and 1; pass e.g. 0.90")
+        raise ReviewInputError(f"theil_sen: confidence {confidence!r} is not between 0 and 1; pass e.g. 0.90")
     xa, ya = _clean(x, y)
     n = len(xa)
     iu = np.triu_indices(n, 1)
@@ -111,7 +113,7 @@ def theil_sen(x: Floats, y: Floats, confidence: float = 0.90) -> Slope:
     ok = dx != 0
     slopes = np.sort(dy[ok] / dx[ok])
     if slopes.size == 0:
-        raise ValueError(f"theil_sen: {n} usable point(s) with {len(np.unique(xa))} distinct x give no slope; "
+        raise ReviewInputError(f"theil_sen: {n} usable point(s) with {len(np.unique(xa))} distinct x give no slope; "
                          "pass at least two points at different x")
     slope = float(np.median(slopes))
     intercept = float(np.median(ya - slope * xa))
@@ -133,7 +135,7 @@ def mann_kendall(y: Floats, alpha: float = 0.05) -> Trend:
     ya = ya[_evenly(len(ya))]
     n = len(ya)
     if n < 3:
-        raise ValueError(f"mann_kendall: {n} finite value(s); the test needs at least 3 (better 10); pass a longer series")
+        raise ReviewInputError(f"mann_kendall: {n} finite value(s); the test needs at least 3 (better 10); pass a longer series")
     iu = np.triu_indices(n, 1)
     s = int(np.sign(np.subtract.outer(ya, ya).T[iu]).sum())
     variance = _s_variance(n, _tie_term(ya))

@@ -17,6 +17,20 @@ from upkeep.errors import StoreError
 class ReviewStore:
     def __init__(self, s3: Any, bucket: str, prefix: str, environment: str) -> None:
         self.s3, self.bucket, self.prefix, self.environment = s3, bucket, prefix, environment
+        self._bucket_checked = False
+
+    def _ensure_bucket(self) -> None:
+        """The first write of a new location creates its bucket, as the run records do (S3 refuses a write to a bucket
+        that is not there; SeaweedFS says AccessDenied)."""
+        if self._bucket_checked:
+            return
+        try:
+            self.s3.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+            self.s3.create_bucket(Bucket=self.bucket)
+        self._bucket_checked = True
 
     def key(self, routine: str, name: str) -> str:
         return f"{self.prefix}{self.environment}/reviews/{routine}/{name}"
@@ -25,6 +39,7 @@ class ReviewStore:
         """Write one object, its SHA-256 checked by S3; that checksum (hex)."""
         digest = hashlib.sha256(body).digest()
         try:
+            self._ensure_bucket()
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
                                ChecksumSHA256=base64.b64encode(digest).decode())
         except (BotoCoreError, ClientError) as exc:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Literal
 
+from upkeep.errors import ReviewInputError
 from upkeep.humanize import count, duration
 from upkeep.reviews.model import ReviewFinding
 
@@ -57,33 +58,33 @@ def _items(payload: Any) -> list[Any]:
             if isinstance(payload.get(key), list):
                 return list(payload[key])
     kind = f"an object with keys {sorted(payload)[:6]}" if isinstance(payload, Mapping) else type(payload).__name__
-    raise ValueError(f"the support queue answered {kind}, not a list of tickets (a list, or an object with "
+    raise ReviewInputError(f"the support queue answered {kind}, not a list of tickets (a list, or an object with "
                      "'tickets', 'data' or 'results'): check the support source's URL")
 
 
 def _ticket(i: int, raw: Any) -> Ticket:
     where = f"ticket {i + 1} of the support queue"
     if not isinstance(raw, Mapping):
-        raise ValueError(f"{where} is {type(raw).__name__}, not an object: check the support source's URL")
+        raise ReviewInputError(f"{where} is {type(raw).__name__}, not an object: check the support source's URL")
     t = {**raw, **raw["attributes"]} if isinstance(raw.get("attributes"), Mapping) else dict(raw)
     if t.get("id") in (None, ""):
-        raise ValueError(f"{where} has no 'id': check the support source answers tickets")
+        raise ReviewInputError(f"{where} has no 'id': check the support source answers tickets")
     where = f"ticket #{t['id']} of the support queue"
     title = t.get("title") or t.get("subject")
     if not isinstance(title, str) or not title.strip():
-        raise ValueError(f"{where} has no 'title' or 'subject': check the support source answers tickets")
+        raise ReviewInputError(f"{where} has no 'title' or 'subject': check the support source answers tickets")
     priority = _PRIORITY.get(str(t.get("priority") or "normal").lower())  # Zendesk leaves it null: normal
     if priority is None:
-        raise ValueError(f"{where}: priority {t.get('priority')!r} is none of {sorted(_PRIORITY)}: map the helpdesk's "
+        raise ReviewInputError(f"{where}: priority {t.get('priority')!r} is none of {sorted(_PRIORITY)}: map the helpdesk's "
                          "priorities to these")
     status = str(t.get("status") or "").lower()
     if status not in OPEN_STATUSES + CLOSED_STATUSES:
-        raise ValueError(f"{where}: status {t.get('status')!r} is none of {list(OPEN_STATUSES + CLOSED_STATUSES)}: map "
+        raise ReviewInputError(f"{where}: status {t.get('status')!r} is none of {list(OPEN_STATUSES + CLOSED_STATUSES)}: map "
                          "the helpdesk's statuses to these")
     try:
         created = datetime.fromisoformat(str(t.get("created_at")))
     except ValueError as exc:
-        raise ValueError(f"{where}: created_at {t.get('created_at')!r} is not an ISO 8601 time such as "
+        raise ReviewInputError(f"{where}: created_at {t.get('created_at')!r} is not an ISO 8601 time such as "
                          "'2026-12-06T06:00:00Z': check the support source's date format") from exc
     created = created if created.tzinfo else created.replace(tzinfo=UTC)  # a time without a zone is taken as UTC
     return Ticket(str(t["id"]), " ".join(title.split()), priority, status in OPEN_STATUSES, status, created)
