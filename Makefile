@@ -35,6 +35,7 @@ bench: $(VENV)/.installed system
 	$(PY) -m benchmarks.rolling_update_apt
 	$(PY) -m benchmarks.security_audit
 	$(PY) -m benchmarks.tls_endpoints
+	$(PY) -m benchmarks.capacity_forecast
 
 clean-sandbox:
 	$(VENV)/bin/upkeep sandbox down
