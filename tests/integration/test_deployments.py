@@ -75,15 +75,17 @@ def test_prefect_deploy_all_against_the_server(stack: Stack, tmp_path: Path) -> 
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     with get_client(sync_client=True) as client:
-        d = client.read_deployment_by_name("weekly-maintenance/deploy-check-weekly-maintenance-production")
-        assert d.work_pool_name == "upkeep-process"
-        assert [s.schedule.cron for s in d.schedules] == ["0 2 * * 0"]
-        monthly = client.read_deployment_by_name("system-update/deploy-check-system-update-production")
-        assert [(s.schedule.cron, s.schedule.day_or) for s in monthly.schedules] == [("0 2 1-7 * 0", False)]
-        assert d.parameters == {"environment": "production"}
-        for spec in deployment_specs():  # leave the server as we found it
-            flow_name = load_flow_from_entrypoint(str(ROOT / spec.routine.entrypoint), use_placeholder_flow=False).name
-            client.delete_deployment(client.read_deployment_by_name(f"{flow_name}/deploy-check-{spec.name}").id)
+        try:
+            d = client.read_deployment_by_name("weekly-maintenance/deploy-check-weekly-maintenance-production")
+            assert d.work_pool_name == "upkeep-process"
+            assert [s.schedule.cron for s in d.schedules] == ["0 2 * * 0"]
+            monthly = client.read_deployment_by_name("monthly-maintenance/deploy-check-monthly-maintenance-production")
+            assert [(s.schedule.cron, s.schedule.day_or) for s in monthly.schedules] == [("0 2 1-7 * 0", False)]
+            assert d.parameters == {"environment": "production"}
+        finally:
+            for spec in deployment_specs():  # leave the server as we found it, whatever was asserted
+                flow_name = load_flow_from_entrypoint(str(ROOT / spec.routine.entrypoint), use_placeholder_flow=False).name
+                client.delete_deployment(client.read_deployment_by_name(f"{flow_name}/deploy-check-{spec.name}").id)
 
 
 def test_served_schedules_are_the_windows_of_the_inventory_served(stack: Stack, served: Proc) -> None:
