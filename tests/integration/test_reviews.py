@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from flows.backup import backup
 from flows.capacity_review import capacity_review
@@ -23,7 +24,16 @@ from flows.maintenance import quarterly_maintenance
 from flows.performance_review import performance_review
 from flows.support_queue import support_queue
 from sandbox.stack import Stack
-from tests.helpers import answered, artifacts_of, latest_flow_run, report_of, slack_calls, standin
+from tests.helpers import (
+    answered,
+    artifacts_of,
+    clear_security_store,
+    inventory_variant,
+    latest_flow_run,
+    report_of,
+    slack_calls,
+    standin,
+)
 from tests.integration.test_ui import CHROMIUM, SHOTS, chromium
 from tests.series import filling_disk, leaking_service
 from upkeep.monitoring.probes import probe_database, probe_hosts, probe_services
@@ -107,14 +117,19 @@ def test_capacity_review_forecasts_within_ten_percent_and_no_false_alarm(stack: 
     assert artifact(state, f"capacity-review-{ENV}-chart-filesystems")
 
 
-def test_quarterly_maintenance_cites_the_real_runs_and_marks_missing_or_stale_evidence(stack: Stack) -> None:
+def test_quarterly_maintenance_cites_the_real_runs_and_marks_missing_or_stale_evidence(stack: Stack,
+                                                                                      tmp_path: Path) -> None:
     """After a real backup (verified in full): the quarterly composite runs the infrastructure review, the DR test and
     the compliance audit; the pack cites the verification's and the DR test's run ids and the manifest's checksum as
     S3 keeps it, fails what has no evidence (certificates) or stale evidence (an audit 70 days ago), and its signature
-    verifies with the manifest key. A second infrastructure review after a deploy reports the version drift."""
+    verifies with the manifest key. A second infrastructure review after a deploy reports the version drift. The run
+    records go to a location of this test's own (`s3.records`), so other tests' runs are not its evidence."""
     started = datetime.now(UTC)
-    backup(environment=ENV)
-    with Resources.from_config(None, ENV) as res:
+    data = yaml.safe_load(stack.inventory_path.read_text())
+    s3 = {**data["environments"][ENV]["s3"], "records": {"bucket": "upkeep-evidence", "prefix": f"{started:%H%M%S%f}/"}}
+    config = inventory_variant(stack, tmp_path / "evidence.yaml", ENV, s3=s3)
+    backup(environment=ENV, config=config)
+    with Resources.from_config(config, ENV) as res:
         records = res.run_records()
         assert records is not None
         old = (started - timedelta(days=70)).replace(microsecond=0)
@@ -122,7 +137,7 @@ def test_quarterly_maintenance_cites_the_real_runs_and_marks_missing_or_stale_ev
                      "started_at": old.isoformat(), "ended_at": (old + timedelta(minutes=5)).isoformat(),
                      "outcome": "completed", "dry_run": False, "steps": {}, "report_sha256": "0" * 64,
                      "report_bytes": 0, "facts": {"findings": {"open": 0}}})
-    state = quarterly_maintenance(environment=ENV, return_state=True)
+    state = quarterly_maintenance(environment=ENV, config=config, return_state=True)
     assert state.is_completed(), state.message
     composite = next(a for a in artifacts_of(state.state_details.flow_run_id)
                      if a.key == f"quarterly-maintenance-{ENV}-report").data
@@ -138,7 +153,7 @@ def test_quarterly_maintenance_cites_the_real_runs_and_marks_missing_or_stale_ev
     assert controls["certificates-valid"]["status"] == "Failing"  # no certificates run: no evidence
     stale = controls["audit-findings-handled"]
     assert stale["status"] == "Failing" and re.search(r"no security audit within 32 days .* is (69|70) days old", stale["reason"])
-    with Resources.from_config(None, ENV) as res:
+    with Resources.from_config(config, ENV) as res:
         where = res.env.s3.records_location()
         s3 = res.s3
         manifest_key = next(k for k in re.findall(r"s3://[^/\s]+/(\S+/compliance/\S+/manifest\.json)", text))
@@ -152,7 +167,7 @@ def test_quarterly_maintenance_cites_the_real_runs_and_marks_missing_or_stale_ev
         assert facts["manifest_sha256"] in cited
     standin(stack, 0, "version", version="1.5.0")  # a deploy on host1 only
     try:
-        second = infrastructure_review(environment=ENV, return_state=True)
+        second = infrastructure_review(environment=ENV, config=config, return_state=True)
     finally:
         standin(stack, 0, "version", version="1.4.2")
     assert second.is_completed(), second.message
@@ -168,7 +183,7 @@ def test_documentation_support_and_configuration_against_the_standin(stack: Stac
         standin(stack, 0, "version", version="1.4.2")
     assert docs.is_completed(), docs.message
     text = artifact(docs, f"documentation-check-{ENV}-review").data
-    assert "The changelog misses the deployed 1.5.0" in text and "2 of 2 documentation links resolve" in text
+    assert "changelog misses the deployed 1.5.0" in text.lower() and "2 of 2 documentation links resolve" in text
 
     before = len(slack_calls(stack))
     queue = support_queue(environment=ENV, return_state=True)
@@ -177,6 +192,7 @@ def test_documentation_support_and_configuration_against_the_standin(stack: Stac
     assert any("#812" in json.dumps(c) for c in slack_calls(stack)[before:])
 
     hosts = [h.name for h in stack.fleet.hosts[: stack.settings.app_hosts]]
+    clear_security_store(stack)  # no approved copy yet, whatever ran before: the first review proposes every host
     first = answered(lambda: config_review(environment=ENV, return_state=True), "config-review",
                      {"approver": "ops-dana", "approved": [f"config:{h}" for h in hosts]})
     assert first.is_completed(), first.message
