@@ -216,8 +216,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     if (base / "state.json").exists():
         sys.stderr.write(f"a sandbox is already running from {base}: `upkeep sandbox down --base {base}` first\n")
         return 1
-    stack = Stack(StackSettings(base, ssh_hosts=args.hosts, prefect_port=args.prefect_port)).up()
+    stack = Stack(StackSettings(base, ssh_hosts=args.hosts, prefect_port=args.prefect_port, engine=args.engine,
+                                workers=args.workers, paused=args.paused)).up()
     out(f"sandbox up: inventory {stack.inventory_path}; Prefect UI http://127.0.0.1:{stack.ports['prefect']}")
+    if args.engine == "postgres":
+        out(f"Prefect's database: PostgreSQL on 127.0.0.1:{stack.ports['postgres']}")
+    if args.workers:
+        out(f"{args.workers} process worker(s) on pool upkeep-process run prefect.yaml's deployments "
+            f"(logs: {stack.base / 'logs'}/worker-N.log)")
     out("environment for upkeep commands:")
     for key, value in {**stack.prefect_env(), **stack.secrets(), "UPKEEP_CONFIG": str(stack.inventory_path)}.items():
         out(f"export {key}={shlex.quote(value)}")
@@ -298,6 +304,12 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--step", default="clear-cache", choices=["clear-cache", "restart", "start", "stop"],
                            help="fail: which service action (default: clear-cache)")
             c.add_argument("--times", type=int, default=50, help="fail: how many calls fail (0: fixed again)")
+            c.add_argument("--engine", choices=["sqlite", "postgres"], default="sqlite",
+                           help="up: Prefect's database (postgres: Debian's PostgreSQL, started here on loopback)")
+            c.add_argument("--workers", type=int, default=0, metavar="N",
+                           help="up: N process workers running prefect.yaml's deployments (`prefect deploy --all`)")
+            c.add_argument("--paused", action="store_true",
+                           help="up: with --workers, register the deployments paused (only triggered runs execute)")
         else:
             c.add_argument("--once", action="store_true", help="stop after the first runs (for CI)")
         c.add_argument("--base", help="the stack's directory (default: .sandbox here, or a directory of this "

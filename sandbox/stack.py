@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 
@@ -51,6 +51,10 @@ class StackSettings:
     app_hosts: int = 2
     prefect_port: int | None = None  # None: a free port
     components: tuple[str, ...] = ("prefect", "s3", "mongo", "sshd", "standin", "slack", "npm")
+    engine: Literal["sqlite", "postgres"] = "sqlite"  # Prefect's database (postgres: sandbox/engine.py)
+    workers: int = 0  # `process` workers running prefect.yaml's deployments (0: none; `upkeep serve` serves them)
+    paused: bool = False  # the workers' deployments registered paused: only triggered runs execute (tests)
+    worker_limit: int | None = None  # runs a worker takes at once (None: no limit)
 
 
 @dataclass
@@ -132,6 +136,11 @@ class Stack:
         try:
             waits = []
             if "prefect" in want:
+                if self.settings.engine == "postgres":
+                    from sandbox.engine import start_postgres
+
+                    proc, self.ports["postgres"] = start_postgres(self.base, logs)
+                    self.procs.append(proc)
                 waits.append(self._start_prefect(logs))
             if "s3" in want:
                 waits.append(self._start_seaweed(logs))
@@ -160,8 +169,10 @@ class Stack:
                 seed_database(self.mongo_uri)
             if self.fleet is not None:
                 self._write_app_config()
-            self.write_state()
             self.write_inventory()
+            if self.settings.workers:
+                self._start_workers(logs)
+            self.write_state()
         except BaseException:
             self.down()
             raise
@@ -194,10 +205,25 @@ class Stack:
         # cleaned up; an explicit setting in the environment (a benchmark's) wins
         env = {"PREFECT_SERVER_EVENTS_RETENTION_PERIOD": "P2D", "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,orphans",
                **{k: v for k, v in os.environ.items() if k.startswith("PREFECT_SERVER_")}, **self.prefect_env()}
+        if "postgres" in self.ports:
+            from sandbox.engine import database_url
+
+            env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url(self.ports["postgres"])
         proc = spawn("prefect", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                      logs / "prefect.log", env=env)
         self.procs.append(proc)
         return lambda: wait_until(lambda: http_ok(f"{self.prefect_api_url}/health"), timeout=90, what="Prefect server", proc=proc)
+
+    def worker_env(self) -> dict[str, str]:
+        """What a worker (and every run it starts) needs: the API, the sandbox's inventory and secrets."""
+        return {**self.prefect_env(), **self.secrets(), "UPKEEP_CONFIG": str(self.inventory_path)}
+
+    def _start_workers(self, logs: Path) -> None:
+        from sandbox.engine import deploy_all, start_workers
+
+        deploy_all(self.worker_env(), paused=self.settings.paused)
+        self.procs.extend(start_workers(self.base, logs, self.settings.workers, self.worker_env(),
+                                        limit=self.settings.worker_limit))
 
     def _start_seaweed(self, logs: Path) -> Callable[[], None]:
         names = ["s3", "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "admin", "admin.grpc",
