@@ -323,7 +323,32 @@ def parser() -> argparse.ArgumentParser:
                                    "monitoring.watchdog.health_check_within, or a scheduled run is Late (UI: Automations). "
                                    "`upkeep serve` does this itself; run it after `prefect deploy` with workers.")
     c.set_defaults(fn=cmd_watchdog)
+    c = sub.add_parser("results-block", help="save each environment's S3 result storage block (for workers)",
+                       description="Save, on the Prefect server of PREFECT_API_URL, one result storage block per "
+                                   "environment with S3 (`upkeep-results-<env>`: the run records' bucket, prefix "
+                                   "<records prefix><env>/results/, the inventory's endpoint and secret references — "
+                                   "never the keys), which prefect.yaml's deployments name: a run retried on another "
+                                   "worker finds its completed steps' results. Run it after `prefect deploy --all`.")
+    c.set_defaults(fn=cmd_results_block)
     return p
+
+
+def cmd_results_block(args: argparse.Namespace) -> int:
+    from upkeep.blocks import S3ResultStorage, block_name
+
+    inventory = load_inventory(args.config)
+    saved = 0
+    for env in inventory.environments.values():
+        where = env.s3.records_location() if env.s3 is not None else None
+        if env.s3 is None or where is None:
+            out(f"{env.name}: no s3 configured: its runs keep results on the machine that ran them")
+            continue
+        S3ResultStorage(bucket=where.bucket, prefix=f"{where.prefix}{env.name}/results/", endpoint_url=env.s3.endpoint_url,
+                        region=env.s3.region, access_key_id=env.s3.access_key_id,
+                        secret_access_key=env.s3.secret_access_key).save(block_name(env.name), overwrite=True)
+        out(f"{env.name}: results in s3://{where.bucket}/{where.prefix}{env.name}/results/ (block {block_name(env.name)})")
+        saved += 1
+    return 0 if saved else 1
 
 
 def cmd_watchdog(args: argparse.Namespace) -> int:

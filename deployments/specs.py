@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from upkeep.blocks import block_reference
 from upkeep.config.loader import load_inventory
 from upkeep.config.models import Inventory
 from upkeep.routines import ROUTINES, RoutineSpec, own_cadence
@@ -144,7 +145,11 @@ def prefect_yaml(specs: list[DeploymentSpec] | None = None) -> dict[str, Any]:
                 "tags": s.tags,
                 "parameters": s.parameters,
                 "schedules": [{"cron": s.cron, "timezone": s.timezone, "day_or": s.day_or, "active": True}] if s.cron else [],
-                "work_pool": {"name": WORK_POOL, "work_queue_name": s.environment},
+                "work_pool": {"name": WORK_POOL, "work_queue_name": s.environment,
+                              # results in the environment's S3 (`upkeep results-block`): a retry on another worker
+                              # reuses the completed steps
+                              "job_variables": {"env": {
+                                  "PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": block_reference(s.environment)}}},
             }
             for s in specs
         ],

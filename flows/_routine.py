@@ -35,6 +35,7 @@ from prefect.input import RunInput
 from prefect.states import Completed
 from prefect.utilities.annotations import opaque
 
+import upkeep.blocks  # noqa: F401 - registers the S3 result storage block type a worker's run may be told to use
 from flows._slots import hold_slot, holds
 from tasks._base import run_key
 from tasks.monitoring import maintenance_lock

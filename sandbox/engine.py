@@ -100,6 +100,15 @@ def _api(api: str, method: str, path: str, body: dict[str, object]) -> Any:
     return json.loads(raw) if raw else None
 
 
+def save_result_blocks(env: dict[str, str]) -> str:
+    """`upkeep results-block`: each environment's S3 result storage block on the sandbox's server."""
+    done = subprocess.run([sys.executable, "-m", "deployments.cli", "results-block"], cwd=ROOT,
+                          env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise SandboxError(f"upkeep results-block failed: {(done.stdout + done.stderr).strip()[-800:]}")
+    return done.stdout
+
+
 def start_workers(base: Path, logs: Path, n: int, env: dict[str, str], limit: int | None = None) -> list[Proc]:
     """`prefect worker start` × n, each a separate process with its own working directory (what it writes stays its
     own), polling the pool every 2 s; the runs they start inherit `env` (the API, the inventory, the secrets)."""

@@ -219,11 +219,17 @@ class Stack:
         return {**self.prefect_env(), **self.secrets(), "UPKEEP_CONFIG": str(self.inventory_path)}
 
     def _start_workers(self, logs: Path) -> None:
-        from sandbox.engine import deploy_all, start_workers
+        self.start_workers(self.settings.workers, self.worker_env())
 
-        deploy_all(self.worker_env(), paused=self.settings.paused)
-        self.procs.extend(start_workers(self.base, logs, self.settings.workers, self.worker_env(),
-                                        limit=self.settings.worker_limit))
+    def start_workers(self, n: int, env: dict[str, str]) -> None:
+        """prefect.yaml's deployments registered (`prefect deploy --all`), the S3 result blocks of the inventory `env`
+        names saved when it has S3, and `n` process workers started with `env` (stopped with the stack, by PID)."""
+        from sandbox.engine import deploy_all, save_result_blocks, start_workers
+
+        deploy_all(env, paused=self.settings.paused)
+        if "UPKEEP_SANDBOX_S3_KEY" in env:
+            save_result_blocks(env)
+        self.procs.extend(start_workers(self.base, self.base / "logs", n, env, limit=self.settings.worker_limit))
 
     def _start_seaweed(self, logs: Path) -> Callable[[], None]:
         names = ["s3", "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "admin", "admin.grpc",

@@ -1,6 +1,7 @@
-"""Past one machine: a second stack for this module — Prefect's server on PostgreSQL and two `process` workers, each
-its own process and working directory, running the deployments `prefect deploy --all` registered from prefect.yaml
-(paused: only the runs triggered here execute). Beside the session's SQLite stack; stopped by PID at the end."""
+"""Past one machine: for this module, a second Prefect server on PostgreSQL and two `process` workers, each its own
+process and working directory, running the deployments `prefect deploy --all` registered from prefect.yaml (paused:
+only the runs triggered here execute), with results in S3 (`upkeep results-block`). The runs work on the session
+stack's hosts, S3 and database (its inventory); the session's SQLite server is left alone. Stopped by PID at the end."""
 
 from __future__ import annotations
 
@@ -20,19 +21,20 @@ pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")
-def scaled() -> Iterator[Stack]:
+def scaled(stack: Stack) -> Iterator[Stack]:
     base = Path(tempfile.mkdtemp(prefix="upkeep-scaleout-"))
     base.chmod(0o755)
-    stack = Stack(StackSettings(base, ssh_hosts=2, app_hosts=1, prefect_port=free_port(), components=("prefect", "sshd"),
-                                engine="postgres", workers=2, worker_limit=2, paused=True)).up()
+    engine = Stack(StackSettings(base, prefect_port=free_port(), components=("prefect",), engine="postgres",
+                                 worker_limit=2, paused=True)).up()
     try:
-        yield stack
+        engine.start_workers(2, {**engine.prefect_env(), **stack.secrets(), "UPKEEP_CONFIG": str(stack.inventory_path)})
+        yield engine
     finally:
-        pids = stack.pids()
-        stack.down()
+        pids = engine.pids()
+        engine.down()
         shutil.rmtree(base, ignore_errors=True)
         left = [p for p in pids if Path(f"/proc/{p}").exists() and "zombie" not in Path(f"/proc/{p}/status").read_text()]
-        assert not left, f"scale-out stack processes left running: {left}"
+        assert not left, f"scale-out processes left running: {left}"
 
 
 def client_of(stack: Stack) -> Any:
@@ -67,3 +69,13 @@ def test_runs_go_to_whichever_worker_is_free_both_used(scaled: Stack) -> None:
     used = {w for r in runs for w in ran_on(scaled, r.id)}
     assert used == {"worker-1", "worker-2"}, {str(r.id): ran_on(scaled, r.id) for r in runs}
     assert (scaled.base / "workers" / "worker-1").is_dir() and (scaled.base / "workers" / "worker-2").is_dir()
+
+
+def test_results_of_worker_runs_are_in_s3(scaled: Stack, stack: Stack) -> None:
+    """The deployments name each environment's result block (prefect.yaml's job variables): the runs above stored their
+    task results as objects under the run records' prefix, where a worker on another machine finds them."""
+    with client_of(scaled) as client:
+        block = client.read_block_document_by_name("upkeep-results-development", "upkeep-s3-results")
+        assert block.data["bucket"] == "upkeep-backups" and block.data["access_key_id"] == "env:UPKEEP_SANDBOX_S3_KEY"
+    listed = stack.s3_client().list_objects_v2(Bucket="upkeep-backups", Prefix="event-manager/_runs/development/results/")
+    assert listed.get("KeyCount", 0) >= 4, listed.get("KeyCount")  # at least one result per run
