@@ -13,6 +13,9 @@ command -v nft >/dev/null || need+=(nftables)  # the firewall review's test rule
 command -v ip >/dev/null || need+=(iproute2)
 command -v node >/dev/null || need+=(nodejs)  # the application's npm dependencies (dependency-updates)
 command -v npm >/dev/null || need+=(npm)  # (a nodejs that bundles npm, such as NodeSource's, is kept)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)  # Prefect's database of the scale-out stack
+[ -f /usr/share/distro-info/debian.csv ] || need+=(distro-info-data)  # end-of-life dates (infrastructure review)
+command -v setpriv >/dev/null || need+=(util-linux)  # runs PostgreSQL as the sandbox's user
 if [ "${UPKEEP_WITH_CHROMIUM:-0}" = 1 ] && ! command -v chromium >/dev/null; then need+=(chromium); fi
 # logrotate: only the log-rotation benchmark's peer (`make bench` sets UPKEEP_WITH_BENCH=1)
 if [ "${UPKEEP_WITH_BENCH:-0}" = 1 ] && [ ! -x /usr/sbin/logrotate ]; then need+=(logrotate); fi
