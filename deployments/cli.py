@@ -317,11 +317,17 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--hosts", type=int, default=3)
         c.add_argument("--prefect-port", type=int, default=4200)
         c.set_defaults(fn=fn)
-    c = sub.add_parser("watchdog", help="create or update the watchdog automations (missed health checks, late runs)",
+    c = sub.add_parser("watchdog",
+                       help="create or update the watchdog automations (missed health checks, late runs, crashed runs)",
                        description="Create or update, on the Prefect server of PREFECT_API_URL, each environment's watchdog: "
                                    "Prefect automations that notify Slack when no health check has completed for "
                                    "monitoring.watchdog.health_check_within, or a scheduled run is Late (UI: Automations). "
-                                   "`upkeep serve` does this itself; run it after `prefect deploy` with workers.")
+                                   "`upkeep serve` does this itself; run it after `prefect deploy` with workers. "
+                                   "Also: a run with no heartbeat for monitoring.watchdog.crashed_after (its process "
+                                   "died) is marked Crashed.")
+    c.add_argument("--paused", action="store_true",
+                   help="the deployments' schedules are paused: create the schedule watches disabled (crashed runs "
+                        "are still marked)")
     c.set_defaults(fn=cmd_watchdog)
     c = sub.add_parser("results-block", help="save each environment's S3 result storage block (for workers)",
                        description="Save, on the Prefect server of PREFECT_API_URL, one result storage block per "
@@ -354,7 +360,7 @@ def cmd_results_block(args: argparse.Namespace) -> int:
 def cmd_watchdog(args: argparse.Namespace) -> int:
     from deployments.watchdog import ensure_watchdog
 
-    for line in ensure_watchdog(load_inventory(args.config)):
+    for line in ensure_watchdog(load_inventory(args.config), enabled=not args.paused):
         out(line)
     return 0
 

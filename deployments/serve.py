@@ -27,6 +27,7 @@ from deployments.limits import ensure_limits
 from deployments.specs import DeploymentSpec, deployment_specs
 from deployments.watchdog import watch_while_serving
 from upkeep.config.loader import config_path, load_inventory
+from upkeep.config.models import RUN_HEARTBEAT
 from upkeep.hosts.agent_client import agent_sockets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +120,8 @@ def serve_all(*, limit: int | None = None, paused: bool = False) -> None:
     from prefect import serve
 
     os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "true")  # rerun-failed-steps needs results
+    # each run's process sends heartbeats this often: the watchdog marks a run Crashed after `crashed_after` without one
+    os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(int(RUN_HEARTBEAT.total_seconds()))
     ensure_limits(load_inventory())  # one disruptive routine per environment at a time (deployments/limits.py)
     watch_while_serving(paused=paused)  # automations the Prefect server runs: missed health checks, late runs
     with probe_agents():  # warm SSH connections for the health checks (upkeep/hosts/agent.py)

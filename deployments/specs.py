@@ -28,7 +28,7 @@ import yaml
 
 from upkeep.blocks import block_reference
 from upkeep.config.loader import load_inventory
-from upkeep.config.models import Inventory
+from upkeep.config.models import RUN_HEARTBEAT, Inventory
 from upkeep.routines import ROUTINES, RoutineSpec, own_cadence
 from upkeep.windows import Window
 
@@ -131,6 +131,15 @@ def deployment_specs(inventory: Inventory | None = None) -> list[DeploymentSpec]
     return out
 
 
+def run_environment(environment: str) -> dict[str, str]:
+    """What every process running one of the environment's deployments needs in its environment (prefect.yaml's job
+    variables; `upkeep serve` sets the same): results in the environment's S3 (`upkeep results-block`), so a retry on
+    another worker reuses the completed steps; a heartbeat every RUN_HEARTBEAT, which the watchdog's crashed-runs
+    automation counts on."""
+    return {"PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": block_reference(environment),
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(int(RUN_HEARTBEAT.total_seconds()))}
+
+
 def prefect_yaml(specs: list[DeploymentSpec] | None = None) -> dict[str, Any]:
     """The content of prefect.yaml for these deployments (default: the example inventory's)."""
     specs = specs or deployment_specs()
@@ -146,10 +155,7 @@ def prefect_yaml(specs: list[DeploymentSpec] | None = None) -> dict[str, Any]:
                 "parameters": s.parameters,
                 "schedules": [{"cron": s.cron, "timezone": s.timezone, "day_or": s.day_or, "active": True}] if s.cron else [],
                 "work_pool": {"name": WORK_POOL, "work_queue_name": s.environment,
-                              # results in the environment's S3 (`upkeep results-block`): a retry on another worker
-                              # reuses the completed steps
-                              "job_variables": {"env": {
-                                  "PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": block_reference(s.environment)}}},
+                              "job_variables": {"env": run_environment(s.environment)}},
             }
             for s in specs
         ],

@@ -14,6 +14,14 @@ Per environment of the inventory (Prefect UI → Automations, tag `upkeep-watchd
   shows the state changes of runs scheduled less than 5 minutes ahead only after 15 minutes (it waits for their
   Scheduled event, which the scheduler does not emit), so the first visible completed run comes ~6 minutes later.
 
+- `upkeep-watchdog-<env>-crashed-runs`, proactive: a run of the environment's deployments (tags `upkeep` and
+  `<env>`; a composite's routines carry them too) sends a heartbeat every 30 s (`RUN_HEARTBEAT`: prefect.yaml's
+  job variables, `upkeep serve`); after one, another (or the run's end) must follow within
+  `monitoring.watchdog.crashed_after` (default 90 s), else the server marks the run Crashed and notifies. This is
+  what a run whose process died with its machine (worker and run killed together) needs: nothing else would ever
+  end it. Retried from the UI, it resumes where it stopped (the hosts it finished are in its checkpoints). Enabled
+  even with paused schedules: it watches the runs that exist, whoever started them.
+
 The notice is sent by the Prefect server (a SendNotification action): a Custom Webhook block per environment
 that calls Slack's `chat.postMessage` with the environment's Slack channel (its `critical` route if it has one)
 and token (resolved here, kept in the block's secrets). An environment without Slack gets the same automations
@@ -26,8 +34,9 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from prefect.automations import AutomationCore, DoNothing, EventTrigger, Posture, SendNotification
+from prefect.automations import AutomationCore, ChangeFlowRunState, DoNothing, EventTrigger, Posture, SendNotification
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
+from prefect.client.schemas.objects import StateType
 from prefect.events.actions import ActionTypes
 from prefect.logging import get_logger
 from pydantic import SecretStr
@@ -37,6 +46,7 @@ from upkeep.config.models import Inventory, SlackConfig, WatchdogConfig
 from upkeep.config.secrets import resolve_secret
 from upkeep.config.units import format_duration
 from upkeep.errors import SecretError, UpkeepError
+from upkeep.humanize import duration
 from upkeep.routines import HEALTH_CHECK
 
 if TYPE_CHECKING:
@@ -45,6 +55,7 @@ if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
 
 TAG = "upkeep-watchdog"
+WATCHES = ("health-check", "late-runs", "crashed-runs")  # each environment's automations, by the last part of their name
 SLACK_API = "https://slack.com/api/"  # slack-sdk's default base URL
 logger = get_logger("upkeep.watchdog")
 
@@ -70,6 +81,18 @@ Nothing is picking up {environment}'s runs: check that `upkeep serve` (or the wo
 A disruptive routine that starts after its window's cutoff ends Skipped: that window is missed.
 {{% if flow_run %}}Run: {{{{ flow_run|ui_url }}}}
 {{% endif %}}"""
+
+
+_CRASHED_BODY = """\
+{{% if flow_run %}}Run `{{{{ flow_run.name }}}}`{{% if deployment %}} of `{{{{ deployment.name }}}}`{{% endif %}} \
+in {environment} sent no heartbeat for {within}{{% else %}}A run in {environment} sent no heartbeat for {within}\
+{{% endif %}}: the process running it stopped (its machine or worker died, or it was killed). It is marked Crashed.
+Retry it from the Prefect UI (the run's menu → Retry) once a worker is up: the steps and hosts it finished are not done \
+again; a host it was changing when it stopped is checked and done again.
+{{% if flow_run %}}Run: {{{{ flow_run|ui_url }}}}
+{{% endif %}}"""
+# the states that end a run (or hand it back to the server): after one, no heartbeat is expected
+_ENDED = ("Completed", "Failed", "Cancelled", "Crashed", "Cancelling", "Scheduled", "AwaitingRetry", "Suspended")
 
 
 def automation_name(environment: str, what: str) -> str:
@@ -158,6 +181,35 @@ def late_runs_automation(environment: str, deployments: Sequence[str], repeat: t
     )
 
 
+def crashed_runs_automation(environment: str, crashed_after: timedelta, action: ActionTypes, *,
+                            name: str | None = None) -> AutomationCore:
+    """A run of the environment's deployments with no heartbeat for `crashed_after`: mark it Crashed, and notify."""
+    notice = _notice(action, f"Upkeep watchdog: a run in {environment} crashed (no heartbeat)",
+                     _CRASHED_BODY.format(environment=environment, within=duration(crashed_after)))
+    crash = ChangeFlowRunState(state=StateType.CRASHED, message=(
+        f"no heartbeat for {duration(crashed_after)}: the process running it stopped (its machine or worker "
+        "died, or it was killed). Retry it: the steps and hosts it finished are not done again."))
+    return AutomationCore(
+        name=name or automation_name(environment, "crashed-runs"),
+        description=(f"Watchdog of {environment}: marks a run of its deployments Crashed when it has sent no heartbeat "
+                     f"for {duration(crashed_after)} (its process died), and notifies."),
+        enabled=True,
+        tags=[TAG, environment],
+        trigger=EventTrigger(
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related=[{"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.upkeep"},
+                           {"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{environment}"}],
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in _ENDED)},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=crashed_after,
+        ),
+        actions=[crash] if isinstance(action, DoNothing) else [crash, notice],
+    )
+
+
 def _notice(action: ActionTypes, subject: str, body: str) -> ActionTypes:
     """`action` with the notice's text when it sends notifications; as it is otherwise (do nothing)."""
     if isinstance(action, SendNotification):
@@ -175,6 +227,7 @@ def environment_automations(inventory: Inventory, environment: str, action: Acti
                                    action, enabled=enabled)]
     if scheduled:
         out.append(late_runs_automation(environment, scheduled, config.late_repeat, action, enabled=enabled))
+    out.append(crashed_runs_automation(environment, config.crashed_after, action))
     return out
 
 
@@ -216,8 +269,9 @@ def _comparable(automation: AutomationCore) -> dict[str, Any]:
 
 
 def ensure_watchdog(inventory: Inventory, *, enabled: bool = True, specs: Sequence[DeploymentSpec] | None = None) -> list[str]:
-    """Create or update every environment's watchdog (disabled ones: `enabled=False`, as for `upkeep serve --paused`,
-    whose schedules do not run); remove those of environments whose `monitoring.watchdog.enabled` is false.
+    """Create or update every environment's watchdog (with `enabled=False`, as for `upkeep serve --paused` whose
+    schedules do not run, the schedule watches are disabled; the crashed-runs one never is); remove those of
+    environments whose `monitoring.watchdog.enabled` is false.
     One line per automation saying what was done."""
     from prefect.client.orchestration import get_client
 
@@ -226,7 +280,7 @@ def ensure_watchdog(inventory: Inventory, *, enabled: bool = True, specs: Sequen
     with get_client(sync_client=True) as client:
         for env in inventory.environments:
             if not watchdog_config(inventory, env).enabled:
-                for what in ("health-check", "late-runs"):
+                for what in WATCHES:
                     if delete_automation(client, automation_name(env, what)):
                         lines.append(f"{automation_name(env, what)}: deleted (monitoring.watchdog.enabled is false)")
                 continue
@@ -238,7 +292,7 @@ def ensure_watchdog(inventory: Inventory, *, enabled: bool = True, specs: Sequen
             where = "notifies Slack" if isinstance(action, SendNotification) else "no Slack configured: UI only"
             for automation in environment_automations(inventory, env, action, enabled=enabled, specs=specs):
                 state = ensure_automation(client, automation)
-                lines.append(f"{automation.name}: {state} ({where}{'' if enabled else '; disabled'})")
+                lines.append(f"{automation.name}: {state} ({where}{'' if automation.enabled else '; disabled'})")
     if problems:
         raise SecretError(f"watchdog not set up for {'; '.join(problems)} (done: {'; '.join(lines) or 'nothing'})")
     return lines

@@ -27,6 +27,9 @@ from upkeep.humanize import duration
 from upkeep.routines import RoutineSpec, parts, slot_name
 from upkeep.windows import can_start_step, wait_bound
 
+# A dead run's slot frees itself this long after its last renewal: no later than the watchdog marks the run Crashed
+# (`crashed_after` ≥ two 30-s heartbeats after the last one), so its retry finds the slot free.
+LEASE = timedelta(seconds=60)
 _HELD: ContextVar[frozenset[str]] = ContextVar("upkeep_slots_held", default=frozenset())
 
 
@@ -61,8 +64,8 @@ def ensure_slot(name: str, *, repair: bool = False) -> str:
 def hold_slot(environment: str, wait: timedelta) -> Iterator[bool]:
     """Hold `environment`'s disruptive slot inside the block: True when held — at once when this run already holds
     it (a composite's parts, a routine called by another, run inside their caller's slot) — or False when other
-    runs kept it for all of `wait` (nothing held). The lease is renewed while held and released at the end (a
-    crashed run's lease expires after 5 minutes)."""
+    runs kept it for all of `wait` (nothing held). The lease is renewed while held and released at the end; a
+    crashed run's expires after LEASE."""
     with hold(slot_name(environment), wait) as got:
         yield got
 
@@ -82,7 +85,8 @@ def hold(name: str, wait: timedelta) -> Iterator[bool]:
     with ExitStack() as held:
         try:
             held.enter_context(concurrency(name, occupy=1, timeout_seconds=max(wait.total_seconds(), 1.0), strict=True,
-                                           holder=holder, raise_on_lease_renewal_failure=False))
+                                           holder=holder, raise_on_lease_renewal_failure=False,
+                                           lease_duration=LEASE.total_seconds()))
             got = True
         except TimeoutError:  # prefect's AcquireConcurrencySlotTimeoutError: other runs kept it
             got = False

@@ -25,7 +25,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from prefect import State, flow
+from prefect import State, flow, tags
+from prefect.context import FlowRunContext
 from prefect.states import Completed
 
 from flows._slots import composite_slot
@@ -115,7 +116,8 @@ def _calls(environment: str, config: str | None, emergency: bool = False) -> dic
 def _run(composite: RoutineSpec, environment: str, config: str | None, emergency: bool = False) -> dict[str, str] | State:
     """Run the composite's parts in order with one set of resources, inside one hold of the slot when one is disruptive."""
     calls = _calls(environment, config, emergency)
-    with routine_resources(environment, config) as res, composite_slot(composite, res.env, emergency) as refused:
+    with routine_resources(environment, config) as res, composite_slot(composite, res.env, emergency) as refused, \
+            tags(*_watched_tags(environment)):
         if refused is not None:
             return Completed(name="Skipped", message=refused)
         states, took = {}, {}
@@ -125,6 +127,14 @@ def _run(composite: RoutineSpec, environment: str, config: str | None, emergency
             took[part.id] = time.monotonic() - started
         _report(composite, res, states, took)
     return _finish(states)
+
+
+def _watched_tags(environment: str) -> list[str]:
+    """The tags the watchdog knows a deployment's run by (`upkeep`, the environment), for the routines a composite
+    started from a deployment calls: they run in its process, and die with it, so they are marked Crashed with it."""
+    ctx = FlowRunContext.get()
+    run_tags = set(ctx.flow_run.tags) if ctx and ctx.flow_run else set()
+    return ["upkeep", environment] if {"upkeep", environment} <= run_tags else []
 
 
 def _report(composite: RoutineSpec, res: Resources, states: dict[str, Any], took: dict[str, float]) -> None:

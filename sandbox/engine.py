@@ -100,12 +100,12 @@ def _api(api: str, method: str, path: str, body: dict[str, object]) -> Any:
     return json.loads(raw) if raw else None
 
 
-def save_result_blocks(env: dict[str, str]) -> str:
-    """`upkeep results-block`: each environment's S3 result storage block on the sandbox's server."""
-    done = subprocess.run([sys.executable, "-m", "deployments.cli", "results-block"], cwd=ROOT,
+def upkeep_cli(args: list[str], env: dict[str, str]) -> str:
+    """`upkeep <args>` against the sandbox's server and inventory (`env`); its output, or a SandboxError with the tail."""
+    done = subprocess.run([sys.executable, "-m", "deployments.cli", *args], cwd=ROOT,
                           env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
-        raise SandboxError(f"upkeep results-block failed: {(done.stdout + done.stderr).strip()[-800:]}")
+        raise SandboxError(f"upkeep {' '.join(args)} failed: {(done.stdout + done.stderr).strip()[-800:]}")
     return done.stdout
 
 

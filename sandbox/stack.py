@@ -222,13 +222,16 @@ class Stack:
         self.start_workers(self.settings.workers, self.worker_env())
 
     def start_workers(self, n: int, env: dict[str, str]) -> None:
-        """prefect.yaml's deployments registered (`prefect deploy --all`), the S3 result blocks of the inventory `env`
-        names saved when it has S3, and `n` process workers started with `env` (stopped with the stack, by PID)."""
-        from sandbox.engine import deploy_all, save_result_blocks, start_workers
+        """prefect.yaml's deployments registered (`prefect deploy --all`); for the inventory `env` names, its watchdog
+        (`upkeep watchdog`: crashed runs, and with schedules running, missed health checks and late runs) and its S3
+        result blocks when it has S3; `n` process workers started with `env` (stopped with the stack, by PID)."""
+        from sandbox.engine import deploy_all, start_workers, upkeep_cli
 
         deploy_all(env, paused=self.settings.paused)
+        if "UPKEEP_CONFIG" in env:
+            upkeep_cli(["watchdog", *(["--paused"] if self.settings.paused else [])], env)
         if "UPKEEP_SANDBOX_S3_KEY" in env:
-            save_result_blocks(env)
+            upkeep_cli(["results-block"], env)
         self.procs.extend(start_workers(self.base, self.base / "logs", n, env, limit=self.settings.worker_limit))
 
     def _start_seaweed(self, logs: Path) -> Callable[[], None]:

@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from prefect._internal.compatibility.async_dispatch import async_dispatch
 from prefect.filesystems import WritableFileSystem
 from pydantic import Field, PrivateAttr
 
@@ -83,8 +84,20 @@ class S3ResultStorage(WritableFileSystem):
         except (BotoCoreError, ClientError) as exc:
             raise StoreError(f"result s3://{self.bucket}/{self.key(path)} not written: {exc}") from exc
 
-    async def read_path(self, path: str) -> bytes:
+    # Prefect calls these both ways: awaited, and with `_sync=True` from sync code (ResultStore.write/exists, which
+    # tasks/_base.py's Checkpoints use); async_dispatch picks the implementation, as prefect.filesystems' blocks do.
+    async def aread_path(self, path: str) -> bytes:
         return await asyncio.to_thread(self.read, path)
 
-    async def write_path(self, path: str, content: bytes) -> None:
+    @async_dispatch(aread_path)
+    def read_path(self, path: str) -> bytes:  # type: ignore[override]  # sync or async, as Prefect's own blocks
+        return self.read(path)
+
+    async def awrite_path(self, path: str, content: bytes) -> str:
         await asyncio.to_thread(self.write, path, content)
+        return path
+
+    @async_dispatch(awrite_path)
+    def write_path(self, path: str, content: bytes) -> str:  # type: ignore[override]
+        self.write(path, content)
+        return path

@@ -48,6 +48,11 @@ HOSTS = ["host1", "host2", "host4", "host5"]
 @pytest.fixture
 def fleet(stack: Stack, inventory) -> Iterator[HostPool]:
     """Every sandbox host seeded with the same installed and available versions."""
+    yield from seeded_fleet(stack, inventory)
+
+
+def seeded_fleet(stack: Stack, inventory) -> Iterator[HostPool]:
+    """The `fleet` fixture's body (other modules' fixtures reuse it): seeded hosts, faults cleared at the end."""
     pool = HostPool(inventory.environment("development"), inventory.ssh)
     stack.seed_apt()  # every host's apt root back to the first versions
     for name in HOSTS:

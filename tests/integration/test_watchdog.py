@@ -183,8 +183,8 @@ def test_serve_creates_every_environments_watchdog_once(stack: Stack, inventory:
 
     ensure_watchdog(inventory, enabled=False)
     again = ensure_watchdog(inventory, enabled=False)
-    assert again == [f"{automation_name(env, what)}: unchanged (notifies Slack; disabled)"
-                     for env in inventory.environments for what in ("health-check", "late-runs")]
+    assert again == [f"{automation_name(env, what)}: unchanged (notifies Slack{'' if what == 'crashed-runs' else '; disabled'})"
+                     for env in inventory.environments for what in ("health-check", "late-runs", "crashed-runs")]
     with get_client(sync_client=True) as client:
         for env in inventory.environments:
             (automation,) = client.read_automations_by_name(automation_name(env, "health-check"))

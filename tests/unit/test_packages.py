@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -453,6 +454,25 @@ def test_sandbox_fault_injection(sandbox: SandboxDriver, tmp_path: Path) -> None
     assert sandbox.installed() == INSTALLED
     with pytest.raises(ValueError):
         set_fault(sandbox.host, str(tmp_path), "upgrade")
+
+
+def test_sandbox_hold_makes_apply_wait_before_changing_anything(sandbox: SandboxDriver, tmp_path: Path) -> None:
+    import threading
+
+    updates = sandbox.upgradable()
+    set_fault(sandbox.host, str(tmp_path), "apply", kind="hold")
+    applying = threading.Thread(target=sandbox.apply, args=(updates,), daemon=True)
+    applying.start()
+    holding = tmp_path / "packages" / "holding-apply"
+    deadline = time.monotonic() + 10
+    while not holding.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert holding.exists() and applying.is_alive() and sandbox.installed() == INSTALLED  # waiting, nothing changed
+    set_fault(sandbox.host, str(tmp_path), "apply", enabled=False, kind="hold")
+    applying.join(10)
+    assert not applying.is_alive() and not holding.exists() and sandbox.installed() != INSTALLED
+    with pytest.raises(ValueError, match="hold-rollback"):
+        set_fault(sandbox.host, str(tmp_path), "rollback", kind="hold")
 
 
 def test_sandbox_as_npm_and_bad_data(tmp_path: Path) -> None:

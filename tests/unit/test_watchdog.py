@@ -10,13 +10,14 @@ from uuid import UUID, uuid4
 
 import pytest
 import yaml
-from prefect.automations import AutomationCore, DoNothing, EventTrigger, Posture, SendNotification
+from prefect.automations import AutomationCore, ChangeFlowRunState, DoNothing, EventTrigger, Posture, SendNotification
+from prefect.client.schemas.objects import StateType
 from pydantic import SecretStr, ValidationError
 
 from deployments.specs import EXAMPLE_INVENTORY
 from deployments.watchdog import _LATE_BODY, TAG, ensure_automation, environment_automations, health_check_automation, slack_block
 from upkeep.config.loader import parse_inventory
-from upkeep.config.models import Inventory, SlackConfig, WatchdogConfig
+from upkeep.config.models import RUN_HEARTBEAT, Inventory, SlackConfig, WatchdogConfig
 
 EXAMPLE: dict[str, Any] = yaml.safe_load(EXAMPLE_INVENTORY.read_text())
 NOTIFY = SendNotification(block_document_id=UUID(int=1), body="-")
@@ -35,17 +36,19 @@ def trigger_of(automation: AutomationCore) -> EventTrigger:
     return automation.trigger
 
 
-def test_every_environment_gets_a_health_check_and_a_late_runs_automation() -> None:
+def test_every_environment_gets_a_health_check_a_late_runs_and_a_crashed_runs_automation() -> None:
     inv = inventory()
     for env in inv.environments:
-        health, late = environment_automations(inv, env, NOTIFY)
-        assert (health.name, late.name) == (f"upkeep-watchdog-{env}-health-check", f"upkeep-watchdog-{env}-late-runs")
-        assert health.tags == late.tags == [TAG, env] and health.enabled and late.enabled
+        health, late, crashed = environment_automations(inv, env, NOTIFY)
+        assert (health.name, late.name, crashed.name) == (f"upkeep-watchdog-{env}-health-check",
+                                                          f"upkeep-watchdog-{env}-late-runs",
+                                                          f"upkeep-watchdog-{env}-crashed-runs")
+        assert health.tags == late.tags == crashed.tags == [TAG, env] and health.enabled and late.enabled
         assert f"health-check-{env}" in health.description
 
 
 def test_health_check_trigger_expects_a_completed_run_of_its_deployment_within_the_window() -> None:
-    health, _ = environment_automations(inventory(health_check_within="5m"), "production", NOTIFY)
+    health, *_ = environment_automations(inventory(health_check_within="5m"), "production", NOTIFY)
     t = trigger_of(health)
     assert t.posture == Posture.Proactive and t.threshold == 1 and t.within == timedelta(minutes=5)
     assert t.after == t.expect == {"prefect.flow-run.Completed"}  # each completed run re-arms it
@@ -70,7 +73,7 @@ def test_late_runs_trigger_covers_the_scheduled_deployments_only() -> None:
     from deployments.specs import deployment_specs
 
     inv = inventory(late_repeat="2h")
-    _, late = environment_automations(inv, "production", NOTIFY)
+    _, late, _ = environment_automations(inv, "production", NOTIFY)
     t = trigger_of(late)
     scheduled = [s.name for s in deployment_specs(inv) if s.environment == "production" and s.cron]
     unscheduled = [s.name for s in deployment_specs(inv) if s.environment == "production" and not s.cron]
@@ -82,7 +85,8 @@ def test_late_runs_trigger_covers_the_scheduled_deployments_only() -> None:
 
 
 def test_notices_carry_the_environment_and_what_to_check() -> None:
-    health, late = environment_automations(inventory(), "production", NOTIFY)
+    health, late, crashed = environment_automations(inventory(), "production", NOTIFY)
+    assert isinstance(crashed.actions[1], SendNotification) and "Retry" in crashed.actions[1].body
     for automation in (health, late):
         (action,) = automation.actions
         assert isinstance(action, SendNotification) and action.block_document_id == NOTIFY.block_document_id
@@ -91,12 +95,36 @@ def test_notices_carry_the_environment_and_what_to_check() -> None:
 
 
 def test_without_slack_the_automations_exist_and_do_nothing() -> None:
-    health, late = environment_automations(inventory(), "production", DoNothing())
+    health, late, crashed = environment_automations(inventory(), "production", DoNothing())
     assert [type(a) for a in health.actions + late.actions] == [DoNothing, DoNothing]
+    assert [type(a) for a in crashed.actions] == [ChangeFlowRunState]  # crashing the run needs no Slack
 
 
-def test_disabled_for_a_paused_serve() -> None:
-    assert not any(a.enabled for a in environment_automations(inventory(), "development", NOTIFY, enabled=False))
+def test_schedule_watches_disabled_for_a_paused_serve_the_crash_watch_never() -> None:
+    health, late, crashed = environment_automations(inventory(), "development", NOTIFY, enabled=False)
+    assert not health.enabled and not late.enabled and crashed.enabled  # it watches the runs that exist
+
+
+def test_crashed_runs_trigger_expects_a_heartbeat_or_an_end_after_each_heartbeat() -> None:
+    *_, crashed = environment_automations(inventory(crashed_after="2m"), "production", NOTIFY)
+    t = trigger_of(crashed)
+    assert t.posture == Posture.Proactive and t.threshold == 1 and t.within == timedelta(minutes=2)
+    assert t.after == {"prefect.flow-run.heartbeat"} and t.for_each == {"prefect.resource.id"}  # one bucket per run
+    assert {"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+            "prefect.flow-run.Crashed", "prefect.flow-run.Cancelled"} <= t.expect
+    related = t.match_related if isinstance(t.match_related, list) else [t.match_related]
+    assert [r.model_dump() for r in related] == [  # type: ignore[union-attr]
+        {"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.upkeep"},  # Upkeep's deployments' runs
+        {"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.production"}]
+    change = crashed.actions[0]
+    assert isinstance(change, ChangeFlowRunState) and change.state == StateType.CRASHED
+    assert change.message and change.message.startswith("no heartbeat for 2 min")
+
+
+def test_crashed_after_is_at_least_two_heartbeats() -> None:
+    assert WatchdogConfig().crashed_after == timedelta(seconds=90) == 3 * RUN_HEARTBEAT
+    with pytest.raises(ValidationError, match="1 minute"):
+        WatchdogConfig.model_validate({"crashed_after": "45s"})
 
 
 def test_slack_block_posts_chat_postmessage_with_the_token_kept_secret() -> None:
@@ -190,10 +218,10 @@ class FakeClient:
 def test_ensure_automation_creates_then_leaves_alone_then_updates() -> None:
     client = FakeClient()
     inv = inventory()
-    health, _ = environment_automations(inv, "production", NOTIFY)
+    health, *_ = environment_automations(inv, "production", NOTIFY)
     assert ensure_automation(client, health) == "created"  # type: ignore[arg-type]
     assert ensure_automation(client, health) == "unchanged"  # type: ignore[arg-type]
-    changed, _ = environment_automations(inventory(health_check_within="15m"), "production", NOTIFY)
+    changed, *_ = environment_automations(inventory(health_check_within="15m"), "production", NOTIFY)
     assert ensure_automation(client, changed) == "updated"  # type: ignore[arg-type]
     assert client.calls == ["create", "update"] and len(client.automations) == 1
     client.create_automation(health)  # a copy made by a race: removed on the next pass

@@ -224,6 +224,11 @@ class AutoRecover(Model):
     action: EmergencyAction = "restart"
 
 
+# PREFECT_FLOWS_HEARTBEAT_FREQUENCY of every process that runs Upkeep's deployments (prefect.yaml's job variables,
+# `upkeep serve`): the watchdog's `crashed_after` counts in these.
+RUN_HEARTBEAT = timedelta(seconds=30)
+
+
 class WatchdogConfig(Model):
     """The watchdog: Prefect automations, evaluated by the Prefect server itself, that notice missed or late
     health checks and scheduled runs that did not start (`deployments/watchdog.py`)."""
@@ -233,6 +238,11 @@ class WatchdogConfig(Model):
                                           description="notice when no health check has completed for this long (more "
                                                       "than the ~6 minutes a restarted `upkeep serve` takes to show one)")
     late_repeat: Duration = Field(timedelta(hours=1), description="at most one late-run notice per deployment this often")
+    crashed_after: Duration = Field(timedelta(seconds=90), ge=2 * RUN_HEARTBEAT,
+                                    description="mark a deployment's run Crashed (and notify) when it has sent no "
+                                                "heartbeat for this long: the process running it died with its machine "
+                                                f"or was killed (runs send one every {RUN_HEARTBEAT.seconds} s; at least "
+                                                "two of them, so one late heartbeat crashes nothing)")
 
 
 class MonitoringConfig(Model):

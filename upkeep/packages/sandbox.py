@@ -6,12 +6,15 @@
 Files are read and written through `host.read_file` / `host.write_file`, so the driver works
 on a LocalHost and over SSH/SFTP alike. Fault injection: while `{root}/packages/fail-apply`
 (or `fail-rollback`) exists, `apply` (or `rollback`) raises PackageError and changes nothing.
+A stop in the middle: while `{root}/packages/hold-apply` exists, `apply` waits (at most HOLD_LIMIT) before changing
+anything, with `{root}/packages/holding-apply` written while it waits (a test kills the run there).
 """
 
 from __future__ import annotations
 
 import json
 import posixpath
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -24,6 +27,7 @@ from upkeep.packages.policy import SEMVER_MANAGERS, classify_semver
 INSTALLED = "installed.json"
 AVAILABLE = "available.json"
 HISTORY = "history.jsonl"
+HOLD_LIMIT = 600.0  # seconds an apply waits on a hold file before it goes on
 
 
 def _dir(root: str) -> str:
@@ -38,18 +42,20 @@ def seed(host: Host, root: str, installed: Mapping[str, str], available: Mapping
     """Create (or reset) a sandbox under `root`: both JSON files written, fault files removed."""
     d = _dir(root)
     host.run(["mkdir", "-p", d])
-    host.run(["rm", "-f", posixpath.join(d, "fail-apply"), posixpath.join(d, "fail-rollback"), posixpath.join(d, HISTORY)])
+    host.run(["rm", "-f", *(posixpath.join(d, f) for f in ("fail-apply", "fail-rollback", "hold-apply", "holding-apply",
+                                                             HISTORY))])
     host.write_file(posixpath.join(d, INSTALLED), _dump(installed))
     host.write_file(posixpath.join(d, AVAILABLE), _dump(available))
 
 
-def set_fault(host: Host, root: str, action: str = "apply", enabled: bool = True) -> None:
-    """Make the sandbox's `apply` (or `rollback`) fail until the fault is cleared."""
-    if action not in ("apply", "rollback"):
-        raise ValueError(f"unknown sandbox action {action!r}")
-    path = posixpath.join(_dir(root), f"fail-{action}")
+def set_fault(host: Host, root: str, action: str = "apply", enabled: bool = True, *, kind: str = "fail") -> None:
+    """Make the sandbox's `apply` (or `rollback`) fail (`kind="fail"`), or wait (`kind="hold"`, apply only), until
+    the fault is cleared."""
+    if action not in ("apply", "rollback") or kind not in ("fail", "hold") or (kind, action) == ("hold", "rollback"):
+        raise ValueError(f"unknown sandbox fault {kind}-{action}")
+    path = posixpath.join(_dir(root), f"{kind}-{action}")
     if enabled:
-        host.write_file(path, f"injected {action} failure\n".encode())
+        host.write_file(path, f"injected {kind}-{action}\n".encode())
     else:
         host.run(["rm", "-f", path])
 
@@ -80,6 +86,16 @@ class SandboxDriver:
         if self.host.run(["test", "-e", path], check=False).exit_code == 0:
             raise PackageError(f"sandbox {action} failed on host {self.host.name} (fault injected by {path})",
                                host=self.host.name)
+
+    def _wait_while_held(self, action: str) -> None:
+        hold, holding = self._path(f"hold-{action}"), self._path(f"holding-{action}")
+        if self.host.run(["test", "-e", hold], check=False).exit_code != 0:
+            return
+        self.host.write_file(holding, b"waiting for the hold file to go\n")
+        deadline = time.monotonic() + HOLD_LIMIT
+        while time.monotonic() < deadline and self.host.run(["test", "-e", hold], check=False).exit_code == 0:
+            time.sleep(0.5)
+        self.host.run(["rm", "-f", holding])
 
     def _kind(self, name: str, current: str, candidate: str, declared: object) -> Kind:
         if declared is None:
@@ -116,6 +132,7 @@ class SandboxDriver:
     def apply(self, updates: Sequence[PackageUpdate]) -> None:
         """Install each update's candidate version (all or nothing)."""
         updates = check_updates(self.manager, updates, self.host.name)
+        self._wait_while_held("apply")
         self._check_fault("apply")
         self._write("apply", {u.name: u.candidate for u in updates})
 
