@@ -91,8 +91,11 @@ Retry it from the Prefect UI (the run's menu → Retry) once a worker is up: the
 again; a host it was changing when it stopped is checked and done again.
 {{% if flow_run %}}Run: {{{{ flow_run|ui_url }}}}
 {{% endif %}}"""
-# the states that end a run (or hand it back to the server): after one, no heartbeat is expected
-_ENDED = ("Completed", "Failed", "Cancelled", "Crashed", "Cancelling", "Scheduled", "AwaitingRetry", "Suspended")
+# The state *names* (events are named by them, not by their type) that end a run or hand it back to the server: after
+# one, no heartbeat is expected. `Skipped` is Upkeep's own Completed (a closed window, a held slot); TimedOut,
+# AwaitingConcurrencySlot and Late are Prefect's.
+_ENDED = ("Completed", "Skipped", "Failed", "TimedOut", "Cancelled", "Crashed", "Cancelling", "Scheduled",
+          "AwaitingRetry", "AwaitingConcurrencySlot", "Late", "Suspended")
 
 
 def automation_name(environment: str, what: str) -> str:
@@ -264,8 +267,13 @@ def delete_automation(client: SyncPrefectClient, name: str) -> bool:
 
 
 def _comparable(automation: AutomationCore) -> dict[str, Any]:
-    return AutomationCore.model_validate(automation.model_dump()).model_dump(
-        mode="json", exclude={"owner_resource"})
+    """The automation as JSON, its trigger's sets (after, expect, for_each) sorted: a set's order is not its value."""
+    data = AutomationCore.model_validate(automation.model_dump()).model_dump(mode="json", exclude={"owner_resource"})
+    trigger = data.get("trigger") or {}
+    for key in ("after", "expect", "for_each"):
+        if isinstance(trigger.get(key), list):
+            trigger[key] = sorted(trigger[key])
+    return data
 
 
 def ensure_watchdog(inventory: Inventory, *, enabled: bool = True, specs: Sequence[DeploymentSpec] | None = None) -> list[str]:

@@ -27,9 +27,10 @@ from upkeep.humanize import duration
 from upkeep.routines import RoutineSpec, parts, slot_name
 from upkeep.windows import can_start_step, wait_bound
 
-# A dead run's slot frees itself this long after its last renewal: no later than the watchdog marks the run Crashed
-# (`crashed_after` ≥ two 30-s heartbeats after the last one), so its retry finds the slot free.
-LEASE = timedelta(seconds=60)
+# A dead run's slot frees itself this long after its last renewal (and up to 15 s more: the server's repossessor), about
+# when the watchdog marks the run Crashed: its retry waits a minute at most for it instead of Prefect's 5. A live run
+# renews at three quarters of it: 22 s of margin, with retries, for a slow server.
+LEASE = timedelta(seconds=90)
 _HELD: ContextVar[frozenset[str]] = ContextVar("upkeep_slots_held", default=frozenset())
 
 

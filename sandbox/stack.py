@@ -15,6 +15,7 @@ import shutil
 import stat
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -228,10 +229,11 @@ class Stack:
         from sandbox.engine import deploy_all, start_workers, upkeep_cli
 
         deploy_all(env, paused=self.settings.paused)
-        if "UPKEEP_CONFIG" in env:
-            upkeep_cli(["watchdog", *(["--paused"] if self.settings.paused else [])], env)
-        if "UPKEEP_SANDBOX_S3_KEY" in env:
-            upkeep_cli(["results-block"], env)
+        commands = ([["watchdog", *(["--paused"] if self.settings.paused else [])]] if "UPKEEP_CONFIG" in env else []) + \
+                   ([["results-block"]] if "UPKEEP_SANDBOX_S3_KEY" in env else [])
+        with ThreadPoolExecutor(2, thread_name_prefix="upkeep-cli") as pool:  # independent: side by side
+            for done in [pool.submit(upkeep_cli, c, env) for c in commands]:
+                done.result()
         self.procs.extend(start_workers(self.base, self.base / "logs", n, env, limit=self.settings.worker_limit))
 
     def _start_seaweed(self, logs: Path) -> Callable[[], None]:

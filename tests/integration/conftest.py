@@ -75,12 +75,13 @@ def inventory(stack: Stack):
 @pytest.fixture(scope="session")
 def served(stack: Stack) -> Iterator[Proc]:
     """`upkeep serve` (as the README's run command starts it), schedules paused so that only the
-    runs a test triggers execute; fast retries."""
+    runs a test triggers execute; fast retries; runs picked up within a second."""
     from prefect.client.orchestration import get_client
 
     from tests.helpers import deployment_exists, wait_for
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "UPKEEP_RETRY_DELAY": "0.1"}
+    # a run triggered from the UI (or a test) starts within a second, not up to Prefect's default 10 s
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "UPKEEP_RETRY_DELAY": "0.1", "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     proc = spawn("serve", [sys.executable, "-m", "deployments.cli", "serve", "--paused"],
                  stack.base / "logs" / "serve-test.log", env=env, cwd=ROOT)
     try:

@@ -4,9 +4,6 @@ from the UI and only the failed steps run again."""
 from __future__ import annotations
 
 import inspect
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -58,34 +55,6 @@ def test_prefect_yaml_agrees_with_specs_windows_and_flows(capsys: pytest.Capture
     # dependency-updates, health-check, verify-backup (sampled, midday), prune-runs, security-check and the four
     # composites (everything else runs inside one of them: upkeep/routines.py COMPOSITES)
     assert scheduled == 9 * len(environments)
-
-
-def test_prefect_deploy_all_against_the_server(stack: Stack, tmp_path: Path) -> None:
-    """prefect.yaml as it is, but each deployment's name prefixed: the session's served deployments
-    (same names) stay as they are for the tests that run them."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    prefect = str(Path(sys.executable).parent / "prefect")
-    subprocess.run([prefect, "work-pool", "create", "upkeep-process", "--type", "process", "--overwrite"],
-                   check=True, env=env, cwd=ROOT, capture_output=True, timeout=120)
-    data = yaml.safe_load((ROOT / "prefect.yaml").read_text())
-    for d in data["deployments"]:
-        d["name"] = f"deploy-check-{d['name']}"
-    (tmp_path / "prefect.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    done = subprocess.run([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(tmp_path / "prefect.yaml")],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    with get_client(sync_client=True) as client:
-        try:
-            d = client.read_deployment_by_name("weekly-maintenance/deploy-check-weekly-maintenance-production")
-            assert d.work_pool_name == "upkeep-process"
-            assert [s.schedule.cron for s in d.schedules] == ["0 2 * * 0"]
-            monthly = client.read_deployment_by_name("monthly-maintenance/deploy-check-monthly-maintenance-production")
-            assert [(s.schedule.cron, s.schedule.day_or) for s in monthly.schedules] == [("0 2 1-7 * 0", False)]
-            assert d.parameters == {"environment": "production"}
-        finally:
-            for spec in deployment_specs():  # leave the server as we found it, whatever was asserted
-                flow_name = load_flow_from_entrypoint(str(ROOT / spec.routine.entrypoint), use_placeholder_flow=False).name
-                client.delete_deployment(client.read_deployment_by_name(f"{flow_name}/deploy-check-{spec.name}").id)
 
 
 def test_served_schedules_are_the_windows_of_the_inventory_served(stack: Stack, served: Proc) -> None:

@@ -29,7 +29,7 @@ from upkeep.packages import set_fault
 pytestmark = pytest.mark.stack
 
 
-CRASHED_AFTER = "60s"  # the shortest the watchdog allows (two heartbeats); 90 s by default
+CRASHED_AFTER = "75s"  # the shortest the watchdog allows (two heartbeats and a margin); 90 s by default
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,23 @@ def ran_on(stack: Stack, run_id: Any) -> list[str]:
     every worker may log "submitting" a run it then loses to another."""
     return [log.stem for log in sorted((stack.base / "logs").glob("worker-*.log"))
             if any(str(run_id) in line and "View at" in line for line in log.read_text(errors="replace").splitlines())]
+
+
+def test_prefect_deploy_all_registered_prefect_yaml_as_it_is(scaled: Stack) -> None:
+    """`prefect deploy --all` with prefect.yaml unchanged: every deployment, in the process pool, with the windows'
+    schedules (the monthly one: the first Sunday, day_or false), and the job variables every run needs."""
+    from deployments.specs import deployment_specs
+
+    with client_of(scaled) as client:
+        assert len(client.read_deployments(limit=200)) == len(deployment_specs())
+        weekly = client.read_deployment_by_name("weekly-maintenance/weekly-maintenance-production")
+        assert weekly.work_pool_name == "upkeep-process" and weekly.parameters == {"environment": "production"}
+        assert [s.schedule.cron for s in weekly.schedules] == ["0 2 * * 0"]  # type: ignore[union-attr]
+        monthly = client.read_deployment_by_name("monthly-maintenance/monthly-maintenance-production")
+        assert [(s.schedule.cron, s.schedule.day_or) for s in monthly.schedules] == [("0 2 1-7 * 0", False)]  # type: ignore[union-attr]
+        assert weekly.job_variables == {"env": {
+            "PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": "upkeep-s3-results/upkeep-results-production",
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}}
 
 
 def test_runs_go_to_whichever_worker_is_free_both_used(scaled: Stack) -> None:
@@ -189,7 +206,7 @@ def test_a_run_killed_with_its_worker_crashes_and_its_retry_resumes_on_the_other
         crashed = wait_for(lambda: (s := client.read_flow_run(run.id).state) and s.is_crashed() and s, timeout=240,
                            what="the watchdog to mark the run Crashed")
         took = time.monotonic() - killed
-        assert crashed.message and crashed.message.startswith("no heartbeat for 1 min"), crashed.message
+        assert crashed.message and crashed.message.startswith("no heartbeat for 1 min 15 s"), crashed.message
         assert took < 120, f"marked Crashed {took:.0f} s after the kill"
         notice = wait_for(lambda: [c["args"]["text"] for c in slack_calls(stack) if c["method"] == "chat.postMessage"
                                    and datetime.fromisoformat(c["recorded_at"]) > since

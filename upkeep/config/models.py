@@ -238,11 +238,11 @@ class WatchdogConfig(Model):
                                           description="notice when no health check has completed for this long (more "
                                                       "than the ~6 minutes a restarted `upkeep serve` takes to show one)")
     late_repeat: Duration = Field(timedelta(hours=1), description="at most one late-run notice per deployment this often")
-    crashed_after: Duration = Field(timedelta(seconds=90), ge=2 * RUN_HEARTBEAT,
+    crashed_after: Duration = Field(timedelta(seconds=90), ge=RUN_HEARTBEAT * 5 / 2,
                                     description="mark a deployment's run Crashed (and notify) when it has sent no "
                                                 "heartbeat for this long: the process running it died with its machine "
                                                 f"or was killed (runs send one every {RUN_HEARTBEAT.seconds} s; at least "
-                                                "two of them, so one late heartbeat crashes nothing)")
+                                                "two of them and a margin, so one lost heartbeat crashes nothing)")
 
 
 class MonitoringConfig(Model):
