@@ -108,7 +108,8 @@ def serve_sqlite(stack: Any, variant: Path) -> Any:
     """`upkeep serve --paused` on the stack's SQLite server, with the variant inventory; once its deployments exist."""
     from sandbox.procs import spawn, wait_until
 
-    env = {**os.environ, **stack.prefect_env(), **stack.secrets(), "UPKEEP_CONFIG": str(variant), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **stack.prefect_env(), **stack.secrets(), "UPKEEP_CONFIG": str(variant), "PYTHONPATH": str(ROOT),
+           "PREFECT_RUNNER_POLL_FREQUENCY": "2"}  # as the workers poll (sandbox/engine.py); pick-up is not counted
     proc = spawn("serve", [sys.executable, "-m", "deployments.cli", "serve", "--paused"], stack.base / "logs" / "serve.log",
                  env=env, cwd=ROOT)
     stack.procs.append(proc)
