@@ -180,11 +180,14 @@ class Stack:
         return self
 
     def down(self) -> None:
-        """Stop every process this stack started, by PID."""
-        if self.fleet is not None:
-            self.fleet.stop()
-        for proc in reversed(self.procs):
-            proc.stop()
+        """Stop every process this stack started, by PID; side by side (each may take its SIGTERM grace), and the sshd
+        fleet meanwhile."""
+        with ThreadPoolExecutor(8, thread_name_prefix="stack-down") as pool:
+            stops = [pool.submit(proc.stop) for proc in reversed(self.procs)]
+            if self.fleet is not None:
+                self.fleet.stop()
+            for done in stops:
+                done.result()
         self.procs.clear()
         (self.base / "state.json").unlink(missing_ok=True)
 

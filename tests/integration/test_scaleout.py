@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 from sandbox.procs import free_port
 from sandbox.stack import Stack, StackSettings
@@ -221,6 +222,12 @@ def test_a_run_killed_with_its_worker_crashes_and_its_retry_resumes_on_the_other
         final = wait_for(lambda: (s := client.read_flow_run(run.id).state) and s.is_final() and s, timeout=300,
                          what="the retried run")
         assert final.is_completed(), final.message
+        reports = [a for a in client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(
+            any_=[run.id]))) if (a.key or "").endswith("-report")]
+        report = str(max(reports, key=lambda a: a.created).data)  # the retry's: the killed attempt published none
+        for host in ("host1", "host2"):
+            assert f"| update | {host} | done |  | done in an earlier attempt of this run |" in report, report
+        assert "| openssl | host4 | done | " in report and "| openssl | host5 | done | " in report, report
     survivor = next(name for name in workers if name != victim)
     assert survivor in ran_on(scaled, run.id)
     assert [[h["action"] for h in history(fleet, x)] for x in HOSTS] == [["apply"]] * 4  # host1, host2 not again
