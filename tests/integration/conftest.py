@@ -1,6 +1,11 @@
 """One local stack of real servers per test session (Prefect, SeaweedFS, SecantusDB, sshd, ...).
 
 Only the integration tests get it: `tests/unit` has its own conftest and starts nothing.
+
+`make test` runs two pytest-xdist workers (`-n 2 --dist loadfile --no-loadscope-reorder`), each a session with its
+own stack (own directory, ports and Prefect server; the sshd hosts share 127.0.0.x addresses on different ports): a
+worker takes a whole module at a time, the modules that mostly wait (the demo's runs, heartbeats, automations) first,
+so that the rest fills the other worker meanwhile. Run without `-n`, it is one session and one stack as before.
 """
 
 from __future__ import annotations
@@ -59,6 +64,21 @@ def stack() -> Iterator[Stack]:
                 os.environ[key] = value
         left = [p for p in pids if Path(f"/proc/{p}").exists() and "zombie" not in Path(f"/proc/{p}/status").read_text().lower()]
         assert not left, f"stack processes left running: {left}"
+
+
+# The modules that take longest (mostly waiting on runs, heartbeats and automations), longest first: with two workers,
+# each takes the next module when it is free, so these start at once and the short ones fill the gaps.
+LONGEST_FIRST = ("test_demo", "test_scaleout", "test_watchdog", "test_health", "test_system_update",
+                 "test_log_rotation", "test_deployments", "test_ui")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first, the rest in their usual order (a stable sort)."""
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
