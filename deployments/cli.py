@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from upkeep.config.loader import DEFAULT_PATH, ENV_VAR, config_path, load_inventory
 from upkeep.config.models import Inventory
 from upkeep.errors import ConfigError, UpkeepError
+
+if TYPE_CHECKING:
+    from upkeep.hosts.agent import ProbeAgent
 
 
 def out(text: str = "") -> None:
@@ -180,8 +187,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_with_parent(agent: ProbeAgent, parent: int) -> None:
+    """Shut `agent` down once `parent` is no longer its parent: that process died (killed, or stopped before its
+    clean-up ran) and the agent was handed to init. Checked every 2 s; the parent's PID cannot be reused meanwhile."""
+    while os.getppid() == parent:
+        time.sleep(2.0)
+    logging.getLogger("upkeep.probe_agent").warning("the serving process (pid %d) is gone: stopping", parent)
+    agent.shutdown()
+
+
 def cmd_probe_agent(args: argparse.Namespace) -> int:
-    import logging
     import signal
 
     from upkeep.hosts.agent import ProbeAgent
@@ -193,6 +208,9 @@ def cmd_probe_agent(args: argparse.Namespace) -> int:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    if args.parent is not None:  # `upkeep serve` started it in a session of its own: nothing else stops it with serve
+        threading.Thread(target=_stop_with_parent, args=(agent, args.parent), name="probe-agent-parent",
+                         daemon=True).start()
     try:
         agent.serve_forever()
     except KeyboardInterrupt:
@@ -293,6 +311,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--socket", help="the socket to listen on (default: the one monitoring.probe_agent names)")
     c.add_argument("--idle-close", type=float, default=600.0, metavar="SECONDS",
                    help="close a connection not used for this long (default: 600)")
+    c.add_argument("--parent", type=int, default=None, metavar="PID",
+                   help="stop when process PID (the `upkeep serve` that started it) is gone")
     c.set_defaults(fn=cmd_probe_agent)
     for name, fn, text in (("sandbox", cmd_sandbox, "start/stop the local stack of real servers"),
                            ("demo", cmd_demo, "sandbox + Prefect UI + deployments + one routine run")):

@@ -82,8 +82,9 @@ def probe_agents(config: str | os.PathLike[str] | None = None) -> Iterator[dict[
     lock, done = threading.Lock(), threading.Event()
 
     def start(sock: Path) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "deployments.cli", "--config", str(path), "probe-agent", "--socket",
-                                 str(sock)], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        argv = [sys.executable, "-m", "deployments.cli", "--config", str(path), "probe-agent", "--socket", str(sock),
+                "--parent", str(os.getpid())]  # its own session (a Ctrl-C is for serve), so it watches serve instead
+        return subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def supervise() -> None:
         delay = dict.fromkeys(procs, 10.0)

@@ -140,3 +140,32 @@ def test_warm_probes_match_cold_and_keep_their_connections(stack: Stack, setup: 
 
     lines = wait_for(fallback_logged, timeout=30, what="the cold fallback's warning")
     assert "nothing listens" in lines[0]
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_an_agent_stops_when_the_serving_process_that_started_it_dies(stack: Stack, tmp_path: Path) -> None:
+    """`upkeep serve` starts its agent in a session of its own with `--parent`: serve killed (no clean-up runs), the
+    agent notices it was handed to init and stops, removing its socket, instead of holding SSH connections forever."""
+    socket_path = stack.base / "pa-parent" / "probe.sock"
+    config = variant(stack, tmp_path / "upkeep.yaml", socket_path)
+    parent = spawn("fake-serve", [sys.executable, "-c", (
+        "import os, subprocess, sys, time\n"
+        "agent = subprocess.Popen([sys.executable, '-m', 'deployments.cli', '--config', sys.argv[1], 'probe-agent',"
+        " '--parent', str(os.getpid())], start_new_session=True)\n"
+        "print(agent.pid, flush=True)\n"
+        "time.sleep(600)\n"), config], tmp_path / "fake-serve.log", env={"PYTHONPATH": str(ROOT)}, cwd=ROOT)
+    try:
+        wait_for(lambda: agent_status(socket_path), timeout=30, what="the probe agent's socket")
+        agent = int((tmp_path / "fake-serve.log").read_text().split()[0])
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.popen.wait(10)
+        wait_for(lambda: gone(agent), timeout=15, what="the orphaned agent to stop")
+        assert not socket_path.exists()
+    finally:
+        parent.stop()
