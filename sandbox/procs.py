@@ -26,11 +26,35 @@ def untraversable(path: Path) -> Path | None:
     return None
 
 
+PORTS_ENV = "UPKEEP_SANDBOX_PORTS"  # "LOW-HIGH": the ports free_port hands out (default: any the kernel picks)
+_handed: set[int] = set()
+
+
 def free_port(address: str = "127.0.0.1") -> int:
-    """A TCP port free on `address` right now."""
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])
+    """A TCP port free on `address` right now. With $UPKEEP_SANDBOX_PORTS (`LOW-HIGH`, below the kernel's ephemeral
+    range), the next free one of that range not handed out before by this process: two stacks started side by side
+    (the test workers) draw from ranges of their own, and no outgoing connection takes a port between the moment it is
+    chosen and the moment its server binds it."""
+    window = os.environ.get(PORTS_ENV)
+    if not window:
+        with socket.socket() as s:
+            s.bind((address, 0))
+            return int(s.getsockname()[1])
+    try:
+        low, high = (int(part) for part in window.split("-"))
+    except ValueError as exc:
+        raise SandboxError(f"${PORTS_ENV}={window!r}: expected LOW-HIGH, e.g. 20000-25999") from exc
+    for port in range(low, high + 1):
+        if port in _handed:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((address, port))
+            except OSError:
+                continue
+        _handed.add(port)
+        return port
+    raise SandboxError(f"${PORTS_ENV}={window}: every port of the range is taken or handed out already")
 
 
 def http_ok_status(url: str, timeout: float = 2.0) -> int:

@@ -33,6 +33,12 @@ if "prefect" in sys.modules:
 
 # fast task retries in tests (read when the task modules are imported)
 os.environ.setdefault("UPKEEP_RETRY_DELAY", "0.2")
+# Each pytest-xdist worker's stack takes its ports from a range of its own, below the kernel's ephemeral range
+# (32768-60999): two stacks starting side by side never pick the same port, nor one an outgoing connection holds.
+if (_worker := os.environ.get("PYTEST_XDIST_WORKER", "")).startswith("gw"):
+    _size = 12000 // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # 20000-31999 shared out
+    _first = 20000 + _size * int(_worker.removeprefix("gw"))
+    os.environ["UPKEEP_SANDBOX_PORTS"] = f"{_first}-{_first + _size - 1}"
 
 from sandbox.procs import Proc, free_port, spawn  # noqa: E402 - after the check and the setting above
 from sandbox.stack import Stack, StackSettings  # noqa: E402 - after the check and the setting above
