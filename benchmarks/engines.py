@@ -68,11 +68,11 @@ def variant_change(env: dict[str, Any]) -> None:
 class Engine:
     """One Prefect server and what runs its deployments: a client of its API, its name."""
 
-    def __init__(self, name: str, api_url: str) -> None:
+    def __init__(self, name: str, api_url: str, auth_string: str | None = None) -> None:
         from prefect.client.orchestration import SyncPrefectClient
 
         self.name, self.api_url = name, api_url
-        self.client = SyncPrefectClient(api_url)
+        self.client = SyncPrefectClient(api_url, auth_string=auth_string)  # the PostgreSQL stack's server asks for one
         self.client.__enter__()
 
     def close(self) -> None:
@@ -310,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve_sqlite(stack, variant)
         pg = start_postgres_engine(stack, variant)
         print(f"  upkeep serve on SQLite and PostgreSQL + 2 workers up in {time.perf_counter() - started:.1f}s", flush=True)
-        engines = [Engine("sqlite", stack.prefect_api_url), Engine("postgres", pg.prefect_api_url)]
+        engines = [Engine("sqlite", stack.prefect_api_url), Engine("postgres", pg.prefect_api_url, pg.auth_string())]
         results["part1"] = part1(engines, variant, args.hosts, args.repeats)
         for row in results["part1"]["rows"]:
             checks.append(target_check(f"{row['routine']} on {row['engine']}: orchestration <= {TARGET_MS:g} ms per host-stage",

@@ -9,19 +9,15 @@ import shlex
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
 from upkeep.config.loader import DEFAULT_PATH, ENV_VAR, config_path, load_inventory
 from upkeep.config.models import Inventory
 from upkeep.errors import ConfigError, UpkeepError
-
-if TYPE_CHECKING:
-    from upkeep.hosts.agent import ProbeAgent
 
 
 def out(text: str = "") -> None:
@@ -187,13 +183,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stop_with_parent(agent: ProbeAgent, parent: int) -> None:
-    """Shut `agent` down once `parent` is no longer its parent: that process died (killed, or stopped before its
-    clean-up ran) and the agent was handed to init. Checked every 2 s; the parent's PID cannot be reused meanwhile."""
+def _stop_with_parent(stop: Callable[[], None], parent: int, what: str) -> None:
+    """Call `stop` once `parent` is no longer this process's parent: it died (killed, or stopped before its clean-up
+    ran) and this process was handed to init. Checked every 2 s; the parent's PID cannot be reused meanwhile."""
     while os.getppid() == parent:
         time.sleep(2.0)
-    logging.getLogger("upkeep.probe_agent").warning("the serving process (pid %d) is gone: stopping", parent)
-    agent.shutdown()
+    logging.getLogger(f"upkeep.{what}").warning("the process that started it (pid %d) is gone: stopping", parent)
+    stop()
+
+
+def _watch_parent(stop: Callable[[], None], parent: int | None, what: str) -> None:
+    if parent is not None:  # started by `upkeep serve` (or the sandbox) in a session of its own: nothing else stops it
+        threading.Thread(target=_stop_with_parent, args=(stop, parent, what), name=f"{what}-parent", daemon=True).start()
+
+
+def cmd_approvals(args: argparse.Namespace) -> int:
+    import signal
+
+    from deployments.approvals import serve_approvals
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s approvals %(levelname)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _watch_parent(stop.set, args.parent, "approvals")
+    try:
+        serve_approvals(args.config, stop)
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def cmd_probe_agent(args: argparse.Namespace) -> int:
@@ -208,9 +225,7 @@ def cmd_probe_agent(args: argparse.Namespace) -> int:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    if args.parent is not None:  # `upkeep serve` started it in a session of its own: nothing else stops it with serve
-        threading.Thread(target=_stop_with_parent, args=(agent, args.parent), name="probe-agent-parent",
-                         daemon=True).start()
+    _watch_parent(agent.shutdown, args.parent, "probe_agent")
     try:
         agent.serve_forever()
     except KeyboardInterrupt:
@@ -242,9 +257,17 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     if args.workers:
         out(f"{args.workers} process worker(s) on pool upkeep-process run prefect.yaml's deployments "
             f"(logs: {stack.base / 'logs'}/worker-N.log)")
+    kept = stack.base / "prefect-auth"
+    if stack.authenticated:  # the string itself is never printed: it stays in its 0600 file (or your environment)
+        out("the Prefect server asks for its auth string (the UI's login page too): "
+            + (f"it is in {kept}" if kept.exists() else "the one in $PREFECT_API_AUTH_STRING"))
     out("environment for upkeep commands:")
     for key, value in {**stack.prefect_env(), **stack.secrets(), "UPKEEP_CONFIG": str(stack.inventory_path)}.items():
-        out(f"export {key}={shlex.quote(value)}")
+        if key == "PREFECT_API_AUTH_STRING":
+            value = f'"$(cat {shlex.quote(str(kept))})"' if kept.exists() else '"$PREFECT_API_AUTH_STRING"'
+        else:
+            value = shlex.quote(value)
+        out(f"export {key}={value}")
     return 0
 
 
@@ -314,6 +337,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--parent", type=int, default=None, metavar="PID",
                    help="stop when process PID (the `upkeep serve` that started it) is gone")
     c.set_defaults(fn=cmd_probe_agent)
+    c = sub.add_parser("approvals", help="relay Slack's Approve / Refuse clicks to the waiting runs (Socket Mode)",
+                       description="Hold the Slack Socket Mode connection of each app the inventory's "
+                                   "environments.<env>.approvals.app_token names, and resume the run a clicked "
+                                   "approval request names, with the clicker's Slack user id, signed with "
+                                   "approvals.key (deployments/approvals.py). One per app: `upkeep serve` starts it.")
+    c.add_argument("--parent", type=int, default=None, metavar="PID",
+                   help="stop when process PID (the `upkeep serve` that started it) is gone")
+    c.set_defaults(fn=cmd_approvals)
     for name, fn, text in (("sandbox", cmd_sandbox, "start/stop the local stack of real servers"),
                            ("demo", cmd_demo, "sandbox + Prefect UI + deployments + one routine run")):
         c = sub.add_parser(name, help=text)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, cast
 
 from sandbox.procs import spawn
 from sandbox.stack import Stack, StackSettings, stop_from_state
+from upkeep.decisions.server_access import server_access
 from upkeep.routines import BACKUP, CLEAR_CACHE, DISK_CHECK
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def run_demo(base: Path, *, prefect_port: int = 4200, hosts: int = 3, once: bool
     try:
         _wait_for_deployments(FIRST_RUNS)
         _say(f"deployments registered; Prefect UI: {ui}")
+        _say(server_access(stack.prefect_api_url, auth_string=False, api_key=False).message)  # the demo's server is open
         ok = True
         for name in FIRST_RUNS:
             run = cast("FlowRun", run_deployment(name, timeout=180))  # a sync caller gets the FlowRun, not a coroutine

@@ -28,6 +28,8 @@ from deployments.specs import DeploymentSpec, deployment_specs
 from deployments.watchdog import watch_while_serving
 from upkeep.config.loader import config_path, load_inventory
 from upkeep.config.models import RUN_HEARTBEAT
+from upkeep.decisions.server_access import server_access
+from upkeep.errors import ConfigError
 from upkeep.hosts.agent_client import agent_sockets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,15 +117,49 @@ def probe_agents(config: str | os.PathLike[str] | None = None) -> Iterator[dict[
                 _stop_agent(proc)
 
 
+@contextmanager
+def approval_relay(config: str | os.PathLike[str] | None = None) -> Iterator[subprocess.Popen[bytes] | None]:
+    """`upkeep approvals` beside this process when an environment takes approvals from Slack (one Socket Mode
+    connection per app, whatever number of runs wait), stopped by PID on exit, and by itself if this process dies."""
+    from deployments.approvals import apps
+
+    path = config_path(config).resolve()
+    if not apps(load_inventory(path)):
+        yield None
+        return
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    proc = subprocess.Popen([sys.executable, "-m", "deployments.cli", "--config", str(path), "approvals", "--parent",
+                             str(os.getpid())], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        _stop_agent(proc)
+
+
+def check_server_access() -> None:
+    """Refuse to serve against a Prefect server others can reach without auth (upkeep.decisions.server_access); say
+    so when the loopback one is open."""
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY, PREFECT_API_URL
+
+    auth, key = PREFECT_API_AUTH_STRING.value(), PREFECT_API_KEY.value()
+    access = server_access(PREFECT_API_URL.value(), auth_string=bool(auth and auth.get_secret_value()),
+                           api_key=bool(key and key.get_secret_value()))
+    log = logging.getLogger("upkeep.serve")
+    if access.access == "refused":
+        raise ConfigError(access.message)
+    log.log(logging.WARNING if access.access == "open-loopback" else logging.INFO, "%s", access.message)
+
+
 def serve_all(*, limit: int | None = None, paused: bool = False) -> None:
     """Register and serve all deployments until interrupted; each run executes in a process of its own, the probe
     agents (`probe_agents`) run beside this process and stop with it."""
     from prefect import serve
 
+    check_server_access()
     os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "true")  # rerun-failed-steps needs results
     # each run's process sends heartbeats this often: the watchdog marks a run Crashed after `crashed_after` without one
     os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] = str(int(RUN_HEARTBEAT.total_seconds()))
     ensure_limits(load_inventory())  # one disruptive routine per environment at a time (deployments/limits.py)
     watch_while_serving(paused=paused)  # automations the Prefect server runs: missed health checks, late runs
-    with probe_agents():  # warm SSH connections for the health checks (upkeep/hosts/agent.py)
+    with probe_agents(), approval_relay():  # warm SSH connections (upkeep/hosts/agent.py); Slack's approval clicks
         serve(*runner_deployments(paused=paused), limit=limit, print_starting_message=False)

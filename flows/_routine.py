@@ -29,18 +29,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import State, Task, get_run_logger
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run
-from prefect.input import RunInput
 from prefect.states import Completed
 from prefect.utilities.annotations import opaque
 
 import upkeep.blocks  # noqa: F401 - registers the S3 result storage block type a worker's run may be told to use
+from flows._approvals import Approval, ItemApproval, ask
 from flows._slots import hold_slot, holds
 from tasks._base import run_key
 from tasks.monitoring import maintenance_lock
 from tasks.notify import notify
 from tasks.reports import Progress, publish_override, publish_report
+from upkeep.config.approvals import ApprovalKind
 from upkeep.config.models import EnvironmentConfig
 from upkeep.decisions.guard import guard_decision, step_allowed
 from upkeep.errors import FanOutError, UpkeepError, WindowClosed
@@ -53,22 +52,6 @@ from upkeep.routines import RoutineSpec, slot_name
 from upkeep.runrecords import run_record
 from upkeep.stages import Stage, current_stage, in_stage
 from upkeep.windows import wait_bound
-
-
-class Approval(RunInput):
-    """What an approver enters in the Prefect UI to let an emergency run go ahead."""
-
-    approve: bool = True
-    approver: str
-    reason: str
-
-
-class ItemApproval(RunInput):
-    """Approval of listed items (e.g. major and kernel updates): the ids approved, by whom."""
-
-    approver: str
-    approved: list[str] = []
-    reason: str = ""
 
 
 class Routine:
@@ -210,20 +193,20 @@ class Routine:
             yield held
 
     def _ask_approval(self, reason: str) -> Approval | None:
-        self.notify(f"{reason}: waiting for approval in the Prefect UI", "warning")
-        try:
-            timeout = int(self.env.approval_timeout.total_seconds())
-            approval = pause_flow_run(wait_for_input=Approval, timeout=timeout, poll_interval=1, key="emergency-approval")
-        except FlowPauseTimeout:
+        self.notify(f"{reason}: waiting for approval (the Prefect UI, or Slack's buttons)", "warning")
+        asked = ask(self, "emergency", Approval, key="emergency-approval", what=f"run outside the window ({reason})",
+                    timeout=self.env.approval_timeout, summary=f"{reason}. Approve to let this run go ahead now.")
+        if asked is None:
             self.report.add("guard", "approval", "skipped", detail="no approval before the timeout")
             self.report.outcome = "skipped: emergency approval timed out; nothing was touched"
             self.notify("emergency approval timed out; nothing was touched", "warning")
             return None
+        approval, verdict = asked
         if not approval.approve:
-            self.report.add("guard", "approval", "skipped", detail=f"refused by {approval.approver}: {approval.reason}")
-            self.report.outcome = f"skipped: refused by {approval.approver}"
-            self.notify(f"emergency run refused by {approval.approver}: {approval.reason}", "info")
-        return approval
+            self.report.add("guard", "approval", "skipped", detail=f"refused by {verdict.approver}: {approval.reason}")
+            self.report.outcome = f"skipped: refused by {verdict.approver}"
+            self.notify(f"emergency run refused by {verdict.approver}: {approval.reason}", "info")
+        return approval.model_copy(update={"approver": verdict.approver})
 
     def _record_override(self, who: str, why: str) -> None:
         when = datetime.now(UTC).isoformat(timespec="seconds")
@@ -233,30 +216,32 @@ class Routine:
         publish_override(self.report, who, why, when)
         self.logger.warning("override recorded: %s at %s: %s", who, when, why)
 
-    def approve_items(self, items: dict[str, str], valid: set[str] | None = None) -> list[str]:
-        """Ask once, in the Prefect UI, which of `items` (id → description) may go ahead; `valid`: the
-        ids an answer may name (default: the item ids). An unanswered request approves nothing."""
+    def approve_items(self, items: dict[str, str], kind: ApprovalKind, valid: set[str] | None = None) -> list[str]:
+        """Ask once, in the Prefect UI (and Slack), which of `items` (id → description) may go ahead, of someone on
+        the `kind` approver list; `valid`: the ids an answer may name (default: the item ids). An unanswered request
+        approves nothing."""
         if not items:
             return []
         listing = "\n".join(f"- `{item}`: {text}" for item, text in sorted(items.items()))
         self.notify(f"{len(items)} item(s) need approval in the Prefect UI", "warning")
         description = (f"## {self.name} on {self.environment}: approve items\n\n{listing}\n\nList the ids you approve "
                        "(an id approves any version; `id=version` only that one).")
-        try:
-            answer = pause_flow_run(
-                wait_for_input=ItemApproval.with_initial_data(description=description, approver="", approved=[]),
-                timeout=int(self.env.approval_timeout.total_seconds()), poll_interval=1, key="item-approval")
-        except FlowPauseTimeout:
+        asked = ask(self, kind, ItemApproval.with_initial_data(description=description, approver="", approved=[]),
+                    key="item-approval", what=f"{len(items)} item(s): {', '.join(sorted(items))}",
+                    timeout=self.env.approval_timeout, summary=f"{listing}\n\nApprove approves every item listed.",
+                    items=sorted(items))
+        if asked is None:
             self.report.notes.append("no approval before the timeout: every item that needs one is held back")
             return []
-        self.approver = answer.approver
+        answer, verdict = asked
+        self.approver = verdict.approver
         accepted = set(items) if valid is None else valid
         unknown = sorted(set(answer.approved) - accepted)
         approved = sorted(set(answer.approved) & accepted)
-        self.report.notes.append(f"approved by **{answer.approver}**: {', '.join(approved) or 'nothing'}"
+        self.report.notes.append(f"approved by **{verdict.approver}**: {', '.join(approved) or 'nothing'}"
                                  + (f" (ignored unknown ids: {', '.join(unknown)})" if unknown else ""))
         if approved:
-            self._record_override(answer.approver, f"approved {', '.join(approved)} {answer.reason}".strip())
+            self._record_override(verdict.approver, f"approved {', '.join(approved)} {answer.reason}".strip())
         return approved
 
     def notify(self, text: str, severity: Severity = "info") -> None:

@@ -51,7 +51,7 @@ def config_review(environment: str = "development", config: str | None = None, a
             asked = {f"config:{h}": f"{h}: {len(v)} file(s) — " + ("no approved copy yet" if kept.get(h) is None else
                      f"{sum(c.host == h for c in changes)} change(s) since the copy approved by "
                      f"{kept[h].describe()}") for h, v in proposed.items()}  # type: ignore[union-attr]
-            for item in r.approve_items(asked) if approve and asked else []:
+            for item in r.approve_items(asked, "baselines") if approve and asked else []:
                 host = item.split(":", 1)[1]
                 approve_baselines(cr.KIND, {host: list(proposed[host])}, r.approver or "unknown", "configuration review")
             fail_if_unreached(gone)

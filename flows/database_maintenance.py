@@ -137,7 +137,7 @@ def _indexes(r: Routine, plan: Any, policy: str) -> None:
     for u in plan.hide:
         r.report.add("execute", "hide index", "done", host=u.index.id, detail=f"{set_index(u.index.id, 'hide')}: {u.detail}")
     items = {u.index.id: u.detail for u in plan.drop}
-    approved = list(items) if policy == "auto" else r.approve_items(items)
+    approved = list(items) if policy == "auto" else r.approve_items(items, "indexes")
     for u in plan.drop:
         if u.index.id in approved:
             r.report.add("execute", "drop index", "done", host=u.index.id, detail=set_index(u.index.id, "drop"))

@@ -49,7 +49,7 @@ def security_audit(environment: str = "development", config: str | None = None, 
             rec = report_findings(r, "Security audit", findings, hosts=hosts, notes=notes, unreached=gone, appendix=appendix)
             asked = {f"{kind}:{h}": describe_change(kind, items, baselines[kind][h])
                      for kind, by in proposed.items() for h, items in by.items()}
-            for item in r.approve_items(asked) if approve else []:
+            for item in r.approve_items(asked, "baselines") if approve else []:
                 kind, host = item.split(":", 1)
                 approve_baselines(kind, {host: proposed[kind][host]}, r.approver or "unknown", "security audit")
             fail_if_unreached(gone)

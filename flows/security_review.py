@@ -48,7 +48,7 @@ def security_review(environment: str = "development", config: str | None = None)
             report_findings(r, "Security review", findings, notes=notes, unreached=gone,
                             appendix=state_markdown("Access under review", access, approved))
             asked = {f"access:{h}": describe_change("access", items, approved[h]) for h, items in access.items()}
-            ok = r.approve_items(asked)
+            ok = r.approve_items(asked, "baselines")
             if ok:
                 approve_baselines("access", {i.split(":", 1)[1]: access[i.split(":", 1)[1]] for i in ok},
                                   r.approver or "unknown", "weekly security review")

@@ -51,7 +51,7 @@ def system_update(environment: str = "development", config: str | None = None, h
             gated = _promotion_gate(r, plans) if u.promotion is not None else {}
             plans = {h: [x for x in ups if x.versioned_id not in gated] for h, ups in plans.items()}
             asking, valid = approval_request(plans)
-            approved = [] if dry_run or u.approvals == "hold" else r.approve_items(asking, valid)
+            approved = [] if dry_run or u.approvals == "hold" else r.approve_items(asking, "updates", valid)
             chosen = {}
             for host, updates in plans.items():
                 chosen[host], held = split_plan(updates, approved)

@@ -7,6 +7,7 @@ SQLite server and `upkeep serve`, which start in seconds."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -84,17 +85,22 @@ def deploy_all(env: dict[str, str], *, paused: bool = False) -> int:
     triggered runs execute. How many deployments there are."""
     prefect_cli(["work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"], env)
     prefect_cli(["--no-prompt", "deploy", "--all"], env)
-    api = env["PREFECT_API_URL"]
-    found = _api(api, "POST", "/deployments/filter", {"limit": 200})
+    api, auth = env["PREFECT_API_URL"], env.get("PREFECT_API_AUTH_STRING")
+    found = _api(api, "POST", "/deployments/filter", {"limit": 200}, auth)
     for d in found if paused else []:
-        _api(api, "PATCH", f"/deployments/{d['id']}", {"paused": True})
+        _api(api, "PATCH", f"/deployments/{d['id']}", {"paused": True}, auth)
     return len(found)
 
 
-def _api(api: str, method: str, path: str, body: dict[str, object]) -> Any:
+def basic_auth(auth: str) -> dict[str, str]:
+    """The header a Prefect server with an auth string asks for (as Prefect's own clients send it)."""
+    return {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
+
+
+def _api(api: str, method: str, path: str, body: dict[str, object], auth: str | None = None) -> Any:
     """One call of the Prefect REST API (the sandbox's server, not whichever the calling process is configured for)."""
     request = urllib.request.Request(f"{api}{path}", data=json.dumps(body).encode(), method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **(basic_auth(auth) if auth else {})})
     with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - the sandbox's loopback server
         raw = resp.read()
     return json.loads(raw) if raw else None

@@ -110,6 +110,21 @@ def _reviews(stack: StackView, first: str) -> dict[str, Any]:
                         "guide": "Event Editor: Monthly Tasks"}]}
 
 
+# Who may approve in the sandbox (the names the demo's user and the tests answer with). Nobody else: a name typed in
+# the UI that is not here is refused and the run keeps waiting. Slack ids for the Socket Mode approvals' tests.
+APPROVERS = [{"name": "demo-user", "slack": "U0DEMOUSER"}, {"name": "alice", "slack": "U0ALICE01"},
+             {"name": "bob", "slack": "U0BOB0001", "kinds": ["emergency", "updates"]}, {"name": "carol"},
+             {"name": "dba-alice", "kinds": ["indexes"]}, {"name": "net-nina", "kinds": ["baselines"]},
+             {"name": "ops-dana", "kinds": ["baselines", "emergency"]}, {"name": "sec-carol", "kinds": ["baselines"]}]
+
+
+def _approvals(stack: StackView) -> dict[str, Any]:
+    out: dict[str, Any] = {"approvers": APPROVERS, "key": "env:UPKEEP_SANDBOX_APPROVALS_KEY"}
+    if "slack" in stack.ports:
+        out["app_token"] = "env:UPKEEP_SANDBOX_SLACK_APP_TOKEN"
+    return out
+
+
 def sandbox_inventory(stack: StackView) -> dict[str, Any]:
     """An inventory dict (YAML-ready) for the running stack."""
     fleet = stack.fleet
@@ -120,7 +135,7 @@ def sandbox_inventory(stack: StackView) -> dict[str, Any]:
             hosts.append({"name": h.name, "address": h.address, "port": h.port, "roles": roles,
                           "vars": {"root": str(h.root), "sshd_conf": str(fleet.base / "keys" / f"{h.name}.conf")}})
     ctl = str(stack.tools / "standinctl.py")
-    env: dict[str, Any] = {"hosts": hosts, "max_concurrency": 10, "max_errors": 0}
+    env: dict[str, Any] = {"hosts": hosts, "max_concurrency": 10, "max_errors": 0, "approvals": _approvals(stack)}
     if "standin" in stack.ports:
         env["services"] = {
             "api": _service(ctl, stack.ports["standin"], "api", "/health"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import stat
 import sys
@@ -37,6 +38,8 @@ SECRETS = {
     "UPKEEP_SANDBOX_S3_SECRET": "sandbox-secret",
     "UPKEEP_SANDBOX_SLACK_TOKEN": "xoxb-sandbox-0000",
     "UPKEEP_SANDBOX_MANIFEST_KEY": "sandbox-manifest-signing-key",
+    "UPKEEP_SANDBOX_APPROVALS_KEY": "sandbox-approvals-relay-key",
+    "UPKEEP_SANDBOX_SLACK_APP_TOKEN": "xapp-sandbox-0000",
 }
 
 
@@ -56,6 +59,8 @@ class StackSettings:
     workers: int = 0  # `process` workers running prefect.yaml's deployments (0: none; `upkeep serve` serves them)
     paused: bool = False  # the workers' deployments registered paused: only triggered runs execute (tests)
     worker_limit: int | None = None  # runs a worker takes at once (None: no limit)
+    auth: bool | None = None  # the Prefect server asks for an auth string (None: with the postgres engine, the
+    #                          production-shaped stack; the SQLite demo on loopback stays open and says so)
 
 
 @dataclass
@@ -116,7 +121,26 @@ class Stack:
         """The sandbox's secret values, to export as environment variables (env: references)."""
         return {**SECRETS, "UPKEEP_SANDBOX_MONGO_URI": self.mongo_uri} if "mongo" in self.ports else dict(SECRETS)
 
+    @property
+    def authenticated(self) -> bool:
+        return self.settings.auth if self.settings.auth is not None else self.settings.engine == "postgres"
+
+    def auth_string(self) -> str | None:
+        """The Prefect server's auth string (`user:password`), when it asks for one: $PREFECT_API_AUTH_STRING when set,
+        else one made for this stack and kept in `<base>/prefect-auth` (0600), the file `sandbox up` names."""
+        if not self.authenticated:
+            return None
+        if os.environ.get("PREFECT_API_AUTH_STRING"):
+            return os.environ["PREFECT_API_AUTH_STRING"]
+        path = self.base / "prefect-auth"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(f"upkeep:{secrets.token_urlsafe(24)}\n")
+        return path.read_text().strip()
+
     def prefect_env(self) -> dict[str, str]:
+        """What a client of this stack's Prefect server needs (with its auth string when it asks for one)."""
+        auth = self.auth_string()
         return {
             "PREFECT_HOME": str(self.base / "prefect"),
             "PREFECT_API_URL": self.prefect_api_url,
@@ -124,6 +148,7 @@ class Stack:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
             "PREFECT_LOCAL_STORAGE_PATH": str(self.base / "prefect" / "results"),
+            **({"PREFECT_API_AUTH_STRING": auth} if auth else {}),
         }
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -213,6 +238,8 @@ class Stack:
             from sandbox.engine import database_url
 
             env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url(self.ports["postgres"])
+        if (auth := self.auth_string()) is not None:
+            env["PREFECT_SERVER_API_AUTH_STRING"] = auth  # every /api call but health needs it; the UI asks for it
         proc = spawn("prefect", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                      logs / "prefect.log", env=env)
         self.procs.append(proc)
@@ -238,6 +265,9 @@ class Stack:
             for done in [pool.submit(upkeep_cli, c, env) for c in commands]:
                 done.result()
         self.procs.extend(start_workers(self.base, self.base / "logs", n, env, limit=self.settings.worker_limit))
+        if "UPKEEP_CONFIG" in env and "slack" in self.ports:  # the one Socket Mode connection for Slack's approvals
+            self.procs.append(spawn("approvals", [sys.executable, "-m", "deployments.cli", "approvals"],
+                                    self.base / "logs" / "approvals.log", env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT))
 
     def _start_seaweed(self, logs: Path) -> Callable[[], None]:
         names = ["s3", "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "admin", "admin.grpc",

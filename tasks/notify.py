@@ -56,3 +56,39 @@ def notify_alerts(routine: str, events: list[AlertEvent]) -> list[int]:
                             "metric": e.rule.metric, "threshold": e.rule.threshold})
         logger.log(30 if e.kind != "resolve" else 20, "alert (%s, %s): %s", e.kind, e.severity, e.text)
     return failed
+
+
+@step("approval-request", retries=0, cache=False)
+def request_approval(title: str, summary: str, value: str) -> dict[str, str] | None:
+    """Post the approval request with its Approve / Refuse buttons (`value`: upkeep.slack_approvals.ActionValue,
+    encoded); where it went, or None when the environment asks in the Prefect UI only or Slack refused (logged)."""
+    from upkeep.slack_approvals import ActionValue
+
+    requests = resources().approval_requests()
+    if requests is None:
+        return None
+    try:
+        posted = requests.ask(title, summary, ActionValue.decode(value), run_url())
+    except NotifyError as exc:
+        get_run_logger().warning("approval request not posted to Slack (%s): the Prefect UI is the only channel", exc)
+        return None
+    return {"channel": posted.channel, "ts": posted.ts}
+
+
+@step("approval-update", retries=1, cache=False)
+def update_approval(posted: dict[str, str], title: str, line: str, *, waiting: tuple[str, str] | None = None) -> None:
+    """Mark the Slack request: `waiting` (summary, encoded value) keeps its buttons with `line` under them (a refused
+    attempt); without it the buttons give way to `line` (answered here or in the UI, or timed out)."""
+    from upkeep.slack_approvals import ActionValue, Posted
+
+    requests = resources().approval_requests()
+    if requests is None:
+        return
+    where = Posted(posted["channel"], posted["ts"])
+    try:
+        if waiting is not None:
+            requests.note(where, title, waiting[0], ActionValue.decode(waiting[1]), run_url(), line)
+        else:
+            requests.close(where, title, line)
+    except NotifyError as exc:
+        get_run_logger().warning("approval request in Slack not updated (%s): %s", exc, line)

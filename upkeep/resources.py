@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from upkeep.rotation.archive import LogArchive
     from upkeep.runrecords import RunRecordStore
     from upkeep.security.store import SecurityStore
+    from upkeep.slack_approvals import ApprovalRequests
 
 
 class Resources:
@@ -91,6 +92,25 @@ class Resources:
                 token = self.resolve(slack.token).get_secret_value()
                 self._notifier = SlackNotifier.from_token(token, routes_of(slack), slack.base_url)
         return self._notifier
+
+    def approval_requests(self) -> ApprovalRequests | None:
+        """Where approval requests go with their buttons: the environment's Slack channel (None: no Slack, or
+        `approvals.slack` off; the Prefect UI is then the only channel)."""
+        slack = self.inventory.slack_for(self.environment)
+        if slack is None or not self.env.approvals.slack:
+            return None
+        from slack_sdk import WebClient
+
+        from upkeep.slack_approvals import ApprovalRequests
+
+        token = self.resolve(slack.token).get_secret_value()
+        return ApprovalRequests(WebClient(token=token, timeout=10, base_url=slack.base_url or WebClient.BASE_URL),
+                                routes_of(slack).default)
+
+    def approvals_key(self) -> bytes | None:
+        """The key relayed Slack answers are signed with (None: none configured; no Slack answer verifies)."""
+        ref = self.env.approvals.key
+        return self.resolve(ref).get_secret_value().encode() if ref else None
 
     @property
     def s3(self) -> Any:

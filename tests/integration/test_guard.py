@@ -15,7 +15,16 @@ from flows._routine import Routine
 from flows.clear_cache import clear_cache
 from sandbox.stack import Stack
 from tasks._base import step
-from tests.helpers import artifacts_of, inventory_variant, latest_flow_run, report_of, slack_calls, standin, wait_for
+from tests.helpers import (
+    artifacts_of,
+    flow_run_state,
+    inventory_variant,
+    latest_flow_run,
+    report_of,
+    slack_calls,
+    standin,
+    wait_for,
+)
 from upkeep.errors import HostKeyError
 from upkeep.routines import RoutineSpec
 
@@ -92,6 +101,11 @@ def test_emergency_in_production_pauses_for_approval(stack: Stack, tmp_path: Pat
     assert [s["cache_clears"] for s in app_state(stack)] == [s["cache_clears"] for s in before]  # nothing yet
     with pytest.raises(Exception):  # noqa: B017 - the server checks the input against the Approval schema; any error will do
         resume_flow_run(paused.id, run_input={"approve": "perhaps"})
+    # someone not on production's approver list: refused, recorded, and the run waits again (a new pause)
+    resume_flow_run(paused.id, run_input={"approver": "mallory", "reason": "trust me"})
+    wait_for(lambda: (s := flow_run_state(paused.id)).is_paused() and s.state_details.pause_key == "emergency-approval-2",
+             timeout=60, what="the run to wait again after a refused attempt")
+    assert [s["cache_clears"] for s in app_state(stack)] == [s["cache_clears"] for s in before]  # still nothing
     resume_flow_run(paused.id, run_input={"approver": "alice", "reason": "stale cache, incident 42"})
     thread.join(90)
     state = box["state"]
@@ -99,8 +113,26 @@ def test_emergency_in_production_pauses_for_approval(stack: Stack, tmp_path: Pat
     assert [s["cache_clears"] for s in app_state(stack)] == [s["cache_clears"] + 1 for s in before]
     report = report_of(paused.id)
     assert "approved by **alice**" in report.data and "stale cache, incident 42" in report.data
+    assert "Refused attempt: 'mallory' (typed in the Prefect UI) approved at " in report.data, report.data
+    assert "is not on production's `emergency` approver list" in report.data
+    assert "Approved by **alice** via Prefect UI (name typed in the Prefect UI) at " in report.data
+    events = wait_for(lambda: len(e := approval_events(paused.id)) >= 2 and e, timeout=30, what="the approval events")
+    assert [(e["event"], e["payload"]["who"], e["payload"]["channel"]) for e in events] == [
+        ("upkeep.approval.refused-attempt", "mallory", "Prefect UI"), ("upkeep.approval.approved", "alice", "Prefect UI")]
     override = next(a for a in artifacts_of(paused.id) if a.key == "clear-cache-production-override")
     assert "| alice | stale cache, incident 42 |" in override.data
+
+
+def approval_events(run_id: Any) -> list[dict[str, Any]]:
+    """The `upkeep.approval.*` events of a run, oldest first (the server's events API, as the UI's event feed)."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    body = {"filter": {"event": {"prefix": ["upkeep.approval."]}, "any_resource": {"id": [f"upkeep.approval.{run_id}"]},
+                       "order": "ASC"}, "limit": 50}
+    answer = httpx.post(f"{PREFECT_API_URL.value()}/events/filter", json=body, timeout=30)
+    answer.raise_for_status()
+    return list(answer.json()["events"])
 
 
 def test_unanswered_approval_ends_safely(stack: Stack, tmp_path: Path) -> None:

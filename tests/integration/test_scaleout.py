@@ -20,6 +20,7 @@ import pytest
 import yaml
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
+from sandbox.engine import basic_auth
 from sandbox.procs import free_port
 from sandbox.stack import Stack, StackSettings
 from tests.helpers import slack_calls, wait_for
@@ -58,7 +59,7 @@ def client_of(stack: Stack) -> Any:
     """A Prefect client of this stack's server (the session's tests talk to the other one)."""
     from prefect.client.orchestration import SyncPrefectClient
 
-    return SyncPrefectClient(stack.prefect_api_url)
+    return SyncPrefectClient(stack.prefect_api_url, auth_string=stack.auth_string())
 
 
 def ran_on(stack: Stack, run_id: Any) -> list[str]:
@@ -83,6 +84,26 @@ def test_prefect_deploy_all_registered_prefect_yaml_as_it_is(scaled: Stack) -> N
         assert weekly.job_variables == {"env": {
             "PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": "upkeep-s3-results/upkeep-results-production",
             "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}}
+
+
+def test_the_server_refuses_calls_without_its_auth_string_and_they_change_nothing(scaled: Stack) -> None:
+    """The production-shaped stack's server asks for an auth string (made for it, kept in a 0600 file, given to the
+    workers and the watchdog through their environment): a call without it, or with a wrong one, gets 401 and
+    changes nothing; the UI is told to ask for it (its login page); health stays open for probes."""
+    api, auth = scaled.prefect_api_url, scaled.auth_string()
+    assert auth and (scaled.base / "prefect-auth").stat().st_mode & 0o777 == 0o600
+    with client_of(scaled) as client:
+        deployment = client.read_deployment_by_name("disk-check/disk-check-development")
+        runs_before = len(client.read_flow_runs(limit=200))
+    for headers in ({}, basic_auth("upkeep:wrong"), {"Authorization": f"Bearer {auth}"}):
+        triggered = httpx.post(f"{api}/deployments/{deployment.id}/create_flow_run", json={}, headers=headers, timeout=30)
+        listed = httpx.post(f"{api}/deployments/filter", json={}, headers=headers, timeout=30)
+        assert triggered.status_code == listed.status_code == 401, (headers.keys(), triggered.text)
+        assert triggered.json() == {"exception_message": "Unauthorized"}
+    with client_of(scaled) as client:
+        assert len(client.read_flow_runs(limit=200)) == runs_before  # the refused trigger started nothing
+    assert httpx.get(f"{api}/health", timeout=30).status_code == 200
+    assert httpx.get(f"{api.removesuffix('/api')}/ui-settings", timeout=30).json()["auth"] == "BASIC"
 
 
 def test_runs_go_to_whichever_worker_is_free_both_used(scaled: Stack) -> None:
@@ -217,7 +238,8 @@ def test_a_run_killed_with_its_worker_crashes_and_its_retry_resumes_on_the_other
 
         # the UI's Retry: POST /api/flow_runs/{id}/set_state, AwaitingRetry, forced
         answer = httpx.post(f"{scaled.prefect_api_url}/flow_runs/{run.id}/set_state", timeout=30, json={
-            "state": {"type": "SCHEDULED", "name": "AwaitingRetry", "message": "Retry from the UI"}, "force": True})
+            "state": {"type": "SCHEDULED", "name": "AwaitingRetry", "message": "Retry from the UI"}, "force": True},
+            headers=basic_auth(scaled.auth_string() or ""))  # as the UI sends it, logged in
         assert answer.status_code in (200, 201) and answer.json()["status"] == "ACCEPT", answer.text
         final = wait_for(lambda: (s := client.read_flow_run(run.id).state) and s.is_final() and s, timeout=300,
                          what="the retried run")

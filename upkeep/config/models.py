@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator, model_validator
 
+from upkeep.config.approvals import ApprovalsConfig
 from upkeep.config.database import DatabaseMaintenanceConfig
 from upkeep.config.reviews import ReviewsConfig
 from upkeep.config.secrets import SecretRef
@@ -501,6 +502,8 @@ class EnvironmentConfig(Model):
                                      "access review, waivers (default: sshd and firewall audited, nothing else)")
     reviews: ReviewsConfig = Field(ReviewsConfig(), description="performance, capacity, infrastructure, documentation, "
                                    "configuration and support-queue reviews (default: all on, with the guides' thresholds)")
+    approvals: ApprovalsConfig = Field(ApprovalsConfig(), description="who may approve what (emergency runs, updates, "
+                                       "index drops, baselines), and approvals from Slack (default: nobody listed)")
     become: Become | None = Field(None, description="how package commands get root (default: none: the login "
                                   "user runs them, so it must be root or own the apt root)")
     emergency_preapproved: list[EmergencyAction] = Field(
