@@ -110,3 +110,16 @@ def test_the_recorders_frames_round_trip_a_masked_client_frame() -> None:
         assert slack_socket.read_frame(b) == (0x1, data)
         b.sendall(slack_socket.frame(0x1, b"hi"))
         assert a.recv(10) == b"\x81\x02hi"
+
+
+def test_the_relay_refuses_to_start_with_nothing_to_relay(tmp_path: Any) -> None:
+    import yaml
+
+    from deployments.approvals import serve_approvals
+    from upkeep.errors import ConfigError
+
+    path = tmp_path / "upkeep.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "environments": {"development": {
+        "window": {"always": True}, "emergency": "anytime"}}}))
+    with pytest.raises(ConfigError, match=r"set environments.<env>.approvals.app_token"):
+        serve_approvals(path)
