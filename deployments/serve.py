@@ -141,9 +141,11 @@ def check_server_access() -> None:
     so when the loopback one is open."""
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY, PREFECT_API_URL
 
-    auth, key = PREFECT_API_AUTH_STRING.value(), PREFECT_API_KEY.value()
-    access = server_access(PREFECT_API_URL.value(), auth_string=bool(auth and auth.get_secret_value()),
-                           api_key=bool(key and key.get_secret_value()))
+    def given(value: Any) -> bool:  # a SecretStr from the environment, a str from temporary settings
+        return bool(value.get_secret_value() if hasattr(value, "get_secret_value") else value)
+
+    access = server_access(PREFECT_API_URL.value(), auth_string=given(PREFECT_API_AUTH_STRING.value()),
+                           api_key=given(PREFECT_API_KEY.value()))
     log = logging.getLogger("upkeep.serve")
     if access.access == "refused":
         raise ConfigError(access.message)

@@ -29,3 +29,17 @@ def test_auth_is_accepted_and_plain_http_to_another_machine_is_warned_about() ->
     assert "plain http" not in server_access("http://127.0.0.1:4200/api", auth_string=True, api_key=False).message
     assert "PREFECT_API_KEY" in server_access("https://api.prefect.cloud/api/accounts/a/workspaces/w", auth_string=False,
                                               api_key=True).message
+
+
+def test_upkeep_serve_refuses_a_remote_server_without_auth_before_serving_anything() -> None:
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    from deployments.serve import check_server_access
+    from upkeep.errors import ConfigError
+
+    with temporary_settings(updates={PREFECT_API_URL: "http://10.20.0.5:4200/api"}, set_defaults={
+            PREFECT_API_AUTH_STRING: None}), pytest.raises(ConfigError, match="not on this machine"):
+        check_server_access()
+    with temporary_settings(updates={PREFECT_API_URL: "https://prefect.internal/api",
+                                     PREFECT_API_AUTH_STRING: "upkeep:from-a-secret"}):
+        check_server_access()  # authenticated: serves
