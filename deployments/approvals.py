@@ -91,13 +91,15 @@ class Relay:
             return (f"environments.{value.environment}.approvals.key is not set: a Slack answer cannot be verified; "
                     "answer in the Prefect UI")
         pause_key = str(state.state_details.pause_key)
-        signature = sign_answer(self.resolve(ref).get_secret_value().encode(), value.run_id, pause_key, user, approve)
+        items = [] if value.kind == "emergency" or not approve else list(value.items)
+        signature = sign_answer(self.resolve(ref).get_secret_value().encode(), value.run_id, pause_key, user, approve,
+                                items)
         said = f"clicked {'Approve' if approve else 'Refuse'} in Slack"
         run_input: dict[str, Any] = {"approver": name, "reason": said, "slack_user": user, "signature": signature}
         if value.kind == "emergency":
             run_input["approve"] = approve
         else:
-            run_input["approved"] = list(value.items) if approve else []
+            run_input["approved"] = items
         try:
             self.resume(UUID(value.run_id), run_input=run_input)
         except Exception as exc:  # noqa: BLE001 - not paused any more, timed out, refused by the server: tell the clicker

@@ -65,7 +65,8 @@ def _answer(r: Routine, got: Approval | ItemApproval, pause_key: str) -> Answer:
     if not got.slack_user:
         return Answer("Prefect UI", got.approver, approve, now)
     assert r.res is not None
-    ok = verify_answer(r.res.approvals_key(), got.signature, _run_id(), pause_key, got.slack_user, approve)
+    items = got.approved if isinstance(got, ItemApproval) else []
+    ok = verify_answer(r.res.approvals_key(), got.signature, _run_id(), pause_key, got.slack_user, approve, items)
     return Answer("Slack", got.slack_user, approve, now, verified=ok)
 
 

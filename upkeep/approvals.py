@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -68,18 +69,21 @@ def judge(cfg: ApprovalsConfig, environment: str, kind: ApprovalKind, answer: An
     return Verdict(True, person.name, f"{verb} by **{person.name}** via {answer.channel} ({how}) at {when}: {what}")
 
 
-def _message(run_id: str, key: str, user: str, approve: bool) -> bytes:
-    return f"upkeep-approval\n{run_id}\n{key}\n{user}\n{'approve' if approve else 'refuse'}".encode()
+def _message(run_id: str, key: str, user: str, approve: bool, items: Sequence[str]) -> bytes:
+    decision = "approve" if approve else "refuse"
+    return f"upkeep-approval\n{run_id}\n{key}\n{user}\n{decision}\n{chr(31).join(sorted(items))}".encode()
 
 
-def sign_answer(secret: bytes, run_id: str, key: str, user: str, approve: bool) -> str:
-    """What `upkeep approvals` attaches to a Slack answer it relays: HMAC-SHA256 over the run, the request, the Slack
-    user and the decision, with the environment's approvals key (a secret the relay and the runs share)."""
-    return hmac.new(secret, _message(run_id, key, user, approve), hashlib.sha256).hexdigest()
+def sign_answer(secret: bytes, run_id: str, key: str, user: str, approve: bool, items: Sequence[str] = ()) -> str:
+    """What `upkeep approvals` attaches to a Slack answer it relays: HMAC-SHA256 over the run, the request (its pause),
+    the Slack user, the decision and the items approved, with the environment's approvals key (a secret the relay and
+    the runs share)."""
+    return hmac.new(secret, _message(run_id, key, user, approve, items), hashlib.sha256).hexdigest()
 
 
-def verify_answer(secret: bytes | None, signature: str, run_id: str, key: str, user: str, approve: bool) -> bool:
+def verify_answer(secret: bytes | None, signature: str, run_id: str, key: str, user: str, approve: bool,
+                  items: Sequence[str] = ()) -> bool:
     """Whether `signature` is the relay's for exactly this answer (no key: nothing verifies)."""
     if not secret or not signature:
         return False
-    return hmac.compare_digest(signature, sign_answer(secret, run_id, key, user, approve))
+    return hmac.compare_digest(signature, sign_answer(secret, run_id, key, user, approve, items))

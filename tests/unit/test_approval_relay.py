@@ -66,8 +66,10 @@ def test_an_approve_click_is_relayed_with_the_items_and_a_signature_the_run_veri
     (run_id, given), = fake.resumed
     assert run_id == UUID(RUN) and given["approved"] == ["apt:linux-image", "npm:express"]
     assert given["slack_user"] == "U0ALICE01" and given["approver"] == "alice"
-    assert verify_answer(b"secret-of-env:K", given["signature"], RUN, "item-approval-2", "U0ALICE01", True)
-    assert not verify_answer(b"secret-of-env:K", given["signature"], RUN, "item-approval-1", "U0ALICE01", True)
+    key, items = b"secret-of-env:K", ["apt:linux-image", "npm:express"]
+    assert verify_answer(key, given["signature"], RUN, "item-approval-2", "U0ALICE01", True, items)
+    assert not verify_answer(key, given["signature"], RUN, "item-approval-1", "U0ALICE01", True, items)
+    assert not verify_answer(key, given["signature"], RUN, "item-approval-2", "U0ALICE01", True, ["npm:express"])
 
 
 def test_a_refuse_click_on_an_emergency_request_says_no() -> None:

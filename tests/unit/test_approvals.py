@@ -54,6 +54,12 @@ def test_with_no_list_any_answer_is_accepted_and_the_report_says_it_was_not_chec
     assert "not checked: environments.development.approvals lists no approver" in v.line
 
 
+def test_the_signature_binds_the_items_approved_in_any_order() -> None:
+    sig = sign_answer(b"k", "run-1", "item-approval-1", "U0ALICE01", True, ["b", "a"])
+    assert verify_answer(b"k", sig, "run-1", "item-approval-1", "U0ALICE01", True, ["a", "b"])
+    assert not verify_answer(b"k", sig, "run-1", "item-approval-1", "U0ALICE01", True, ["a", "b", "c"])
+
+
 def test_the_signature_binds_run_request_user_and_decision() -> None:
     key = b"relay-key"
     sig = sign_answer(key, "run-1", "item-approval-1", "U0ALICE01", True)
