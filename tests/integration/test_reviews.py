@@ -106,7 +106,8 @@ def test_performance_review_names_the_leak_and_shows_its_charts(stack: Stack, se
     if CHROMIUM is None:  # everything above held; the page itself needs the browser (reported as skipped, with why)
         pytest.skip("Debian chromium is not installed (make test installs it): the chart's page was not looked at")
     ui = f"http://127.0.0.1:{stack.ports['prefect']}"
-    dom = chromium(f"{ui}/artifacts/artifact/{chart.id}", screenshot=SHOTS / "performance-memory-chart.png")
+    dom = chromium(f"{ui}/artifacts/artifact/{chart.id}", screenshot=SHOTS / "performance-memory-chart.png",
+                   until="<img")
     assert "<img" in dom and "service-memory" in dom
     assert (SHOTS / "performance-memory-chart.png").stat().st_size > 20_000
 

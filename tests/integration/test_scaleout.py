@@ -107,7 +107,8 @@ def test_the_server_refuses_calls_without_its_auth_string_and_they_change_nothin
     assert httpx.get(f"{api.removesuffix('/api')}/ui-settings", timeout=30).json()["auth"] == "BASIC"
     if CHROMIUM is None:  # everything above held; the page itself needs the browser (reported as skipped, with why)
         pytest.skip("Debian chromium is not installed (make test installs it): the UI's login page was not looked at")
-    dom = chromium(f"{api.removesuffix('/api')}/dashboard", screenshot=SHOTS / "scaleout-login.png")
+    dom = chromium(f"{api.removesuffix('/api')}/dashboard", screenshot=SHOTS / "scaleout-login.png",
+                   until='type="password"')
     assert 'type="password"' in dom and "admin:pass" in dom, dom[-2000:]  # the UI asks for the string first
 
 
