@@ -391,6 +391,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_results_block(args: argparse.Namespace) -> int:
+    from deployments.blocks import save_block
     from upkeep.blocks import S3ResultStorage, block_name
 
     inventory = load_inventory(args.config)
@@ -400,9 +401,10 @@ def cmd_results_block(args: argparse.Namespace) -> int:
         if env.s3 is None or where is None:
             out(f"{env.name}: no s3 configured: its runs keep results on the machine that ran them")
             continue
-        S3ResultStorage(bucket=where.bucket, prefix=f"{where.prefix}{env.name}/results/", endpoint_url=env.s3.endpoint_url,
-                        region=env.s3.region, access_key_id=env.s3.access_key_id,
-                        secret_access_key=env.s3.secret_access_key).save(block_name(env.name), overwrite=True)
+        save_block(S3ResultStorage(bucket=where.bucket, prefix=f"{where.prefix}{env.name}/results/",
+                                   endpoint_url=env.s3.endpoint_url, region=env.s3.region,
+                                   access_key_id=env.s3.access_key_id, secret_access_key=env.s3.secret_access_key),
+                   block_name(env.name))
         out(f"{env.name}: results in s3://{where.bucket}/{where.prefix}{env.name}/results/ (block {block_name(env.name)})")
         saved += 1
     return 0 if saved else 1

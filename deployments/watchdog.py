@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from prefect.automations import AutomationCore, ChangeFlowRunState, DoNothing, EventTrigger, Posture, SendNotification
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
@@ -41,6 +41,7 @@ from prefect.events.actions import ActionTypes
 from prefect.logging import get_logger
 from pydantic import SecretStr
 
+from deployments.blocks import save_block
 from deployments.specs import DeploymentSpec, deployment_specs
 from upkeep.config.models import Inventory, SlackConfig, WatchdogConfig
 from upkeep.config.secrets import resolve_secret
@@ -50,7 +51,6 @@ from upkeep.humanize import duration
 from upkeep.routines import HEALTH_CHECK
 
 if TYPE_CHECKING:
-    from uuid import UUID
 
     from prefect.client.orchestration import SyncPrefectClient
 
@@ -240,7 +240,7 @@ def notification_action(inventory: Inventory, environment: str) -> ActionTypes:
     if slack is None:
         return DoNothing()
     block = slack_block(slack, resolve_secret(slack.token), environment)
-    block_id = cast("UUID", block.save(block_name(environment), overwrite=True))  # a sync caller gets the id, not a coroutine
+    block_id = save_block(block, block_name(environment))
     return SendNotification(block_document_id=block_id, body="(set per automation)")
 
 

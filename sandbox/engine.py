@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -106,12 +107,17 @@ def _api(api: str, method: str, path: str, body: dict[str, object], auth: str | 
     return json.loads(raw) if raw else None
 
 
+EXCEPTION_LINE = re.compile(r"^(?:[a-z_]\w*\.)*[A-Z]\w*(?::|$)")  # `prefect.exceptions.ObjectNotFound: …`
+
+
 def upkeep_cli(args: list[str], env: dict[str, str]) -> str:
     """`upkeep <args>` against the sandbox's server and inventory (`env`); its output, or a SandboxError with the tail."""
     done = subprocess.run([sys.executable, "-m", "deployments.cli", *args], cwd=ROOT,
                           env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
-        raise SandboxError(f"upkeep {' '.join(args)} failed: {(done.stdout + done.stderr).strip()[-800:]}")
+        said = (done.stdout + done.stderr).strip()
+        raised = [line for line in said.splitlines() if EXCEPTION_LINE.match(line)]  # each of a chain, not only the last
+        raise SandboxError(f"upkeep {' '.join(args)} failed ({'; '.join(raised) or 'no traceback'}): {said[-800:]}")
     return done.stdout
 
 
